@@ -1,0 +1,30 @@
+package main
+
+// Exit codes, documented in the README. A script can tell what went wrong
+// without parsing the message.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1 // the operation failed (bad input, mismatch, refused request)
+	ExitUsage       = 2 // the command line was wrong
+	ExitSecretStore = 3 // the secret store is missing, unreadable, too open, or the passphrase is wrong
+	ExitConfig      = 4 // the configuration is invalid
+	ExitNetwork     = 5 // the scheduler or node could not be reached, or refused our identity
+	ExitLocked      = 6 // another gl-signerd holds the state directory
+)
+
+// exitError carries an exit code with an error that reads as a sentence.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExitCode wraps err so that the process exits with code.
+func withExitCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
