@@ -1,0 +1,28 @@
+package secretstore
+
+import (
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestDisableCoreDumps(t *testing.T) {
+	// Irreversible for this test process, which is fine: it should not dump core.
+	if err := DisableCoreDumps(); err != nil {
+		t.Fatalf("DisableCoreDumps: %v", err)
+	}
+	var r unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_CORE, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Cur != 0 || r.Max != 0 {
+		t.Errorf("RLIMIT_CORE = %+v, want 0/0", r)
+	}
+	d, err := unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d != 0 {
+		t.Errorf("PR_GET_DUMPABLE = %d, want 0", d)
+	}
+}

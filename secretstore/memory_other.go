@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package secretstore
+
+func setNotDumpable() error { return nil }
