@@ -1,0 +1,332 @@
+package keys
+
+import (
+	"container/list"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+const defaultChannelCacheSize = 4096
+
+// ChannelID names a channel as hsmd does: the peer's node id (33 bytes, not
+// checked to be a valid point, as in CLN) and lightningd's channel dbid.
+type ChannelID struct {
+	Peer [33]byte
+	DBID uint64
+}
+
+// Basepoints are a channel's four basepoints, in the order of CLN's struct
+// basepoints and of towire_basepoints.
+type Basepoints struct {
+	Revocation     *btcec.PublicKey
+	Payment        *btcec.PublicKey
+	HTLC           *btcec.PublicKey
+	DelayedPayment *btcec.PublicKey
+}
+
+// ChannelKeys are one channel's secrets: derive_basepoints() over
+// get_channel_seed(peer, dbid).  Safe for concurrent use; get them from
+// Ring.Channel.
+type ChannelKeys struct {
+	id ChannelID
+
+	// Public halves: immutable, readable without the lock.
+	fundingPub *btcec.PublicKey
+	basepoints Basepoints
+
+	mu    sync.RWMutex
+	wiped bool
+
+	funding, revocation, htlc, payment, delayedPayment PrivateKey
+	shaseed                                            Secret
+}
+
+// Channel returns the keys of channel (peer, dbid), deriving them on first
+// use and caching them.
+//
+// The channel seed is get_channel_seed(): HKDF-SHA256(salt = peer id ‖ dbid
+// as little-endian u64, ikm = HKDF-SHA256(no salt, first 32 bytes of the
+// secret, "peer seed"), info "per-peer seed").  From it derive_basepoints()
+// expands HKDF-SHA256(no salt, seed, "c-lightning") to 192 bytes: the
+// funding, revocation, htlc, payment and delayed-payment private keys, then
+// the shachain seed, in that order.
+func (r *Ring) Channel(peer [33]byte, dbid uint64) (*ChannelKeys, error) {
+	id := ChannelID{Peer: peer, DBID: dbid}
+	if ck := r.channels.get(id); ck != nil {
+		return ck, nil
+	}
+	ck, err := r.deriveChannel(id)
+	if err != nil {
+		return nil, err
+	}
+	return r.channels.add(ck), nil
+}
+
+// Forget drops channel (peer, dbid) from the cache (forget_channel).  Keys
+// already handed out stay usable; a later Channel call derives them again.
+func (r *Ring) Forget(peer [33]byte, dbid uint64) {
+	r.channels.remove(ChannelID{Peer: peer, DBID: dbid})
+}
+
+// ChannelSeed is get_channel_seed(peer, dbid), the secret all of a
+// channel's keys come from.  Exposed for tests and tools; handlers want
+// Channel.
+func (r *Ring) ChannelSeed(peer [33]byte, dbid uint64) (Secret, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var seed Secret
+	if r.wiped {
+		return seed, ErrWiped
+	}
+	salt := make([]byte, 0, 33+8)
+	salt = append(salt, peer[:]...)
+	salt = binary.LittleEndian.AppendUint64(salt, dbid)
+	hkdfSHA256(seed[:], salt, r.channelBase[:], "per-peer seed")
+	return seed, nil
+}
+
+// channelUncached derives a channel's keys without touching the cache.
+func (r *Ring) channelUncached(peer [33]byte, dbid uint64) (*ChannelKeys, error) {
+	return r.deriveChannel(ChannelID{Peer: peer, DBID: dbid})
+}
+
+func (r *Ring) deriveChannel(id ChannelID) (*ChannelKeys, error) {
+	seed, err := r.ChannelSeed(id.Peer, id.DBID)
+	if err != nil {
+		return nil, err
+	}
+	defer seed.Wipe()
+	return channelKeysFromSeed(id, seed)
+}
+
+// channelKeysFromSeed is derive_basepoints().
+func channelKeysFromSeed(id ChannelID, seed Secret) (*ChannelKeys, error) {
+	var buf [6 * 32]byte
+	defer clear(buf[:])
+	hkdfSHA256(buf[:], nil, seed[:], "c-lightning")
+
+	ck := &ChannelKeys{id: id}
+	// struct keys { f, r, h, p, d; shaseed }.
+	for i, dst := range []*PrivateKey{&ck.funding, &ck.revocation, &ck.htlc, &ck.payment, &ck.delayedPayment} {
+		k, err := privKeyFromArray((*[32]byte)(buf[32*i : 32*i+32]))
+		if err != nil {
+			ck.Wipe()
+			return nil, fmt.Errorf("keys: channel key %d of %x/%d: %w", i, id.Peer, id.DBID, err)
+		}
+		*dst = *k
+		k.Wipe()
+	}
+	copy(ck.shaseed[:], buf[5*32:])
+	ck.fundingPub = ck.funding.PubKey()
+	ck.basepoints = Basepoints{
+		Revocation:     ck.revocation.PubKey(),
+		Payment:        ck.payment.PubKey(),
+		HTLC:           ck.htlc.PubKey(),
+		DelayedPayment: ck.delayedPayment.PubKey(),
+	}
+	return ck, nil
+}
+
+// ID is the channel these keys belong to.
+func (ck *ChannelKeys) ID() ChannelID { return ck.id }
+
+// FundingPubKey is the channel's funding public key.
+func (ck *ChannelKeys) FundingPubKey() *btcec.PublicKey { return ck.fundingPub }
+
+// Basepoints are the channel's basepoints.
+func (ck *ChannelKeys) Basepoints() Basepoints { return ck.basepoints }
+
+// copyKey returns a copy of one of the private keys, or ErrWiped.
+func (ck *ChannelKeys) copyKey(k *PrivateKey) (*PrivateKey, error) {
+	ck.mu.RLock()
+	defer ck.mu.RUnlock()
+	if ck.wiped {
+		return nil, ErrWiped
+	}
+	c := *k
+	return &c, nil
+}
+
+// FundingKey is the funding private key (secrets.funding_privkey).
+func (ck *ChannelKeys) FundingKey() (*PrivateKey, error) { return ck.copyKey(&ck.funding) }
+
+// RevocationBaseKey is revocation_basepoint_secret.
+func (ck *ChannelKeys) RevocationBaseKey() (*PrivateKey, error) { return ck.copyKey(&ck.revocation) }
+
+// HTLCBaseKey is htlc_basepoint_secret.
+func (ck *ChannelKeys) HTLCBaseKey() (*PrivateKey, error) { return ck.copyKey(&ck.htlc) }
+
+// PaymentBaseKey is payment_basepoint_secret.
+func (ck *ChannelKeys) PaymentBaseKey() (*PrivateKey, error) { return ck.copyKey(&ck.payment) }
+
+// DelayedPaymentBaseKey is delayed_payment_basepoint_secret.
+func (ck *ChannelKeys) DelayedPaymentBaseKey() (*PrivateKey, error) {
+	return ck.copyKey(&ck.delayedPayment)
+}
+
+// PerCommitmentSecret is per_commit_secret(shaseed, n): the BOLT 3 shachain
+// value at index 2^48 − 1 − n.  n > MaxCommitmentIndex is
+// ErrCommitmentIndex.
+func (ck *ChannelKeys) PerCommitmentSecret(n uint64) (Secret, error) {
+	ck.mu.RLock()
+	defer ck.mu.RUnlock()
+	if ck.wiped {
+		return Secret{}, ErrWiped
+	}
+	return perCommitSecret(&ck.shaseed, n)
+}
+
+// PerCommitmentPoint is per_commit_point(shaseed, n): PerCommitmentSecret(n)·G.
+func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
+	s, err := ck.PerCommitmentSecret(n)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Wipe()
+	k, err := privKeyFromArray((*[32]byte)(&s))
+	if err != nil {
+		return nil, err
+	}
+	defer k.Wipe()
+	return k.PubKey(), nil
+}
+
+// HTLCKey is the htlc private key for a commitment point (ours for our
+// commitment, theirs for the remote one): derive_simple_privkey of
+// htlc_basepoint_secret.
+func (ck *ChannelKeys) HTLCKey(perCommitmentPoint *btcec.PublicKey) (*PrivateKey, error) {
+	return ck.simple(&ck.htlc, perCommitmentPoint)
+}
+
+// DelayedPaymentKey is the delayed payment private key (to_local, HTLC
+// second stage) for a commitment point.
+func (ck *ChannelKeys) DelayedPaymentKey(perCommitmentPoint *btcec.PublicKey) (*PrivateKey, error) {
+	return ck.simple(&ck.delayedPayment, perCommitmentPoint)
+}
+
+// PaymentKey is the payment private key for a commitment point (to_remote
+// before option_static_remotekey).
+func (ck *ChannelKeys) PaymentKey(perCommitmentPoint *btcec.PublicKey) (*PrivateKey, error) {
+	return ck.simple(&ck.payment, perCommitmentPoint)
+}
+
+// UnilateralCloseKey is hsm_unilateral_close_privkey(): the key of our
+// to_remote output in the peer's commitment, for a wallet UTXO with
+// close_info.  A nil commitmentPoint (option_static_remotekey or anchors)
+// gives the payment basepoint secret itself.
+func (ck *ChannelKeys) UnilateralCloseKey(commitmentPoint *btcec.PublicKey) (*PrivateKey, error) {
+	if commitmentPoint == nil {
+		return ck.PaymentBaseKey()
+	}
+	return ck.PaymentKey(commitmentPoint)
+}
+
+// RevocationKey is the revocation private key for the peer's revoked
+// commitment whose per-commitment secret they gave us:
+// derive_revocation_privkey of revocation_basepoint_secret.
+func (ck *ChannelKeys) RevocationKey(perCommitmentSecret Secret) (*PrivateKey, error) {
+	base, err := ck.RevocationBaseKey()
+	if err != nil {
+		return nil, err
+	}
+	defer base.Wipe()
+	return DeriveRevocationPrivKey(base, perCommitmentSecret)
+}
+
+func (ck *ChannelKeys) simple(base *PrivateKey, perCommitmentPoint *btcec.PublicKey) (*PrivateKey, error) {
+	b, err := ck.copyKey(base)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Wipe()
+	return DeriveSimplePrivKey(b, perCommitmentPoint)
+}
+
+// Wipe zeroes the channel's secrets.  Ring.Wipe wipes every cached channel.
+func (ck *ChannelKeys) Wipe() {
+	ck.mu.Lock()
+	defer ck.mu.Unlock()
+	ck.wiped = true
+	for _, k := range []*PrivateKey{&ck.funding, &ck.revocation, &ck.htlc, &ck.payment, &ck.delayedPayment} {
+		k.Wipe()
+	}
+	ck.shaseed.Wipe()
+}
+
+// String implements fmt.Stringer without revealing secrets.
+func (ck *ChannelKeys) String() string {
+	return fmt.Sprintf("keys.ChannelKeys{peer %x, dbid %d, %s}", ck.id.Peer, ck.id.DBID, redacted)
+}
+
+// GoString implements fmt.GoStringer without revealing secrets.
+func (ck *ChannelKeys) GoString() string { return ck.String() }
+
+// Format implements fmt.Formatter: every verb prints String.
+func (ck *ChannelKeys) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, ck.String()) }
+
+// channelCache is a small LRU of ChannelKeys.  Evicted or forgotten entries
+// are not wiped: a handler may still be using them.
+type channelCache struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // front = most recently used; values are *ChannelKeys
+	byID  map[ChannelID]*list.Element
+}
+
+func newChannelCache(max int) *channelCache {
+	return &channelCache{max: max, order: list.New(), byID: make(map[ChannelID]*list.Element)}
+}
+
+func (c *channelCache) get(id ChannelID) *ChannelKeys {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*ChannelKeys)
+	}
+	return nil
+}
+
+// add inserts ck unless another goroutine got there first, and returns the
+// cached entry.
+func (c *channelCache) add(ck *ChannelKeys) *ChannelKeys {
+	if c.max <= 0 {
+		return ck
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[ck.id]; ok {
+		c.order.MoveToFront(e)
+		return e.Value.(*ChannelKeys)
+	}
+	c.byID[ck.id] = c.order.PushFront(ck)
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byID, last.Value.(*ChannelKeys).id)
+	}
+	return ck
+}
+
+func (c *channelCache) remove(id ChannelID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byID[id]; ok {
+		c.order.Remove(e)
+		delete(c.byID, id)
+	}
+}
+
+func (c *channelCache) wipe() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for e := c.order.Front(); e != nil; e = e.Next() {
+		e.Value.(*ChannelKeys).Wipe()
+	}
+	c.order.Init()
+	clear(c.byID)
+}

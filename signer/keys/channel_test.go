@@ -1,0 +1,321 @@
+package keys
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+)
+
+// clientChannel is the (peer, dbid) a per-channel request on a client
+// connection derives its keys from.
+func clientChannel(t *testing.T, v hsmdVector) ([33]byte, uint64) {
+	t.Helper()
+	if v.Context == nil {
+		t.Fatalf("%s: no client context", v.Name)
+	}
+	return unhex33(t, v.Context.PeerID), v.Context.DBID
+}
+
+func TestGetChannelBasepointsVectors(t *testing.T) {
+	for _, v := range hsmdVectors(t, "hsmd_get_channel_basepoints") {
+		t.Run(v.Scenario+"/"+v.Name, func(t *testing.T) {
+			req := &wireReader{t: t, b: v.req(t)}
+			req.u16()
+			peer := [33]byte(req.take(33))
+			dbid := req.u64()
+
+			rep := &wireReader{t: t, b: v.resp(t)}
+			if typ := rep.u16(); typ != 110 {
+				t.Fatalf("reply type %d", typ)
+			}
+			ck, err := ringFor(t, v.Secret).Channel(peer, dbid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			bp := ck.Basepoints()
+			for _, f := range []struct {
+				name string
+				key  *btcec.PublicKey
+			}{
+				{"revocation", bp.Revocation},
+				{"payment", bp.Payment},
+				{"htlc", bp.HTLC},
+				{"delayed_payment", bp.DelayedPayment},
+				{"funding", ck.FundingPubKey()},
+			} {
+				want := rep.take(33)
+				if got := f.key.SerializeCompressed(); !bytes.Equal(got, want) {
+					t.Errorf("%s basepoint %x, want %x", f.name, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestGetPerCommitmentPointVectors(t *testing.T) {
+	for _, v := range hsmdVectors(t, "hsmd_get_per_commitment_point") {
+		t.Run(v.Scenario+"/"+v.Name, func(t *testing.T) {
+			req := &wireReader{t: t, b: v.req(t)}
+			req.u16()
+			n := req.u64()
+			rep := &wireReader{t: t, b: v.resp(t)}
+			if typ := rep.u16(); typ != 118 {
+				t.Fatalf("reply type %d", typ)
+			}
+			wantPoint := rep.take(33)
+			hasOld := rep.take(1)[0]
+
+			peer, dbid := clientChannel(t, v)
+			ck, err := ringFor(t, v.Secret).Channel(peer, dbid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ck.PerCommitmentPoint(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(p.SerializeCompressed(), wantPoint) {
+				t.Errorf("point %d = %x, want %x", n, p.SerializeCompressed(), wantPoint)
+			}
+			if hasOld == 1 {
+				// Wire version 5: the secret n−2 rides along.
+				wantOld := rep.take(32)
+				old, err := ck.PerCommitmentSecret(n - 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(old[:], wantOld) {
+					t.Errorf("old secret %d = %x, want %x", n-2, old[:], wantOld)
+				}
+			}
+		})
+	}
+}
+
+// revoke_commitment_tx(n) replies with secret n and point n+2.
+func TestRevokeCommitmentVectors(t *testing.T) {
+	for _, v := range hsmdVectors(t, "hsmd_revoke_commitment_tx") {
+		t.Run(v.Scenario+"/"+v.Name, func(t *testing.T) {
+			req := &wireReader{t: t, b: v.req(t)}
+			req.u16()
+			n := req.u64()
+			rep := &wireReader{t: t, b: v.resp(t)}
+			if typ := rep.u16(); typ != 140 {
+				t.Fatalf("reply type %d", typ)
+			}
+			wantSecret, wantPoint := rep.take(32), rep.take(33)
+
+			peer, dbid := clientChannel(t, v)
+			ck, err := ringFor(t, v.Secret).Channel(peer, dbid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ck.PerCommitmentSecret(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := ck.PerCommitmentPoint(n + 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(s[:], wantSecret) || !bytes.Equal(p.SerializeCompressed(), wantPoint) {
+				t.Errorf("revoke %d: secret %x point %x, want %x %x", n, s[:], p.SerializeCompressed(), wantSecret, wantPoint)
+			}
+		})
+	}
+}
+
+func TestCheckFutureSecretVectors(t *testing.T) {
+	for _, v := range hsmdVectors(t, "hsmd_check_future_secret") {
+		t.Run(v.Scenario+"/"+v.Name, func(t *testing.T) {
+			req := &wireReader{t: t, b: v.req(t)}
+			req.u16()
+			n := req.u64()
+			suggested := req.take(32)
+			rep := &wireReader{t: t, b: v.resp(t)}
+			if typ := rep.u16(); typ != 122 {
+				t.Fatalf("reply type %d", typ)
+			}
+			want := rep.take(1)[0] == 1
+
+			peer, dbid := clientChannel(t, v)
+			ck, err := ringFor(t, v.Secret).Channel(peer, dbid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ck.PerCommitmentSecret(n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := bytes.Equal(s[:], suggested); got != want {
+				t.Errorf("check_future_secret %d: %v, want %v", n, got, want)
+			}
+		})
+	}
+}
+
+// get_output_scriptpubkey: P2WPKH of hsm_unilateral_close_privkey's key.
+func TestGetOutputScriptPubkeyVectors(t *testing.T) {
+	for _, v := range hsmdVectors(t, "hsmd_get_output_scriptpubkey") {
+		t.Run(v.Scenario+"/"+v.Name, func(t *testing.T) {
+			req := &wireReader{t: t, b: v.req(t)}
+			req.u16()
+			dbid := req.u64()
+			peer := [33]byte(req.take(33))
+			var point *btcec.PublicKey
+			if req.take(1)[0] == 1 {
+				var err error
+				if point, err = btcec.ParsePubKey(req.take(33)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rep := &wireReader{t: t, b: v.resp(t)}
+			if typ := rep.u16(); typ != 124 {
+				t.Fatalf("reply type %d", typ)
+			}
+			want := rep.take(int(rep.u16()))
+
+			ck, err := ringFor(t, v.Secret).Channel(peer, dbid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, err := ck.UnilateralCloseKey(point)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := append([]byte{0x00, 0x14}, btcutil.Hash160(k.PubKey().SerializeCompressed())...)
+			if !bytes.Equal(got, want) {
+				t.Errorf("script %x, want %x", got, want)
+			}
+		})
+	}
+}
+
+// BOLT 3 Appendix D, generation tests.
+func TestShachainBOLT3(t *testing.T) {
+	tests := []struct {
+		name, seed string
+		index      uint64
+		output     string
+	}{
+		{"generate_from_seed 0 final node", "0000000000000000000000000000000000000000000000000000000000000000", 281474976710655, "02a40c85b6f28da08dfdbe0926c53fab2de6d28c10301f8f7c4073d5e42e3148"},
+		{"generate_from_seed FF final node", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", 281474976710655, "7cc854b54e3e0dcdb010d7a3fee464a9687be6e8db3be6854c475621e007a5dc"},
+		{"generate_from_seed FF alternate bits 1", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", 0xaaaaaaaaaaa, "56f4008fb007ca9acf0e15b054d5c9fd12ee06cea347914ddbaed70d1c13a528"},
+		{"generate_from_seed FF alternate bits 2", "FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF", 0x555555555555, "9015daaeb06dba4ccc05b91b2f73bd54405f2be9f217fbacd3c5ac2e62327d31"},
+		{"generate_from_seed 01 last nontrivial node", "0101010101010101010101010101010101010101010101010101010101010101", 1, "915c75942a26bb3a433a8ce2cb0427c29ec6c1775cfc78328b57f6ba7bfeaa9c"},
+	}
+	// The vectors also live in shared/, checked against this table so that
+	// a typo in either is caught.
+	doc := readBOLT3(t)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if !bytes.Contains(bytes.ToLower(doc), []byte(tc.output)) {
+				t.Fatalf("output %s is not in bolt03-test-vectors.md", tc.output)
+			}
+			got := ShachainFromSeed(Secret(unhex32(t, tc.seed)), tc.index)
+			if want := unhex32(t, tc.output); got != Secret(want) {
+				t.Errorf("got %x, want %s", got[:], tc.output)
+			}
+		})
+	}
+}
+
+func TestPerCommitmentIndexLimit(t *testing.T) {
+	ck, err := ringFor(t, "0101010101010101010101010101010101010101010101010101010101010101").Channel([33]byte{3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ck.PerCommitmentSecret(MaxCommitmentIndex); err != nil {
+		t.Errorf("n = 2^48-1: %v", err)
+	}
+	for _, n := range []uint64{MaxCommitmentIndex + 1, 1 << 63, ^uint64(0)} {
+		if _, err := ck.PerCommitmentPoint(n); !errors.Is(err, ErrCommitmentIndex) {
+			t.Errorf("n = %d: %v, want ErrCommitmentIndex", n, err)
+		}
+	}
+	// n = 2^48-1 is shachain index 0: the seed itself.
+	s, _ := ck.PerCommitmentSecret(MaxCommitmentIndex)
+	ck.mu.RLock()
+	seed := ck.shaseed
+	ck.mu.RUnlock()
+	if s != seed {
+		t.Errorf("secret 2^48-1 is not the shachain seed")
+	}
+}
+
+func TestChannelCache(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{9}, 32), WithChannelCacheSize(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := r.NodeID()
+	a1, _ := r.Channel(peer, 1)
+	a2, _ := r.Channel(peer, 1)
+	if a1 != a2 {
+		t.Errorf("second lookup did not hit the cache")
+	}
+	b, _ := r.Channel(peer, 2)
+	if b.FundingPubKey().IsEqual(a1.FundingPubKey()) {
+		t.Errorf("dbid 1 and 2 share a funding key")
+	}
+	r.Channel(peer, 3) // evicts dbid 1 (least recently used)
+	a3, _ := r.Channel(peer, 1)
+	if a3 == a1 {
+		t.Errorf("dbid 1 was not evicted")
+	}
+	if !a3.FundingPubKey().IsEqual(a1.FundingPubKey()) {
+		t.Errorf("re-derived keys differ")
+	}
+	r.Forget(peer, 1)
+	if a4, _ := r.Channel(peer, 1); a4 == a3 {
+		t.Errorf("Forget did not drop the entry")
+	}
+	// An uncached ring derives the same keys.
+	r0, _ := New(bytes.Repeat([]byte{9}, 32), WithChannelCacheSize(0))
+	c0, _ := r0.Channel(peer, 1)
+	if !c0.FundingPubKey().IsEqual(a1.FundingPubKey()) {
+		t.Errorf("uncached ring derives different keys")
+	}
+}
+
+func TestChannelConcurrent(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{3}, 32), WithChannelCacheSize(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := r.NodeID()
+	want := make([]*btcec.PublicKey, 16)
+	for i := range want {
+		ck, err := r.channelUncached(peer, uint64(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = ck.FundingPubKey()
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				dbid := uint64((i*7 + g) % 16)
+				ck, err := r.Channel(peer, dbid)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !ck.FundingPubKey().IsEqual(want[dbid]) {
+					t.Errorf("dbid %d: wrong keys", dbid)
+				}
+				if _, err := ck.PerCommitmentPoint(uint64(i)); err != nil {
+					t.Error(err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+}

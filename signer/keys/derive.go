@@ -1,0 +1,140 @@
+package keys
+
+import (
+	"crypto/sha256"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+// BOLT 3 "Key Derivation", as common/key_derive.c computes it.  Every
+// operation fails (ErrInvalidKey) exactly where the libsecp256k1 call CLN
+// makes would fail: a tweak ≥ n, a zero multiplier, a zero private key or a
+// point at infinity.
+
+// DeriveSimplePubKey is derive_simple_key():
+//
+//	pubkey = basepoint + SHA256(per_commitment_point ‖ basepoint)·G
+//
+// for localpubkey, remotepubkey (pre-static_remotekey), the htlc pubkeys and
+// the delayed payment pubkeys.
+func DeriveSimplePubKey(basepoint, perCommitmentPoint *btcec.PublicKey) (*btcec.PublicKey, error) {
+	t := sha256.Sum256(cat(perCommitmentPoint.SerializeCompressed(), basepoint.SerializeCompressed()))
+	return pubKeyTweakAdd(basepoint, &t)
+}
+
+// DeriveSimplePrivKey is derive_simple_privkey(): the private key of
+// DeriveSimplePubKey(base.PubKey(), perCommitmentPoint).
+func DeriveSimplePrivKey(base *PrivateKey, perCommitmentPoint *btcec.PublicKey) (*PrivateKey, error) {
+	basepoint := base.PubKey()
+	t := sha256.Sum256(cat(perCommitmentPoint.SerializeCompressed(), basepoint.SerializeCompressed()))
+	return base.TweakAdd(t)
+}
+
+// DeriveRevocationPubKey is derive_revocation_key():
+//
+//	revocationpubkey = revocation_basepoint · SHA256(revocation_basepoint ‖ per_commitment_point)
+//	                 + per_commitment_point · SHA256(per_commitment_point ‖ revocation_basepoint)
+func DeriveRevocationPubKey(revocationBasepoint, perCommitmentPoint *btcec.PublicKey) (*btcec.PublicKey, error) {
+	b := revocationBasepoint.SerializeCompressed()
+	pc := perCommitmentPoint.SerializeCompressed()
+	t1 := sha256.Sum256(cat(b, pc))
+	t2 := sha256.Sum256(cat(pc, b))
+
+	var s1, s2 btcec.ModNScalar
+	if s1.SetBytes(&t1) != 0 || s1.IsZero() || s2.SetBytes(&t2) != 0 || s2.IsZero() {
+		return nil, ErrInvalidKey
+	}
+	var p1, p2, a1, a2, sum btcec.JacobianPoint
+	revocationBasepoint.AsJacobian(&p1)
+	perCommitmentPoint.AsJacobian(&p2)
+	btcec.ScalarMultNonConst(&s1, &p1, &a1)
+	btcec.ScalarMultNonConst(&s2, &p2, &a2)
+	btcec.AddNonConst(&a1, &a2, &sum)
+	return affinePubKey(&sum)
+}
+
+// DeriveRevocationPrivKey is derive_revocation_privkey(): the private key of
+// DeriveRevocationPubKey(revocationBase.PubKey(), perCommitmentSecret·G),
+//
+//	revocationprivkey = revocation_basepoint_secret · SHA256(revocation_basepoint ‖ per_commitment_point)
+//	                  + per_commitment_secret · SHA256(per_commitment_point ‖ revocation_basepoint)
+func DeriveRevocationPrivKey(revocationBase *PrivateKey, perCommitmentSecret Secret) (*PrivateKey, error) {
+	pcs, err := privKeyFromArray((*[32]byte)(&perCommitmentSecret))
+	if err != nil {
+		return nil, err
+	}
+	defer pcs.Wipe()
+	b := revocationBase.PubKey().SerializeCompressed()
+	pc := pcs.PubKey().SerializeCompressed()
+	t1 := sha256.Sum256(cat(b, pc))
+	t2 := sha256.Sum256(cat(pc, b))
+
+	var s1, s2 btcec.ModNScalar
+	if s1.SetBytes(&t1) != 0 || s1.IsZero() || s2.SetBytes(&t2) != 0 || s2.IsZero() {
+		return nil, ErrInvalidKey
+	}
+	var out PrivateKey
+	var part2 btcec.ModNScalar
+	out.k.Key.Mul2(&revocationBase.k.Key, &s1)
+	part2.Mul2(&pcs.k.Key, &s2)
+	out.k.Key.Add(&part2)
+	part2.Zero()
+	if out.k.Key.IsZero() {
+		return nil, ErrInvalidKey
+	}
+	return &out, nil
+}
+
+// TweakAdd returns p + t (mod n), as secp256k1_ec_seckey_tweak_add: it fails
+// if t ≥ n or the result is zero.
+func (p *PrivateKey) TweakAdd(t [32]byte) (*PrivateKey, error) {
+	var s btcec.ModNScalar
+	if s.SetBytes(&t) != 0 {
+		return nil, ErrInvalidKey
+	}
+	var out PrivateKey
+	out.k.Key.Set(&p.k.Key).Add(&s)
+	s.Zero()
+	if out.k.Key.IsZero() {
+		return nil, ErrInvalidKey
+	}
+	return &out, nil
+}
+
+// PubKeyTweakAdd returns P + t·G, as secp256k1_ec_pubkey_tweak_add: it fails
+// if t ≥ n or the result is the point at infinity.
+func PubKeyTweakAdd(p *btcec.PublicKey, t [32]byte) (*btcec.PublicKey, error) {
+	return pubKeyTweakAdd(p, &t)
+}
+
+func pubKeyTweakAdd(p *btcec.PublicKey, t *[32]byte) (*btcec.PublicKey, error) {
+	var s btcec.ModNScalar
+	if s.SetBytes(t) != 0 {
+		return nil, ErrInvalidKey
+	}
+	var pj, tg, sum btcec.JacobianPoint
+	p.AsJacobian(&pj)
+	btcec.ScalarBaseMultNonConst(&s, &tg)
+	btcec.AddNonConst(&pj, &tg, &sum)
+	return affinePubKey(&sum)
+}
+
+func affinePubKey(j *btcec.JacobianPoint) (*btcec.PublicKey, error) {
+	if (j.X.IsZero() && j.Y.IsZero()) || j.Z.IsZero() {
+		return nil, ErrInvalidKey
+	}
+	j.ToAffine()
+	return btcec.NewPublicKey(&j.X, &j.Y), nil
+}
+
+func cat(parts ...[]byte) []byte {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	out := make([]byte, 0, n)
+	for _, p := range parts {
+		out = append(out, p...)
+	}
+	return out
+}

@@ -1,0 +1,314 @@
+package keys
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/tyler-smith/go-bip39"
+)
+
+// SecretType is CLN's enum hsm_secret_type (common/hsm_secret.h), which
+// hsmd reports in the init reply's hsm_secret_type TLV.
+type SecretType uint8
+
+// Values of SecretType.
+const (
+	SecretPlain              SecretType = 0 // legacy 32-byte hsm_secret
+	SecretEncrypted          SecretType = 1 // legacy 73-byte encrypted hsm_secret
+	SecretMnemonicNoPass     SecretType = 2 // BIP39 mnemonic, no passphrase
+	SecretMnemonicWithPass   SecretType = 3 // BIP39 mnemonic with passphrase
+	secretTypeInvalidOrAbove SecretType = 4
+)
+
+// Ring holds every secret hsmd derives at start-up from its hsm_secret, and
+// the per-channel key cache.  It is safe for concurrent use.  Create it with
+// New or NewFromMnemonic.
+type Ring struct {
+	mu    sync.RWMutex
+	wiped bool
+
+	secretType SecretType
+	seedLen    int // 32 or 64: decides BIP86 (use_bip86_derivation)
+
+	node    PrivateKey // node_key(): HKDF "nodeid"
+	nodePub *btcec.PublicKey
+	nodeID  [33]byte
+
+	// wallet is m/0/0 (secretstuff.bip32) and bolt12 the private key of
+	// m/9735', both under the master key m from the "bip32 seed" HKDF.
+	wallet    *hdkeychain.ExtendedKey
+	bolt12    PrivateKey
+	bolt12Pub *btcec.PublicKey
+
+	// bip86 is m/86'/0'/0' from the raw 64-byte seed, bip86Receive its
+	// child 0; both nil for 32 bytes.
+	bip86, bip86Receive *hdkeychain.ExtendedKey
+
+	derivedSecret Secret // secretstuff.derived_secret
+	channelBase   Secret // hsm_channel_secret_base(): HKDF "peer seed"
+
+	channels *channelCache
+}
+
+// Option adjusts New.
+type Option func(*Ring)
+
+// WithSecretType records the hsm_secret type reported in the init reply
+// (default: SecretPlain for 32 bytes, SecretMnemonicNoPass for 64 bytes).
+func WithSecretType(t SecretType) Option { return func(r *Ring) { r.secretType = t } }
+
+// WithChannelCacheSize bounds the per-channel key cache (default 4096
+// channels; least recently used first out).  0 disables caching.
+func WithChannelCacheSize(n int) Option {
+	return func(r *Ring) { r.channels = newChannelCache(n) }
+}
+
+// New derives a Ring from a 32-byte hsm_secret (the Greenlight seed, CLN's
+// raw hsm_secret) or a 64-byte BIP39 seed (CLN's mnemonic hsm_secret), as
+// hsmd_init() does.  It keeps no copy of secret: the caller should Wipe its
+// own.
+//
+// With a 64-byte seed, CLN derives the node key and the channel seeds from
+// the first 32 bytes only, the BIP32 wallet, bolt12 and derived-secret bases
+// from all 64, and BIP86 keys straight from the 64-byte seed.
+func New(secret []byte, opts ...Option) (*Ring, error) {
+	if len(secret) != 32 && len(secret) != 64 {
+		return nil, ErrSecretLength
+	}
+	r := &Ring{seedLen: len(secret), channels: newChannelCache(defaultChannelCacheSize)}
+	if len(secret) == 32 {
+		r.secretType = SecretPlain
+	} else {
+		r.secretType = SecretMnemonicNoPass
+	}
+	for _, o := range opts {
+		o(r)
+	}
+	if r.secretType >= secretTypeInvalidOrAbove {
+		return nil, fmt.Errorf("keys: invalid hsm_secret type %d", r.secretType)
+	}
+	if err := r.derive(secret); err != nil {
+		r.Wipe()
+		return nil, err
+	}
+	return r, nil
+}
+
+// NewFromMnemonic checks a BIP39 English mnemonic (words and checksum, as
+// CLN's validate_mnemonic does), turns it into the 64-byte seed with the
+// passphrase (bip39_mnemonic_to_seed; "" means none) and derives the Ring,
+// with secret type SecretMnemonicNoPass or SecretMnemonicWithPass.
+func NewFromMnemonic(mnemonic, passphrase string, opts ...Option) (*Ring, error) {
+	seed, err := MnemonicToSeed(mnemonic, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	defer Wipe(seed)
+	t := SecretMnemonicNoPass
+	if passphrase != "" {
+		t = SecretMnemonicWithPass
+	}
+	return New(seed, append([]Option{WithSecretType(t)}, opts...)...)
+}
+
+// ErrInvalidMnemonic: the mnemonic is not a valid English BIP39 mnemonic.
+var ErrInvalidMnemonic = errors.New("keys: invalid BIP39 mnemonic (check the words and their order)")
+
+// MnemonicToSeed validates an English BIP39 mnemonic and returns its 64-byte
+// seed (PBKDF2-HMAC-SHA512, 2048 rounds, salt "mnemonic"+passphrase).
+func MnemonicToSeed(mnemonic, passphrase string) ([]byte, error) {
+	seed, err := bip39.NewSeedWithErrorChecking(mnemonic, passphrase)
+	if err != nil {
+		return nil, ErrInvalidMnemonic
+	}
+	return seed, nil
+}
+
+func (r *Ring) derive(secret []byte) error {
+	// node_key(): HKDF-SHA256(salt = LE u32 counter, ikm = first 32 bytes,
+	// info "nodeid") until the result is a valid private key.
+	var buf [32]byte
+	defer clear(buf[:])
+	for salt := uint32(0); ; salt++ {
+		hkdfSHA256(buf[:], le32(salt), secret[:32], "nodeid")
+		if k, err := privKeyFromArray(&buf); err == nil {
+			r.node = *k
+			k.Wipe()
+			break
+		}
+	}
+	r.nodePub = r.node.PubKey()
+	copy(r.nodeID[:], r.nodePub.SerializeCompressed())
+
+	// hsmd_init(): bip32 seed = HKDF-SHA256(salt = LE u32 counter, ikm =
+	// the whole secret, info "bip32 seed"), until bip32_key_from_seed
+	// accepts it (the HMAC-SHA512 half is a valid key).
+	var (
+		master *hdkeychain.ExtendedKey
+		err    error
+	)
+	for salt := uint32(0); ; salt++ {
+		hkdfSHA256(buf[:], le32(salt), secret, "bip32 seed")
+		master, err = hdkeychain.NewMaster(buf[:], &chaincfg.MainNetParams)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, hdkeychain.ErrUnusableSeed) {
+			return fmt.Errorf("keys: bip32 master: %w", err)
+		}
+	}
+
+	// secretstuff.bip32 = m/0/0 (the BIP32 default account's external chain).
+	defer master.Zero()
+	m0, err := master.Derive(0)
+	if err != nil {
+		return fmt.Errorf("keys: bip32 m/0: %w", err)
+	}
+	r.wallet, err = m0.Derive(0)
+	m0.Zero()
+	if err != nil {
+		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
+	}
+	// hdkeychain memoises a private key's public key on first use; do it
+	// now, before the Ring is shared between goroutines.
+	if _, err := r.wallet.ECPubKey(); err != nil {
+		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
+	}
+
+	// secretstuff.bolt12 = private key of m/9735'.
+	b12, err := master.Derive(hdkeychain.HardenedKeyStart | 9735)
+	if err != nil {
+		return fmt.Errorf("keys: bip32 m/9735': %w", err)
+	}
+	bk, err := b12.ECPrivKey()
+	b12.Zero()
+	if err != nil {
+		return fmt.Errorf("keys: bolt12 key: %w", err)
+	}
+	r.bolt12.k = *bk
+	bk.Zero()
+	r.bolt12Pub = r.bolt12.PubKey()
+
+	// derived_secret = HKDF-SHA256(no salt, ikm = the whole secret,
+	// info "derived secrets").
+	hkdfSHA256(r.derivedSecret[:], nil, secret, "derived secrets")
+
+	// hsm_channel_secret_base() = HKDF-SHA256(no salt, ikm = first 32
+	// bytes, info "peer seed").
+	hkdfSHA256(r.channelBase[:], nil, secret[:32], "peer seed")
+
+	// derive_bip86_base_key(): m/86'/0'/0' from the raw 64-byte seed
+	// (coin type 0' on every network).
+	if len(secret) == 64 {
+		m, err := hdkeychain.NewMaster(secret, &chaincfg.MainNetParams)
+		if err != nil {
+			return fmt.Errorf("keys: BIP86 master key from the 64-byte seed: %w", err)
+		}
+		k := m
+		for _, i := range []uint32{86, 0, 0} {
+			next, err := k.Derive(hdkeychain.HardenedKeyStart | i)
+			k.Zero()
+			if err != nil {
+				return fmt.Errorf("keys: BIP86 base m/86'/0'/0': %w", err)
+			}
+			k = next
+		}
+		r.bip86 = k
+		if r.bip86Receive, err = k.Derive(0); err != nil {
+			return fmt.Errorf("keys: BIP86 m/86'/0'/0'/0: %w", err)
+		}
+		for _, k := range []*hdkeychain.ExtendedKey{r.bip86, r.bip86Receive} {
+			if _, err := k.ECPubKey(); err != nil {
+				return fmt.Errorf("keys: BIP86 base: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// SecretType is the hsm_secret type to report in the init reply.
+func (r *Ring) SecretType() SecretType { return r.secretType }
+
+// HasBIP86 reports whether wallet keys use BIP86 (CLN's
+// use_bip86_derivation(): a 64-byte seed).
+func (r *Ring) HasBIP86() bool { return r.seedLen == 64 }
+
+// NodeID is the 33-byte compressed node id.
+func (r *Ring) NodeID() [33]byte { return r.nodeID }
+
+// NodePubKey is the node public key.
+func (r *Ring) NodePubKey() *btcec.PublicKey { return r.nodePub }
+
+// NodeKey returns a copy of the node private key (node_key()).  Prefer the
+// Sign* methods and ECDH; the copy is the caller's to Wipe.
+func (r *Ring) NodeKey() (*PrivateKey, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.wiped {
+		return nil, ErrWiped
+	}
+	k := r.node
+	return &k, nil
+}
+
+// Bolt12PubKey is the public key of m/9735', returned in the init reply as
+// the base of bolt12 payer ids.
+func (r *Ring) Bolt12PubKey() *btcec.PublicKey { return r.bolt12Pub }
+
+// DeriveSecret is handle_derive_secret(): HKDF-SHA256(no salt, ikm =
+// derived_secret, info).  An empty info is allowed.
+func (r *Ring) DeriveSecret(info []byte) (Secret, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	var s Secret
+	if r.wiped {
+		return s, ErrWiped
+	}
+	hkdfSHA256(s[:], nil, r.derivedSecret[:], string(info))
+	return s, nil
+}
+
+// ECDHNode is handle_ecdh(): SHA256 of the compressed point node_key·P
+// (secp256k1_ecdh with its default hash).
+func (r *Ring) ECDHNode(p *btcec.PublicKey) ([32]byte, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.wiped {
+		return [32]byte{}, ErrWiped
+	}
+	return r.node.ECDH(p), nil
+}
+
+// Wipe zeroes every secret the Ring holds, including cached channel keys.
+// Afterwards every method that needs a secret returns ErrWiped.
+func (r *Ring) Wipe() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.wiped = true
+	r.node.Wipe()
+	r.bolt12.Wipe()
+	r.derivedSecret.Wipe()
+	r.channelBase.Wipe()
+	for _, k := range []*hdkeychain.ExtendedKey{r.wallet, r.bip86, r.bip86Receive} {
+		if k != nil {
+			k.Zero()
+		}
+	}
+	if r.channels != nil {
+		r.channels.wipe()
+	}
+}
+
+// String implements fmt.Stringer without revealing secrets.
+func (r *Ring) String() string { return fmt.Sprintf("keys.Ring{node %x, %s}", r.nodeID, redacted) }
+
+// GoString implements fmt.GoStringer without revealing secrets.
+func (r *Ring) GoString() string { return r.String() }
+
+// Format implements fmt.Formatter: every verb prints String.
+func (r *Ring) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, r.String()) }
