@@ -37,8 +37,10 @@
 // The key is Argon2id(passphrase, salt, time, memory, lanes) with a 32-byte
 // output. The payload is:
 //
-//	0      1    secret type: 1 greenlight (32 bytes), 2 hsm_secret (32 bytes),
-//	            3 bip39-seed (64 bytes)
+//	0      1    secret type: 1 greenlight, 2 CLN hsm_secret (plain layout),
+//	            3 CLN hsm_secret (encrypted layout), all 32 bytes;
+//	            4 BIP39 seed (CLN mnemonic layout), 5 the same with a BIP39
+//	            passphrase, both 64 bytes
 //	1      1    network: 1 bitcoin, 2 testnet, 3 signet, 4 regtest
 //	2      1    secret length n (32 or 64, as the type says)
 //	3      n    the secret

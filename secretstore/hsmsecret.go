@@ -104,8 +104,9 @@ func clnEncryptionKey(passphrase []byte) []byte {
 // layout says so (NeedsPassphrase) and must be nil otherwise. A wrong
 // passphrase gives ErrWrongPassphrase.
 //
-// The plain and encrypted layouts give a TypeHSMSecret seed (32 bytes); the
-// mnemonic layouts give a TypeBIP39Seed (the 64-byte BIP39 seed CLN uses).
+// The plain and encrypted layouts give a 32-byte TypeHSMSecret or
+// TypeHSMSecretEncrypted seed; the mnemonic layouts give the 64-byte BIP39
+// seed CLN uses, as TypeBIP39Seed or TypeBIP39SeedWithPassphrase.
 func ImportHSMSecret(data, passphrase []byte, network Network) (*Seed, error) {
 	if network.code() == 0 {
 		return nil, fmt.Errorf("network %q is not one of %s", network, networkNames())
@@ -138,9 +139,13 @@ func ImportHSMSecret(data, passphrase []byte, network Network) (*Seed, error) {
 		}
 		secret = append(secret, msg...)
 		Wipe(msg)
+		typ = TypeHSMSecretEncrypted
 
 	case HSMSecretMnemonic, HSMSecretMnemonicWithPassphrase:
 		typ = TypeBIP39Seed
+		if format == HSMSecretMnemonicWithPassphrase {
+			typ = TypeBIP39SeedWithPassphrase
+		}
 		m := string(data[32:])
 		if err := CheckMnemonic(m); err != nil {
 			return nil, fmt.Errorf("the hsm_secret's mnemonic is damaged: %w", err)

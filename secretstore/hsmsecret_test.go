@@ -91,7 +91,7 @@ func TestImportHSMSecret(t *testing.T) {
 	}{
 		{"plain", plain, nil, TypeHSMSecret, clnFixtureSecret},
 		{"mnemonic", mnemonicFile(make([]byte, 32), abandonMnemonic), nil, TypeBIP39Seed, abandonSeedEmpty},
-		{"mnemonic with passphrase", mnemonicFile(trezorHash[:], abandonMnemonic), []byte("TREZOR"), TypeBIP39Seed, abandonSeedTrezor},
+		{"mnemonic with passphrase", mnemonicFile(trezorHash[:], abandonMnemonic), []byte("TREZOR"), TypeBIP39SeedWithPassphrase, abandonSeedTrezor},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := ImportHSMSecret(tc.data, tc.pass, Regtest)
@@ -159,7 +159,7 @@ func TestImportEncryptedHSMSecretLibsodiumFixture(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ImportHSMSecret: %v", err)
 	}
-	if s.Type != TypeHSMSecret || hex.EncodeToString(s.Secret) != clnFixtureSecret {
+	if s.Type != TypeHSMSecretEncrypted || hex.EncodeToString(s.Secret) != clnFixtureSecret {
 		t.Errorf("got %v %x, want %s", s, s.Secret, clnFixtureSecret)
 	}
 

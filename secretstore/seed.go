@@ -6,8 +6,9 @@ import (
 )
 
 // SecretType says where a secret came from and how long it is. The signer
-// treats every 32-byte secret alike (CLN's hsmd does too); the type is kept
-// so that tools can tell the user what the store holds.
+// treats every 32-byte secret alike (CLN's hsmd does too), but hsmd reports
+// the kind of hsm_secret it loaded in its init reply, so the store keeps it
+// (CLNType).
 type SecretType uint8
 
 const (
@@ -15,21 +16,42 @@ const (
 	// with an empty BIP39 passphrase: what Greenlight clients store as
 	// hsm_secret.
 	TypeGreenlight SecretType = 1
-	// TypeHSMSecret is a 32-byte CLN hsm_secret (the plain or the encrypted
-	// legacy layout).
+	// TypeHSMSecret is a 32-byte CLN hsm_secret from the plain layout.
 	TypeHSMSecret SecretType = 2
-	// TypeBIP39Seed is a full 64-byte BIP39 seed, from CLN's mnemonic
-	// hsm_secret layout (CLN v25.09 and later).
-	TypeBIP39Seed SecretType = 3
+	// TypeHSMSecretEncrypted is a 32-byte CLN hsm_secret that was stored in
+	// CLN's passphrase-encrypted (73-byte) layout.
+	TypeHSMSecretEncrypted SecretType = 3
+	// TypeBIP39Seed is a 64-byte BIP39 seed from CLN's mnemonic layout
+	// without a passphrase (CLN v25.09 and later).
+	TypeBIP39Seed SecretType = 4
+	// TypeBIP39SeedWithPassphrase is a 64-byte BIP39 seed from CLN's
+	// mnemonic layout with a BIP39 passphrase.
+	TypeBIP39SeedWithPassphrase SecretType = 5
 )
 
 // Len returns the secret length the type requires, or 0 for an unknown type.
 func (t SecretType) Len() int {
 	switch t {
-	case TypeGreenlight, TypeHSMSecret:
+	case TypeGreenlight, TypeHSMSecret, TypeHSMSecretEncrypted:
 		return 32
-	case TypeBIP39Seed:
+	case TypeBIP39Seed, TypeBIP39SeedWithPassphrase:
 		return 64
+	}
+	return 0
+}
+
+// CLNType returns CLN's enum hsm_secret_type (common/hsm_secret.h) for the
+// secret, the value hsmd puts in its init reply: 0 plain, 1 encrypted,
+// 2 mnemonic without passphrase, 3 mnemonic with passphrase. A Greenlight
+// secret is a plain 32-byte hsm_secret to CLN.
+func (t SecretType) CLNType() uint8 {
+	switch t {
+	case TypeHSMSecretEncrypted:
+		return 1
+	case TypeBIP39Seed:
+		return 2
+	case TypeBIP39SeedWithPassphrase:
+		return 3
 	}
 	return 0
 }
@@ -40,8 +62,12 @@ func (t SecretType) String() string {
 		return "greenlight"
 	case TypeHSMSecret:
 		return "hsm_secret"
+	case TypeHSMSecretEncrypted:
+		return "hsm_secret (was encrypted)"
 	case TypeBIP39Seed:
 		return "bip39-seed"
+	case TypeBIP39SeedWithPassphrase:
+		return "bip39-seed (with passphrase)"
 	}
 	return fmt.Sprintf("unknown(%d)", uint8(t))
 }

@@ -67,6 +67,8 @@ func TestCreateOpenRoundTrip(t *testing.T) {
 		{TypeHSMSecret, Testnet, 110},
 		{TypeBIP39Seed, Signet, 142},
 		{TypeGreenlight, Regtest, 110},
+		{TypeHSMSecretEncrypted, Bitcoin, 110},
+		{TypeBIP39SeedWithPassphrase, Testnet, 142},
 	} {
 		t.Run(fmt.Sprintf("%s-%s", tc.typ, tc.network), func(t *testing.T) {
 			in := testSeed(tc.typ, tc.network)
@@ -335,6 +337,16 @@ func TestSeedPrintsNoSecret(t *testing.T) {
 	}
 	if got := fmt.Sprint(s); got != "greenlight secret (32 bytes) for bitcoin" {
 		t.Errorf("String() = %q", got)
+	}
+}
+
+func TestCLNType(t *testing.T) {
+	for typ, want := range map[SecretType]uint8{
+		TypeGreenlight: 0, TypeHSMSecret: 0, TypeHSMSecretEncrypted: 1, TypeBIP39Seed: 2, TypeBIP39SeedWithPassphrase: 3,
+	} {
+		if got := typ.CLNType(); got != want {
+			t.Errorf("%s.CLNType() = %d, want %d", typ, got, want)
+		}
 	}
 }
 
