@@ -2,8 +2,11 @@ package keys
 
 import (
 	"crypto/sha256"
+	"fmt"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // BOLT 3 "Key Derivation", as common/key_derive.c computes it.  Every
@@ -137,4 +140,23 @@ func cat(parts ...[]byte) []byte {
 		out = append(out, p...)
 	}
 	return out
+}
+
+// TaprootTweak is BIP341's key tweak of an internal private key, as
+// libwally's wally_ec_private_key_bip341_tweak (used by wally_psbt_sign for
+// the wallet's P2TR inputs): negate the key if its point has an odd y, then
+// add TaggedHash("TapTweak", x(P) ‖ merkleRoot).  merkleRoot is empty for a
+// key-path-only output (BIP86) or 32 bytes.
+func (p *PrivateKey) TaprootTweak(merkleRoot []byte) (*PrivateKey, error) {
+	if len(merkleRoot) != 0 && len(merkleRoot) != 32 {
+		return nil, fmt.Errorf("keys: taproot merkle root must be empty or 32 bytes, got %d", len(merkleRoot))
+	}
+	pub := p.PubKey()
+	k := *p
+	defer k.Wipe()
+	if pub.SerializeCompressed()[0] == 0x03 {
+		k.k.Key.Negate()
+	}
+	t := chainhash.TaggedHash(chainhash.TagTapTweak, schnorr.SerializePubKey(pub), merkleRoot)
+	return k.TweakAdd(*t)
 }
