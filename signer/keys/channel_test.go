@@ -3,6 +3,8 @@ package keys
 import (
 	"bytes"
 	"errors"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -318,4 +320,104 @@ func TestChannelConcurrent(t *testing.T) {
 		}(g)
 	}
 	wg.Wait()
+}
+
+// BOLT 3 Appendix D, storage tests: ShachainStore accepts the correct
+// sequence and refuses a corrupted secret as soon as a later one exposes it.
+func TestShachainStoreBOLT3(t *testing.T) {
+	doc := readBOLT3(t)
+	start := bytes.Index(doc, []byte("## Storage Tests"))
+	end := bytes.Index(doc, []byte("# Appendix E"))
+	if start < 0 || end < start {
+		t.Fatal("storage tests not found")
+	}
+	type step struct {
+		index  uint64
+		secret Secret
+		ok     bool
+	}
+	type storageTest struct {
+		name  string
+		steps []step
+	}
+	var tests []storageTest
+	var cur *step
+	for _, line := range strings.Split(string(doc[start:end]), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 {
+			continue
+		}
+		switch f[0] {
+		case "name:":
+			tests = append(tests, storageTest{name: strings.Join(f[1:], " ")})
+		case "I:":
+			idx, err := strconv.ParseUint(f[1], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last := &tests[len(tests)-1]
+			last.steps = append(last.steps, step{index: idx})
+			cur = &last.steps[len(last.steps)-1]
+		case "secret:":
+			cur.secret = Secret(unhex32(t, strings.TrimPrefix(f[1], "0x")))
+		case "output:":
+			cur.ok = f[1] == "OK"
+		}
+	}
+	if len(tests) < 5 {
+		t.Fatalf("parsed %d storage tests", len(tests))
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var s ShachainStore
+			for i, st := range tc.steps {
+				err := s.Add(st.index, st.secret)
+				if st.ok && err != nil {
+					t.Fatalf("step %d (I=%d): %v", i, st.index, err)
+				}
+				if !st.ok {
+					if !errors.Is(err, ErrShachainMismatch) {
+						t.Fatalf("step %d (I=%d): %v, want ErrShachainMismatch", i, st.index, err)
+					}
+					return
+				}
+				for _, prev := range tc.steps[:i+1] {
+					if got, ok := s.Get(prev.index); !ok || got != prev.secret {
+						t.Fatalf("after step %d: secret %d not recoverable", i, prev.index)
+					}
+				}
+			}
+		})
+	}
+}
+
+// A store fed from our own per-commitment secrets gives them all back.
+func TestShachainStoreRoundTrip(t *testing.T) {
+	ck, err := ringFor(t, strings.Repeat("42", 32)).Channel([33]byte{2}, 9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s ShachainStore
+	for n := uint64(0); n < 300; n++ {
+		sec, _ := ck.PerCommitmentSecret(n)
+		if err := s.AddCommitmentSecret(n, sec); err != nil {
+			t.Fatalf("n=%d: %v", n, err)
+		}
+	}
+	for n := uint64(0); n < 300; n++ {
+		want, _ := ck.PerCommitmentSecret(n)
+		if got, ok := s.CommitmentSecret(n); !ok || got != want {
+			t.Fatalf("n=%d not recovered", n)
+		}
+	}
+	if _, ok := s.CommitmentSecret(300); ok {
+		t.Errorf("a future secret was derivable")
+	}
+	sec, _ := ck.PerCommitmentSecret(301)
+	if err := s.AddCommitmentSecret(301, sec); !errors.Is(err, ErrShachainOrder) {
+		t.Errorf("out-of-order add: %v", err)
+	}
+	if s.numValid > shachainBits+1 {
+		t.Errorf("store grew to %d entries", s.numValid)
+	}
 }
