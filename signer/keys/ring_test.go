@@ -230,7 +230,7 @@ func TestSecretsDoNotFormat(t *testing.T) {
 	nkb, fkb := nk.k.Key.Bytes(), fk.k.Key.Bytes()
 	nkHex, fkHex := hex.EncodeToString(nkb[:]), hex.EncodeToString(fkb[:])
 	leaks := []string{nkHex, fkHex, hex.EncodeToString(ds[:]), hex.EncodeToString(pcs[:])}
-	values := []any{r, nk, *nk, ck, fk, *fk, ds, &ds, pcs, &store, []any{nk, ds}, struct{ K *PrivateKey }{nk}}
+	values := []any{r, nk, *nk, ck, fk, *fk, ds, &ds, pcs, &store, store, []any{nk, ds}, struct{ K *PrivateKey }{nk}}
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
 		for i, v := range values {
 			out := fmt.Sprintf(verb, v)

@@ -143,12 +143,12 @@ func perCommitSecret(shaseed *Secret, n uint64) (Secret, error) {
 }
 
 // String implements fmt.Stringer without revealing the stored secrets.
-func (s *ShachainStore) String() string {
+func (s ShachainStore) String() string {
 	return fmt.Sprintf("keys.ShachainStore{next index %d, %d entries, %s}", s.NextIndex(), s.numValid, redacted)
 }
 
 // GoString implements fmt.GoStringer without revealing the stored secrets.
-func (s *ShachainStore) GoString() string { return s.String() }
+func (s ShachainStore) GoString() string { return s.String() }
 
 // Format implements fmt.Formatter: every verb prints String.
-func (s *ShachainStore) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+func (s ShachainStore) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
