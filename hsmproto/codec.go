@@ -282,20 +282,12 @@ func (d *decoder) readBytes(f string, n uint64) []byte {
 	return append([]byte(nil), d.take(f, int(n))...)
 }
 
-// array checks that n elements of at least minSize bytes each can follow,
-// so that no slice is ever allocated from an unchecked count.
-func (d *decoder) array(f string, n uint64, minSize int) bool {
-	if d.err != nil || n == 0 {
-		return false
-	}
-	if minSize < 1 {
-		minSize = 1
-	}
-	if n > uint64(d.left()/minSize) {
-		d.failAt(f, d.off, fmt.Errorf("%w: %d elements announced, %d bytes left", ErrTruncated, n, d.left()))
-		return false
-	}
-	return true
+// capacity bounds the capacity of a slice for n announced elements of at
+// least minSize bytes by what the bytes left can hold, so that no slice is
+// allocated from an unchecked count.
+func (d *decoder) capacity(n uint64, minSize int) int {
+	limit := uint64(d.left() / max(minSize, 1))
+	return int(min(n, limit))
 }
 
 // An encoder appends fields to b; the first invalid value sets err.

@@ -805,12 +805,14 @@ func (m *InitReplyV4) decode(d *decoder) {
 	d.readU32("hsm_version", &m.HsmVersion)
 	var nNumHsmCapabilities uint16
 	d.readU16("num_hsm_capabilities", &nNumHsmCapabilities)
-	if d.array("hsm_capabilities", uint64(nNumHsmCapabilities), 4) {
-		m.HsmCapabilities = make([]uint32, nNumHsmCapabilities)
-		for i := range m.HsmCapabilities {
+	if n := uint64(nNumHsmCapabilities); n > 0 && d.err == nil {
+		m.HsmCapabilities = make([]uint32, 0, d.capacity(n, 4))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem uint32
 			d.enter("hsm_capabilities", i)
-			d.readU32("", &m.HsmCapabilities[i])
+			d.readU32("", &elem)
 			d.leave()
+			m.HsmCapabilities = append(m.HsmCapabilities, elem)
 		}
 	}
 	d.readNodeID("node_id", &m.NodeID)
@@ -1498,12 +1500,14 @@ func (m *SignWithdrawal) encode(e *encoder) {
 func (m *SignWithdrawal) decode(d *decoder) {
 	var nNumInputs uint16
 	d.readU16("num_inputs", &nNumInputs)
-	if d.array("inputs", uint64(nNumInputs), 53) {
-		m.Inputs = make([]HsmUtxo, nNumInputs)
-		for i := range m.Inputs {
+	if n := uint64(nNumInputs); n > 0 && d.err == nil {
+		m.Inputs = make([]HsmUtxo, 0, d.capacity(n, 53))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem HsmUtxo
 			d.enter("inputs", i)
-			m.Inputs[i].decode(d)
+			elem.decode(d)
 			d.leave()
+			m.Inputs = append(m.Inputs, elem)
 		}
 	}
 	d.readPSBT("psbt", &m.Psbt)
@@ -2303,12 +2307,14 @@ func (m *ValidateCommitmentTx) decode(d *decoder) {
 	d.readBitcoinTx("tx", &m.Tx)
 	var nNumHtlcs uint16
 	d.readU16("num_htlcs", &nNumHtlcs)
-	if d.array("htlcs", uint64(nNumHtlcs), 45) {
-		m.Htlcs = make([]HsmHtlc, nNumHtlcs)
-		for i := range m.Htlcs {
+	if n := uint64(nNumHtlcs); n > 0 && d.err == nil {
+		m.Htlcs = make([]HsmHtlc, 0, d.capacity(n, 45))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem HsmHtlc
 			d.enter("htlcs", i)
-			m.Htlcs[i].decode(d)
+			elem.decode(d)
 			d.leave()
+			m.Htlcs = append(m.Htlcs, elem)
 		}
 	}
 	d.readU64("commit_num", &m.CommitNum)
@@ -2316,12 +2322,14 @@ func (m *ValidateCommitmentTx) decode(d *decoder) {
 	d.readBitcoinSignature("sig", &m.Sig)
 	var nNumHtlcSigs uint16
 	d.readU16("num_htlc_sigs", &nNumHtlcSigs)
-	if d.array("htlc_sigs", uint64(nNumHtlcSigs), 65) {
-		m.HtlcSigs = make([]BitcoinSignature, nNumHtlcSigs)
-		for i := range m.HtlcSigs {
+	if n := uint64(nNumHtlcSigs); n > 0 && d.err == nil {
+		m.HtlcSigs = make([]BitcoinSignature, 0, d.capacity(n, 65))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem BitcoinSignature
 			d.enter("htlc_sigs", i)
-			d.readBitcoinSignature("", &m.HtlcSigs[i])
+			d.readBitcoinSignature("", &elem)
 			d.leave()
+			m.HtlcSigs = append(m.HtlcSigs, elem)
 		}
 	}
 }
@@ -2695,12 +2703,14 @@ func (m *SignRemoteCommitmentTx) decode(d *decoder) {
 	d.readU64("commit_num", &m.CommitNum)
 	var nNumHtlcs uint16
 	d.readU16("num_htlcs", &nNumHtlcs)
-	if d.array("htlcs", uint64(nNumHtlcs), 45) {
-		m.Htlcs = make([]HsmHtlc, nNumHtlcs)
-		for i := range m.Htlcs {
+	if n := uint64(nNumHtlcs); n > 0 && d.err == nil {
+		m.Htlcs = make([]HsmHtlc, 0, d.capacity(n, 45))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem HsmHtlc
 			d.enter("htlcs", i)
-			m.Htlcs[i].decode(d)
+			elem.decode(d)
 			d.leave()
+			m.Htlcs = append(m.Htlcs, elem)
 		}
 	}
 	d.readU32("feerate", &m.Feerate)
@@ -3779,12 +3789,14 @@ func (m *SignAnchorspend) decode(d *decoder) {
 	d.readU64("channel_dbid", &m.ChannelDBID)
 	var nNumInputs uint16
 	d.readU16("num_inputs", &nNumInputs)
-	if d.array("inputs", uint64(nNumInputs), 53) {
-		m.Inputs = make([]HsmUtxo, nNumInputs)
-		for i := range m.Inputs {
+	if n := uint64(nNumInputs); n > 0 && d.err == nil {
+		m.Inputs = make([]HsmUtxo, 0, d.capacity(n, 53))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem HsmUtxo
 			d.enter("inputs", i)
-			m.Inputs[i].decode(d)
+			elem.decode(d)
 			d.leave()
+			m.Inputs = append(m.Inputs, elem)
 		}
 	}
 	d.readPSBT("psbt", &m.Psbt)
@@ -4095,12 +4107,14 @@ func (m *SignHtlcTxMingle) decode(d *decoder) {
 	d.readU64("channel_dbid", &m.ChannelDBID)
 	var nNumInputs uint16
 	d.readU16("num_inputs", &nNumInputs)
-	if d.array("inputs", uint64(nNumInputs), 53) {
-		m.Inputs = make([]HsmUtxo, nNumInputs)
-		for i := range m.Inputs {
+	if n := uint64(nNumInputs); n > 0 && d.err == nil {
+		m.Inputs = make([]HsmUtxo, 0, d.capacity(n, 53))
+		for i := 0; uint64(i) < n && d.err == nil; i++ {
+			var elem HsmUtxo
 			d.enter("inputs", i)
-			m.Inputs[i].decode(d)
+			elem.decode(d)
 			d.leave()
+			m.Inputs = append(m.Inputs, elem)
 		}
 	}
 	d.readPSBT("psbt", &m.Psbt)

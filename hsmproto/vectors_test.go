@@ -94,7 +94,7 @@ var unparseable = map[string]string{
 	"validate_commitment_tx with s >= n in signature":         "sig",
 	"setup_channel with bool byte 0x02":                       "is_outbound",
 	"setup_channel with invalid remote funding pubkey":        "remote_funding_pubkey",
-	"sign_remote_commitment_tx with htlc count 1 but no htlc": "htlcs",
+	"sign_remote_commitment_tx with htlc count 1 but no htlc": "htlcs[0].amount", // feerate read as side
 	"sign_remote_commitment_tx with htlc side 2":              "htlcs[0].side",
 	"sign_remote_commitment_tx with tx length one too large":  "tx",
 	"sign_remote_htlc_tx with empty psbt":                     "tx.psbt",

@@ -335,12 +335,16 @@ func (e *emitter) emitDecodeField(recv string, f *field) {
 	case f.count != "" && f.typeName == "u8":
 		e.p("\t%s = d.readBytes(%q, uint64(%s))", v, f.name, countVar(cf))
 	case f.count != "":
-		e.p("\tif d.array(%q, uint64(%s), %d) {", f.name, countVar(cf), e.minSize(f.typeName))
-		e.p("\t\t%s = make(%s, %s)", v, e.goFieldType(f), countVar(cf))
-		e.p("\t\tfor i := range %s {", v)
+		// Elements are appended as they decode, so that an error names the
+		// element and field; capacity is bounded by the bytes left.
+		e.p("\tif n := uint64(%s); n > 0 && d.err == nil {", countVar(cf))
+		e.p("\t\t%s = make(%s, 0, d.capacity(n, %d))", v, e.goFieldType(f), e.minSize(f.typeName))
+		e.p("\t\tfor i := 0; uint64(i) < n && d.err == nil; i++ {")
+		e.p("\t\t\tvar elem %s", e.elemType(f.typeName))
 		e.p("\t\t\td.enter(%q, i)", f.name)
-		e.p("\t\t\t%s", e.decodeValue(f.typeName, "", "&"+v+"[i]"))
+		e.p("\t\t\t%s", e.decodeValue(f.typeName, "", "&elem"))
 		e.p("\t\t\td.leave()")
+		e.p("\t\t\t%s = append(%s, elem)", v, v)
 		e.p("\t\t}")
 		e.p("\t}")
 	case f.optional:
