@@ -11,7 +11,7 @@
 //     key names are not ambiguous). Greenlight's own variables are honoured
 //     too, below the GL_SIGNERD_ ones: GL_SCHEDULER_GRPC_URI (scheduler.uri),
 //     GL_CA_CRT (tls.ca_cert), GL_NOBODY_CRT (tls.nobody_cert) and
-//     GL_NOBODY_KEY (tls.nobody_key);
+//     GL_NOBODY_KEY (tls.nobody_key). An empty variable counts as unset;
 //  4. command-line flags registered with RegisterFlags (only flags the user
 //     set count).
 //

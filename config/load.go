@@ -262,15 +262,16 @@ func lookup(m map[string]any, key string) (any, bool) {
 func readEnv(environ []string) (map[string]any, map[string]string, error) {
 	vals := map[string]string{}
 	for _, kv := range environ {
+		// An empty variable counts as unset.
 		name, value, ok := strings.Cut(kv, "=")
-		if ok {
+		if ok && value != "" {
 			vals[name] = value
 		}
 	}
 	out := map[string]any{}
 	src := map[string]string{}
 	for _, g := range greenlightEnv {
-		if v, ok := vals[g.env]; ok && v != "" {
+		if v, ok := vals[g.env]; ok {
 			out[g.key], src[g.key] = v, g.env
 		}
 	}

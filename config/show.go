@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -35,11 +36,14 @@ func (c *Config) ShowJSON() ([]byte, error) {
 	for k, v := range c.Flat() {
 		setNested(nested, k, v)
 	}
-	b, err := json.MarshalIndent(nested, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(nested); err != nil {
 		return nil, err
 	}
-	return append(b, '\n'), nil
+	return b.Bytes(), nil
 }
 
 // ShowTOML renders the redacted configuration as a TOML file that Load
