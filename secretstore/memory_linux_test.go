@@ -1,6 +1,7 @@
 package secretstore
 
 import (
+	"errors"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -24,5 +25,17 @@ func TestDisableCoreDumps(t *testing.T) {
 	}
 	if d != 0 {
 		t.Errorf("PR_GET_DUMPABLE = %d, want 0", d)
+	}
+}
+
+func TestOpenRefusesFIFO(t *testing.T) {
+	path := t.TempDir() + "/" + FileName
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	_, err := Open(path, testPass)
+	var fe *FormatError
+	if !errors.As(err, &fe) || fe.Reason != "it is not a regular file" {
+		t.Errorf("Open of a FIFO = %v, want a FormatError", err)
 	}
 }

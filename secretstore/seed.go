@@ -135,19 +135,18 @@ func (s *Seed) Wipe() {
 	Wipe(s.Secret)
 }
 
-// String describes the seed without revealing it.
-func (s *Seed) String() string {
-	if s == nil {
-		return "<nil seed>"
-	}
+// String describes the seed without revealing it. (String, GoString and
+// Format have value receivers so that a Seed printed by value is covered
+// too.)
+func (s Seed) String() string {
 	return fmt.Sprintf("%s secret (%d bytes) for %s", s.Type, len(s.Secret), s.Network)
 }
 
 // GoString keeps %#v from printing the secret.
-func (s *Seed) GoString() string { return "secretstore.Seed{" + s.String() + "}" }
+func (s Seed) GoString() string { return "secretstore.Seed{" + s.String() + "}" }
 
 // Format keeps every verb (%x, %v, %+v, ...) from printing the secret.
-func (s *Seed) Format(f fmt.State, verb rune) {
+func (s Seed) Format(f fmt.State, verb rune) {
 	if verb == 'v' && f.Flag('#') {
 		fmt.Fprint(f, s.GoString())
 		return

@@ -152,11 +152,18 @@ func Open(path string, passphrase []byte) (*Seed, error) {
 	if len(passphrase) == 0 {
 		return nil, ErrEmptyPassphrase
 	}
-	f, err := os.Open(path)
-	if err != nil {
+	// Stat first, so that a FIFO or device at the path is refused rather
+	// than opened (which could block).
+	if fi, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("secret store %s does not exist: %w", path, fs.ErrNotExist)
 		}
+		return nil, fmt.Errorf("cannot open secret store: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return nil, &FormatError{Path: path, Reason: "it is not a regular file"}
+	}
+	f, err := os.Open(path)
+	if err != nil {
 		return nil, fmt.Errorf("cannot open secret store: %w", err)
 	}
 	defer f.Close()

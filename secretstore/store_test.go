@@ -329,11 +329,17 @@ func TestCreateValidates(t *testing.T) {
 func TestSeedPrintsNoSecret(t *testing.T) {
 	s := testSeed(TypeGreenlight, Bitcoin)
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x", "%X", "%q", "%d"} {
-		out := fmt.Sprintf(verb, s)
-		assertNoSecrets(t, out, s.Secret, nil, "")
-		if strings.Contains(out, "160") { // 0xA0, as %d would print it
-			t.Errorf("%s printed secret bytes: %q", verb, out)
+		for _, v := range []any{s, *s, []*Seed{s}, struct{ S Seed }{*s}} {
+			out := fmt.Sprintf(verb, v)
+			assertNoSecrets(t, out, s.Secret, nil, "")
+			if strings.Contains(out, "160") { // 0xA0, as %d would print it
+				t.Errorf("%s printed secret bytes: %q", verb, out)
+			}
 		}
+	}
+	var nilSeed *Seed
+	if got := fmt.Sprint(nilSeed); got != "<nil>" {
+		t.Errorf("nil seed prints %q", got)
 	}
 	if got := fmt.Sprint(s); got != "greenlight secret (32 bytes) for bitcoin" {
 		t.Errorf("String() = %q", got)
