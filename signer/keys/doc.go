@@ -12,32 +12,49 @@
 //     key, the BIP32 wallet tree, the bolt12 base key, the derived-secret base
 //     and the channel-seed base, all derived once.  The caller may wipe its
 //     copy of the secret as soon as New returns; the Ring keeps no copy.
+//     The init reply's fields are [Ring.NodeID], [Ring.WalletExtKey],
+//     [Ring.Bolt12PubKey], [Ring.SecretType] and [Ring.BIP86BaseExtKey].
+//   - Node-key handlers have one Ring method each, named after the hsmd
+//     handler it reproduces: [Ring.SignNodeAnnouncement],
+//     [Ring.SignChannelUpdate], [Ring.SignChannelAnnouncement],
+//     [Ring.SignLightningMessage], [Ring.SignInvoice],
+//     [Ring.SignBIP137Message], [Ring.SignWillFundOffer], [Ring.SignBolt12],
+//     [Ring.SignBolt12V2], [Ring.DeriveSecret], [Ring.ECDHNode].
+//   - Wallet keys: [Ring.WalletKey] (m/0/0/i), [Ring.BIP86Key], and
+//     [Ring.UTXOKey], which picks between them as hsm_key_for_utxo does.
 //   - [Ring.Channel] gives the [ChannelKeys] of one channel (peer id, dbid):
-//     funding key, basepoints, shachain seed, per-commitment secrets and
-//     points.  Results are cached, so handlers may call it on every request.
+//     funding key, basepoints, per-commitment secrets and points, and the
+//     per-commitment htlc / delayed / payment / revocation keys.  Results are
+//     cached, so handlers may call it on every request.
 //   - [DeriveSimplePubKey], [DeriveSimplePrivKey], [DeriveRevocationPubKey],
-//     [DeriveRevocationPrivKey] are the BOLT 3 per-commitment tweaks.
-//   - [PrivateKey.SignLowR] signs like CLN's sign_hash() (all transaction and
-//     gossip signatures); [PrivateKey.SignRFC6979] like a bare
-//     secp256k1_ecdsa_sign; [PrivateKey.SignRecoverable] like
-//     secp256k1_ecdsa_sign_recoverable (sign_message, invoices);
-//     [PrivateKey.SignSchnorr] like secp256k1_schnorrsig_sign32 with no aux
-//     randomness (bolt12); [PrivateKey.SignLowRWally] like libwally's
-//     EC_FLAG_GRIND_R (PSBT wallet inputs).
+//     [DeriveRevocationPrivKey] are the BOLT 3 per-commitment tweaks;
+//     [ShachainStore] keeps a peer's revealed secrets.
+//   - Signing schedules on [PrivateKey]: [PrivateKey.SignLowR] is CLN's
+//     sign_hash() (every transaction, gossip and channel_announcement
+//     signature); [PrivateKey.SignLowRWally] is libwally's EC_FLAG_GRIND_R
+//     (the wallet's own PSBT inputs); [PrivateKey.SignRFC6979] is a bare
+//     secp256k1_ecdsa_sign; [PrivateKey.SignRecoverable] is
+//     secp256k1_ecdsa_sign_recoverable in CLN's 65-byte wire layout;
+//     [PrivateKey.SignSchnorr] is secp256k1_schnorrsig_sign32 with no aux
+//     randomness; [PrivateKey.TaprootTweak] is libwally's BIP341 key tweak.
 //   - Ring also implements lnd's keychain.SecretKeyRing (and so
-//     keychain.ECDHRing and keychain.MessageSignerRing) over key families that
-//     name CLN's derivations; see [FamilyWalletBIP32] and friends.
+//     keychain.ECDHRing and keychain.MessageSignerRing) over key families
+//     that name CLN's derivations ([FamilyNode], [FamilyWalletBIP32], …), and
+//     ChannelKeys implements keychain.KeyRing over the channel families.
 //
 // # Compatibility
 //
 // Derivations follow hsmd/libhsmd.c, common/derive_basepoints.c,
 // common/key_derive.c, common/hsm_secret.c and bitcoin/signature.c of CLN
 // v26.06.6, with libwally-core and libsecp256k1 as CLN builds them.  A change
-// of any output for the same input is a compatibility break.
+// of any output for the same input is a compatibility break; the tests
+// re-make hsmd's replies from shared/vectors.
 //
 // # Secrets
 //
-// Types that hold secrets ([Ring], [ChannelKeys], [PrivateKey], [Secret])
-// format as a redacted placeholder with every fmt verb, and have a Wipe method
-// that zeroes what Go lets us zero.
+// Types that hold secrets ([Ring], [ChannelKeys], [PrivateKey], [Secret],
+// [ShachainStore]) format as a redacted placeholder with every fmt verb, and
+// have a Wipe method that zeroes what Go lets us zero (not copies made by
+// the standard library's HMAC/HKDF internals, nor strings such as a
+// mnemonic).
 package keys

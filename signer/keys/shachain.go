@@ -152,3 +152,11 @@ func (s ShachainStore) GoString() string { return s.String() }
 
 // Format implements fmt.Formatter: every verb prints String.
 func (s ShachainStore) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, s.String()) }
+
+// Wipe zeroes the stored secrets and empties the store.
+func (s *ShachainStore) Wipe() {
+	for i := range s.known {
+		s.known[i].secret.Wipe()
+	}
+	*s = ShachainStore{}
+}
