@@ -10,6 +10,9 @@ package main
 //	dir, err := resolveStateDir(stateDir)
 //	seed, err := openSeed(dir, passFile)      // defer seed.Wipe()
 //	cfg, err := loadConfig(cmd, dir, configFile)
+//
+// A subcommand that handles the seed calls secretstore.DisableCoreDumps()
+// first, and logs its configuration only through cfg.Flat() (redacted).
 
 import (
 	"errors"
