@@ -57,7 +57,7 @@ func ParsePSBT(b []byte) (p *PSBT, err error) {
 		// scanPSBT rules out every input known to panic btcutil; this is
 		// the last line of defence for a hostile PSBT.
 		if r := recover(); r != nil {
-			p, err = nil, fmt.Errorf("%w: %v", ErrBadPSBT, r)
+			p, err = nil, fmt.Errorf("%w: %w: %v", ErrBadPSBT, errParserPanic, r)
 		}
 	}()
 	pkt, err := psbt.NewFromRawBytes(bytes.NewReader(b), false)
@@ -71,6 +71,10 @@ func ParsePSBT(b []byte) (p *PSBT, err error) {
 }
 
 const psbtGlobalVersion = 0xfb
+
+// errParserPanic marks a PSBT that made btcutil panic (FuzzParsePSBT fails
+// on it: scanPSBT should have rejected it first).
+var errParserPanic = errors.New("btcutil panicked")
 
 // psbtKV is one key-value pair of a PSBT map; key is nil for the separator.
 type psbtKV struct {
