@@ -1,0 +1,244 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"gl-signerd/hsmproto"
+	"gl-signerd/signer/keys"
+)
+
+// Capability bits, as CLN's hsmd/permissions.h defines them. lightningd
+// grants each subdaemon a set of them when it opens its hsmd client
+// connection; the master connection has Master|SignGossip|ECDH.
+const (
+	CapECDH              uint64 = 1
+	CapSignGossip        uint64 = 2
+	CapSignOnchainTx     uint64 = 4
+	CapCommitmentPoint   uint64 = 8
+	CapSignRemoteTx      uint64 = 16
+	CapSignClosingTx     uint64 = 32
+	CapSignWillFundOffer uint64 = 64
+	CapSignSpliceTx      uint64 = 128
+	CapLockOutpoint      uint64 = 256
+	CapMaster            uint64 = 1024
+)
+
+// Client is who sends a request: the identity and capabilities lightningd
+// gave the connection with hsmd_client_hsmfd (Greenlight's
+// HsmRequestContext). The zero PeerID with DBID 0 and Master capability is
+// lightningd's own connection.
+type Client struct {
+	PeerID       [33]byte
+	DBID         uint64
+	Capabilities uint64
+}
+
+// MasterClient is lightningd's own connection to hsmd.
+var MasterClient = Client{Capabilities: CapMaster | CapSignGossip | CapECDH}
+
+// IsMaster reports whether c is lightningd's own connection, where a bad
+// request is fatal to CLN's hsmd.
+func (c Client) IsMaster() bool { return c.Capabilities&CapMaster != 0 }
+
+// RefusalError is returned for a request the engine does not answer: one
+// CLN's hsmd would reject, or one a policy refuses. Reason reads as a
+// sentence and never contains a secret.
+type RefusalError struct {
+	MsgType uint16
+	// Reason says why, e.g. "client does not have capability to run 19".
+	Reason string
+	// Fatal is true where CLN's hsmd would exit: a bad request on the
+	// master connection. The daemon keeps running; the flag is for logs
+	// and for replaying CLN's vectors.
+	Fatal bool
+	// Err is the underlying error, if any (e.g. a *hsmproto.DecodeError).
+	Err error
+}
+
+func (e *RefusalError) Error() string {
+	name := hsmproto.MessageName(e.MsgType)
+	if name == "" {
+		name = fmt.Sprintf("message type %d", e.MsgType)
+	}
+	if e.Err != nil {
+		return fmt.Sprintf("refused %s: %s: %v", name, e.Reason, e.Err)
+	}
+	return fmt.Sprintf("refused %s: %s", name, e.Reason)
+}
+
+func (e *RefusalError) Unwrap() error { return e.Err }
+
+// Engine answers hsmd requests exactly as CLN v26.06.6's hsmd does for the
+// same secret. It is safe for concurrent use.
+type Engine struct {
+	ring *keys.Ring
+
+	mu sync.RWMutex
+	// Set by hsmd_init (or the options): the network's BIP32 key versions
+	// and the negotiated wire version.
+	bip32Version keys.BIP32Version
+	hsmVersion   uint32
+	initialized  bool
+}
+
+// route is one line of the dispatch table: the capability a client needs
+// to send the message, and its handler.
+type route struct {
+	capability uint64
+	handle     func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
+}
+
+// on builds a route whose handler takes the decoded request's own type.
+func on[M hsmproto.Message](capability uint64, fn func(*Engine, Client, M) (hsmproto.Message, error)) route {
+	return route{capability: capability, handle: func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error) {
+		req, ok := m.(M)
+		if !ok {
+			return nil, fmt.Errorf("internal error: decoded %T for a %s route", m, m.MsgName())
+		}
+		return fn(e, c, req)
+	}}
+}
+
+// routes is the dispatch table: every request hsmd answers, the capability
+// it needs (hsmd_check_client_capabilities) and its handler.
+var routes map[uint16]route
+
+func init() {
+	routes = map[uint16]route{
+		// Start-up and lightningd's own requests.
+		hsmproto.TypeInit:                  on(CapMaster, (*Engine).handleInit),
+		hsmproto.TypeDeriveSecret:          on(CapMaster, (*Engine).handleDeriveSecret),
+		hsmproto.TypeCheckPubkey:           on(CapMaster, (*Engine).handleCheckPubkey),
+		hsmproto.TypeCheckBip86Pubkey:      on(CapMaster, (*Engine).handleCheckBip86Pubkey),
+		hsmproto.TypeNewChannel:            on(CapMaster, (*Engine).handleNewChannel),
+		hsmproto.TypeForgetChannel:         on(CapMaster, (*Engine).handleForgetChannel),
+		hsmproto.TypeGetChannelBasepoints:  on(CapMaster, (*Engine).handleGetChannelBasepoints),
+		hsmproto.TypeGetOutputScriptpubkey: on(CapMaster, (*Engine).handleGetOutputScriptpubkey),
+
+		// Messages, invoices, offers and payments.
+		hsmproto.TypeSignMessage:            on(CapMaster, (*Engine).handleSignMessage),
+		hsmproto.TypeBip137SignMessage:      on(CapMaster, (*Engine).handleBip137SignMessage),
+		hsmproto.TypeSignInvoice:            on(CapMaster, (*Engine).handleSignInvoice),
+		hsmproto.TypeSignBolt12:             on(CapMaster, (*Engine).handleSignBolt12),
+		hsmproto.TypeSignBolt12_2:           on(CapMaster, (*Engine).handleSignBolt12_2),
+		hsmproto.TypePreapproveInvoice:      on(CapMaster, (*Engine).handlePreapproveInvoice),
+		hsmproto.TypePreapproveInvoiceCheck: on(CapMaster, (*Engine).handlePreapproveInvoiceCheck),
+		hsmproto.TypePreapproveKeysend:      on(CapMaster, (*Engine).handlePreapproveKeysend),
+		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, (*Engine).handlePreapproveKeysendCheck),
+
+		// Peer connections and gossip.
+		hsmproto.TypeEcdhReq:                 on(CapECDH, (*Engine).handleEcdh),
+		hsmproto.TypeNodeAnnouncementSigReq:  on(CapSignGossip, (*Engine).handleNodeAnnouncementSig),
+		hsmproto.TypeCannouncementSigReq:     on(CapSignGossip, (*Engine).handleCannouncementSig),
+		hsmproto.TypeCupdateSigReq:           on(CapSignGossip, (*Engine).handleCupdateSig),
+		hsmproto.TypeSignAnyCannouncementReq: on(CapMaster, (*Engine).handleSignAnyCannouncement),
+
+		// Channel set-up and commitment points.
+		hsmproto.TypeSetupChannel:            on(CapCommitmentPoint, (*Engine).handleSetupChannel),
+		hsmproto.TypeGetPerCommitmentPoint:   on(CapCommitmentPoint, (*Engine).handleGetPerCommitmentPoint),
+		hsmproto.TypeCheckFutureSecret:       on(CapCommitmentPoint, (*Engine).handleCheckFutureSecret),
+		hsmproto.TypeCheckOutpoint:           on(CapLockOutpoint, (*Engine).handleCheckOutpoint),
+		hsmproto.TypeLockOutpoint:            on(CapLockOutpoint, (*Engine).handleLockOutpoint),
+		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, (*Engine).handleSignOptionWillFundOffer),
+
+		// Commitment transactions and revocation.
+		hsmproto.TypeSignRemoteCommitmentTx: on(CapSignRemoteTx, (*Engine).handleSignRemoteCommitmentTx),
+		hsmproto.TypeSignRemoteHtlcTx:       on(CapSignRemoteTx, (*Engine).handleSignRemoteHtlcTx),
+		hsmproto.TypeValidateCommitmentTx:   on(CapSignRemoteTx, (*Engine).handleValidateCommitmentTx),
+		hsmproto.TypeValidateRevocation:     on(CapSignRemoteTx, (*Engine).handleValidateRevocation),
+		hsmproto.TypeRevokeCommitmentTx:     on(CapSignRemoteTx, (*Engine).handleRevokeCommitmentTx),
+		hsmproto.TypeSignCommitmentTx:       on(CapMaster, (*Engine).handleSignCommitmentTx),
+
+		// Closing, splicing and the wallet.
+		hsmproto.TypeSignMutualCloseTx: on(CapSignClosingTx, (*Engine).handleSignMutualCloseTx),
+		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, (*Engine).handleSignSpliceTx),
+		hsmproto.TypeSignWithdrawal:    on(CapMaster, (*Engine).handleSignWithdrawal),
+
+		// On-chain sweeps after a close (onchaind, or lightningd for any channel).
+		hsmproto.TypeSignDelayedPaymentToUs:    on(CapSignOnchainTx, (*Engine).handleSignDelayedPaymentToUs),
+		hsmproto.TypeSignRemoteHtlcToUs:        on(CapSignOnchainTx, (*Engine).handleSignRemoteHtlcToUs),
+		hsmproto.TypeSignPenaltyToUs:           on(CapSignOnchainTx, (*Engine).handleSignPenaltyToUs),
+		hsmproto.TypeSignAnyDelayedPaymentToUs: on(CapMaster, (*Engine).handleSignAnyDelayedPaymentToUs),
+		hsmproto.TypeSignAnyRemoteHtlcToUs:     on(CapMaster, (*Engine).handleSignAnyRemoteHtlcToUs),
+		hsmproto.TypeSignAnyPenaltyToUs:        on(CapMaster, (*Engine).handleSignAnyPenaltyToUs),
+		hsmproto.TypeSignAnyLocalHtlcTx:        on(CapMaster, (*Engine).handleSignAnyLocalHtlcTx),
+		hsmproto.TypeSignAnchorspend:           on(CapMaster, (*Engine).handleSignAnchorspend),
+		hsmproto.TypeSignHtlcTxMingle:          on(CapMaster, (*Engine).handleSignHtlcTxMingle),
+	}
+}
+
+// errNotImplemented marks a handler still being written.
+var errNotImplemented = errors.New("not implemented yet")
+
+// Handle answers one raw request (u16 type ‖ payload) from client c and
+// returns the raw reply, or a *RefusalError.
+func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, error) {
+	if len(raw) < 2 {
+		return nil, &RefusalError{Reason: "client does not have capability to run -1 (message shorter than its type)", Fatal: c.IsMaster()}
+	}
+	t := uint16(raw[0])<<8 | uint16(raw[1])
+	r, ok := routes[t]
+	if !ok || c.Capabilities&r.capability == 0 {
+		return nil, &RefusalError{MsgType: t, Reason: fmt.Sprintf("client does not have capability to run %d", t), Fatal: c.IsMaster()}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m, err := hsmproto.Decode(raw)
+	if err != nil {
+		return nil, &RefusalError{MsgType: t, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
+	}
+	reply, err := r.handle(e, c, m)
+	if err != nil {
+		var re *RefusalError
+		if errors.As(err, &re) {
+			return nil, re
+		}
+		return nil, &RefusalError{MsgType: t, Reason: err.Error(), Fatal: c.IsMaster()}
+	}
+	return reply.Encode(), nil
+}
+
+// Option configures an Engine.
+type Option func(*engineOptions)
+
+type engineOptions struct {
+	keyOpts      []keys.Option
+	bip32Version keys.BIP32Version
+}
+
+// WithSecretType says which kind of CLN hsm_secret the secret came from;
+// hsmd reports it in its init reply.
+func WithSecretType(t keys.SecretType) Option {
+	return func(o *engineOptions) { o.keyOpts = append(o.keyOpts, keys.WithSecretType(t)) }
+}
+
+// WithBIP32Version sets the network's BIP32 key versions used before
+// hsmd_init says otherwise (Greenlight computes the init reply itself).
+func WithBIP32Version(v keys.BIP32Version) Option {
+	return func(o *engineOptions) { o.bip32Version = v }
+}
+
+// NewEngine derives every key hsmd derives at start-up from secret: 32
+// bytes (Greenlight's seed, CLN's raw hsm_secret) or 64 bytes (the BIP39
+// seed of CLN's mnemonic hsm_secret). The caller may wipe secret afterwards.
+func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
+	o := engineOptions{bip32Version: keys.BIP32Mainnet}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ring, err := keys.New(secret, o.keyOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{ring: ring, bip32Version: o.bip32Version, hsmVersion: hsmproto.MaxVersion}, nil
+}
+
+// NodeID is the node's public key, as hsmd's init reply carries it.
+func (e *Engine) NodeID() [33]byte { return e.ring.NodeID() }
+
+// Wipe erases the engine's secrets; it answers nothing afterwards.
+func (e *Engine) Wipe() { e.ring.Wipe() }
