@@ -77,6 +77,12 @@ type Config struct {
 	MaxConcurrent int
 	// RespondTimeout bounds one RespondHsmRequest call (default 30 s).
 	RespondTimeout time.Duration
+	// NodeIdentityRetries is how many streams in a row the node may refuse
+	// our identity (or present one we do not trust) before Run gives up
+	// (default 3). The scheduler checks the same identity, so such a
+	// refusal usually means a stale address now served by another node;
+	// a refusal by the scheduler itself ends Run at once.
+	NodeIdentityRetries int
 }
 
 // State is what the streamer is doing.
@@ -190,6 +196,9 @@ func New(cfg Config) (*Streamer, error) {
 	if cfg.RespondTimeout <= 0 {
 		cfg.RespondTimeout = 30 * time.Second
 	}
+	if cfg.NodeIdentityRetries <= 0 {
+		cfg.NodeIdentityRetries = 3
+	}
 	s := &Streamer{
 		cfg:     cfg,
 		log:     cfg.Logger.With(zap.String("node_id", hex.EncodeToString(cfg.NodeID[:]))),
@@ -238,6 +247,7 @@ func (s *Streamer) Run(ctx context.Context) error {
 		}
 		b.reset()
 	}
+	identityFailures := 0
 	for {
 		s.setState(StateWaiting, "")
 		info, err := s.cfg.Scheduler.GetNodeInfo(ctx, s.cfg.NodeID[:], true)
@@ -259,11 +269,18 @@ func (s *Streamer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if err != nil {
+			switch {
+			case err != nil && isIdentityError(err):
 				s.noteError(err)
-				if isIdentityError(err) {
+				identityFailures++
+				if identityFailures > s.cfg.NodeIdentityRetries {
 					return &IdentityError{Err: err}
 				}
+				s.log.Warn("the node refused our identity or is not trusted; asking the scheduler again",
+					zap.String("uri", info.GetGrpcUri()), zap.Error(err))
+			case err != nil:
+				s.noteError(err)
+				identityFailures = 0
 				s.log.Warn("the node request stream ended", zap.String("uri", info.GetGrpcUri()), zap.Error(err))
 			}
 			if healthy {
@@ -548,10 +565,10 @@ func (s *Streamer) noteError(err error) {
 	s.mu.Unlock()
 }
 
-// identityFailures are the TLS failures that mean a certificate was
+// tlsIdentityFailures are the TLS failures that mean a certificate was
 // refused or not trusted, as grpc-go reports them (it reports handshake
 // and TLS alert errors as codes.Unavailable, in text only).
-var identityFailures = []string{
+var tlsIdentityFailures = []string{
 	"x509:",
 	"tls: failed to verify certificate",
 	"remote error: tls: bad certificate",
@@ -570,7 +587,7 @@ func isIdentityError(err error) bool {
 		return true
 	}
 	msg := err.Error()
-	for _, f := range identityFailures {
+	for _, f := range tlsIdentityFailures {
 		if strings.Contains(msg, f) {
 			return true
 		}

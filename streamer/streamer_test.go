@@ -399,3 +399,42 @@ func TestBackoffBounds(t *testing.T) {
 		b.reset()
 	}
 }
+
+type refusingNode struct {
+	glpb.UnimplementedNodeServer
+	mu    sync.Mutex
+	tries int
+}
+
+func (n *refusingNode) StreamHsmRequests(*glpb.Empty, glpb.Node_StreamHsmRequestsServer) error {
+	n.mu.Lock()
+	n.tries++
+	n.mu.Unlock()
+	return status.Error(codes.PermissionDenied, "not a device of this node")
+}
+
+// A node that refuses our identity is retried a few times (the address
+// may be stale) and then Run gives up with an *IdentityError.
+func TestNodeIdentityRefusalRetriedThenFatal(t *testing.T) {
+	checkLeaks(t)
+	node := &refusingNode{}
+	s, err := New(Config{NodeID: testNodeID, Scheduler: &fakeScheduler{uri: "https://node.example:1"},
+		DialNode: serveFake(t, node), NodeIdentityRetries: 2,
+		BackoffInitial: 5 * time.Millisecond, BackoffMax: 10 * time.Millisecond,
+		Handler: RequestHandlerFunc(func(context.Context, Request) Response { return Response{} })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err = s.Run(ctx)
+	var ie *IdentityError
+	if !errors.As(err, &ie) || status.Code(err) != codes.PermissionDenied {
+		t.Fatalf("Run = %v; want an *IdentityError wrapping PermissionDenied", err)
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if node.tries != 3 {
+		t.Errorf("the node was tried %d times; want 1 + 2 retries", node.tries)
+	}
+}

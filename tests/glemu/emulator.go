@@ -65,6 +65,9 @@ type Emulator struct {
 	schedAddr string
 	serveDone chan struct{}
 
+	// done is closed by Close; it releases blocked Submit calls.
+	done chan struct{}
+
 	mu         sync.Mutex
 	nodes      map[[33]byte]*Node
 	rejections []*schedpb.SignerRejection
@@ -89,6 +92,7 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 		dir:        opts.Dir,
 		challenges: &challengeStore{ttl: opts.ChallengeTTL, m: make(map[string]challenge)},
 		nodes:      make(map[[33]byte]*Node),
+		done:       make(chan struct{}),
 	}
 	if e.log == nil {
 		e.log = zap.NewNop()
@@ -162,6 +166,7 @@ func (e *Emulator) Close() error {
 		return nil
 	}
 	e.closed = true
+	close(e.done)
 	nodes := make([]*Node, 0, len(e.nodes))
 	for _, n := range e.nodes {
 		nodes = append(nodes, n)

@@ -603,3 +603,35 @@ func TestVerifyChallengeSignature(t *testing.T) {
 		t.Errorf("SignedMessageHash(hello) = %s", got)
 	}
 }
+
+// Close stops the nodes and releases a Submit no signer will answer.
+func TestCloseReleasesSubmit(t *testing.T) {
+	checkLeaks(t)
+	emu := startEmu(t, glemu.Options{AutoSchedule: true})
+	s := newSigner(t)
+	register(t, emu, s)
+	node := emu.Node(s.NodeID())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := node.Submit(context.Background(), &glpb.HsmRequest{Raw: msg(1)})
+		errc <- err
+	}()
+	waitFor(t, "the request to be pending", func() bool { return node.Stats().Pending == 1 })
+	if err := emu.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if err == nil || !strings.Contains(err.Error(), "closed") {
+			t.Errorf("Submit after Close = %v; want the emulator-closed error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Submit still blocked after Close")
+	}
+	if st := node.Stats(); st.Scheduled || st.Abandoned != 1 {
+		t.Errorf("after Close: %+v", st)
+	}
+	if _, err := node.Schedule(); err == nil {
+		t.Error("a closed emulator scheduled a node")
+	}
+}

@@ -314,7 +314,7 @@ func (n *Node) noteStreamsChangedLocked() {
 // ends. The node need not be scheduled yet.
 //
 // An error response completes Submit (the returned response has Error
-// set) unless Options.KeepRefusedPending is set.
+// set) unless Options.KeepRefusedPending is set. Close ends every Submit.
 func (n *Node) Submit(ctx context.Context, req *glpb.HsmRequest) (*glpb.HsmResponse, error) {
 	if len(req.GetRaw()) < 2 {
 		return nil, errors.New("glemu: the request has no message type")
@@ -336,22 +336,26 @@ func (n *Node) Submit(ctx context.Context, req *glpb.HsmRequest) (*glpb.HsmRespo
 	n.wakeStreamsLocked()
 	n.mu.Unlock()
 
+	var stop error
 	select {
 	case resp := <-p.done:
 		return resp, nil
 	case <-ctx.Done():
-		n.mu.Lock()
-		if _, ok := n.pending[r.RequestId]; ok {
-			delete(n.pending, r.RequestId)
-			n.stats.Abandoned++
-		}
-		n.mu.Unlock()
-		select {
-		case resp := <-p.done:
-			return resp, nil
-		default:
-			return nil, ctx.Err()
-		}
+		stop = ctx.Err()
+	case <-n.e.done:
+		stop = errClosed
+	}
+	n.mu.Lock()
+	if _, ok := n.pending[r.RequestId]; ok {
+		delete(n.pending, r.RequestId)
+		n.stats.Abandoned++
+	}
+	n.mu.Unlock()
+	select {
+	case resp := <-p.done: // answered while we were giving up
+		return resp, nil
+	default:
+		return nil, stop
 	}
 }
 
