@@ -77,10 +77,12 @@ type Engine struct {
 	ring *keys.Ring
 
 	mu sync.RWMutex
-	// Set by hsmd_init (or the options): the network's BIP32 key versions
-	// and the negotiated wire version.
+	// Set by hsmd_init (or the options): the network's BIP32 key versions,
+	// the negotiated wire version and the network lightningd named (CLN's
+	// name for its chainparams, "" for a genesis hash CLN does not know).
 	bip32Version keys.BIP32Version
 	hsmVersion   uint32
+	network      string
 	initialized  bool
 }
 

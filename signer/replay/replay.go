@@ -1,0 +1,272 @@
+// Package replay replays hsmd vector files against the signing engine and
+// says, line by line, whether it answers as CLN's hsmd did.
+//
+// A vector file is JSON Lines, one request per line with the client that
+// sent it and hsmd's reply (the format of shared/vectors/README.md, plus
+// "expect"/"policy" from the policy vectors). Any file in that format
+// works, whatever its secret or network.
+//
+// The common case:
+//
+//	lines, err := replay.ReadFile("public.jsonl")
+//	sum, err := replay.Run(ctx, lines, replay.Options{}, func(r replay.Result) {
+//		if !r.Pass {
+//			fmt.Print(r.Explain())
+//		}
+//	})
+//	fmt.Printf("%d passed, %d failed\n", sum.Passed, sum.Failed)
+//
+// Lines are grouped into signer instances, one per (secret, network,
+// hsm_versions); each instance is a fresh signer started with its hsmd_init
+// (Plan), then its scenarios are replayed in order, each in seq order, on
+// the client the line's context names (Instance.Start, Session.Step). A
+// line passes when
+//
+//   - hsmd answered and the signer's reply is the same bytes;
+//   - hsmd refused (response null) and the signer refused too, with
+//     signer.RefusalError.Fatal consistent with hsmd (fatal on lightningd's
+//     connection; not fatal where hsmd kept running);
+//   - the line says "expect": "reject" and the signer refused, whatever
+//     hsmd answered. With the policy off (the only setting until a policy
+//     layer exists) those lines fail, and say so.
+//
+// A differing reply is explained field by field (Diff): both replies are
+// decoded with hsmproto and compared by their hsmd_wire.csv field names,
+// falling back to the bytes when a reply does not decode. Values of secret
+// fields the signer produced (derived secrets, ECDH results, revealed
+// per-commitment secrets) are never printed.
+package replay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"gl-signerd/hsmproto"
+	"gl-signerd/signer"
+)
+
+// Handler answers raw hsmd requests: *signer.Engine, or a layer around it.
+type Handler interface {
+	Handle(ctx context.Context, c signer.Client, raw []byte) ([]byte, error)
+}
+
+// Policy says which policy layer the replay runs with.
+type Policy string
+
+// PolicyOff answers as CLN's hsmd does, with no policy layer: reject
+// lines of the policy vectors cannot pass.
+const PolicyOff Policy = "off"
+
+// Options configure a replay. The zero value replays on signer.NewEngine
+// with the policy off.
+type Options struct {
+	// NewHandler makes the signer of one instance from its secret. Nil
+	// means signer.NewEngine(secret).
+	NewHandler func(secret []byte) (Handler, error)
+	// Policy is PolicyOff ("" means PolicyOff).
+	Policy Policy
+}
+
+func (o Options) policy() Policy {
+	if o.Policy == "" {
+		return PolicyOff
+	}
+	return o.Policy
+}
+
+// Session is one started signer instance.
+type Session struct {
+	Instance *Instance
+	Handler  Handler
+	opts     Options
+}
+
+// Start makes a fresh signer for the instance and sends it the instance's
+// hsmd_init on lightningd's connection.
+func (in *Instance) Start(ctx context.Context, opts Options) (*Session, error) {
+	var h Handler
+	var err error
+	if opts.NewHandler != nil {
+		h, err = opts.NewHandler(in.Secret)
+	} else {
+		h, err = signer.NewEngine(in.Secret)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("starting the signer (%s): %w", in, err)
+	}
+	if _, err := h.Handle(ctx, signer.MasterClient, in.Init); err != nil {
+		where := "a made-up hsmd_init"
+		if in.InitLine != nil {
+			where = "the hsmd_init of " + in.InitLine.Where()
+		}
+		return nil, fmt.Errorf("starting the signer (%s): %s was refused: %w", in, where, err)
+	}
+	return &Session{Instance: in, Handler: h, opts: opts}, nil
+}
+
+// Result is the outcome of one line.
+type Result struct {
+	Line *Line
+	Pass bool
+	// Reply is the signer's reply, nil if it refused; Err its refusal
+	// (usually a *signer.RefusalError) or other error.
+	Reply []byte
+	Err   error
+	// Problem says why the line failed ("" when it passed).
+	Problem string
+	// Diff lists the differing fields when the reply differs from hsmd's
+	// (nil when the replies could not be decoded; Explain then shows the
+	// bytes).
+	Diff []FieldDiff
+	// NeedsPolicy is set on a reject line the signer answered with the
+	// policy off: it fails until a policy layer exists.
+	NeedsPolicy bool
+}
+
+// Step replays one line on the session's signer.
+func (s *Session) Step(ctx context.Context, l *Line) Result {
+	reply, err := s.Handler.Handle(ctx, l.SignerClient(), l.Request)
+	r := Result{Line: l, Reply: reply, Err: err}
+	var re *signer.RefusalError
+	isRefusal := errors.As(err, &re)
+	switch {
+	case l.Expect == ExpectReject:
+		if err != nil {
+			r.Pass = true
+			return r
+		}
+		r.Problem = fmt.Sprintf("must be refused (expect: reject, %s), but the signer answered with %s",
+			orDash(l.Policy), messageName(reply))
+		if s.opts.policy() == PolicyOff {
+			r.NeedsPolicy = true
+			r.Problem += "; the policy is off (there is no policy layer to refuse it yet)"
+		}
+	case l.Response == nil:
+		hsmdErr := "refused"
+		if l.Error != nil {
+			hsmdErr = *l.Error
+		}
+		switch {
+		case err == nil:
+			r.Problem = fmt.Sprintf("CLN's hsmd refused this (%s), but the signer answered with %s", hsmdErr, messageName(reply))
+		case !isRefusal:
+			r.Problem = fmt.Sprintf("CLN's hsmd refused this (%s); the signer failed with an error that is not a *signer.RefusalError: %v", hsmdErr, err)
+		case l.Context == nil && !re.Fatal:
+			r.Problem = fmt.Sprintf("refused, but not as fatal: on lightningd's connection CLN's hsmd exits (%s); signer said: %v", hsmdErr, err)
+		case l.HsmdExited != nil && !*l.HsmdExited && re.Fatal:
+			r.Problem = fmt.Sprintf("refused as fatal, but CLN's hsmd only closed the client's connection (%s); signer said: %v", hsmdErr, err)
+		default:
+			r.Pass = true
+		}
+	default:
+		want := []byte(*l.Response)
+		switch {
+		case err != nil:
+			r.Problem = fmt.Sprintf("CLN's hsmd answered with %s, but the signer refused: %v", messageName(want), err)
+		case string(reply) == string(want):
+			r.Pass = true
+		default:
+			r.Problem = "the reply differs from CLN's hsmd"
+			r.Diff, _ = Diff(reply, want)
+		}
+	}
+	return r
+}
+
+// Explain describes a result for a person: one line for a pass, the line's
+// identity, its problem and the field diff (or the bytes) for a failure.
+func (r Result) Explain() string {
+	l := r.Line
+	var b strings.Builder
+	status := "ok  "
+	if !r.Pass {
+		status = "FAIL"
+	}
+	fmt.Fprintf(&b, "%s %s [%s] (%s)\n", status, l.ID(), orDash(l.Client), l.Where())
+	if r.Pass {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "     %s\n", r.Problem)
+	if l.Response != nil && r.Err == nil && l.Expect != ExpectReject {
+		if r.Diff != nil {
+			for _, d := range r.Diff {
+				fmt.Fprintf(&b, "       %s\n", d)
+			}
+		} else {
+			b.WriteString(hexDiff(r.Reply, *l.Response))
+		}
+	}
+	return b.String()
+}
+
+// Summary counts the results of a replay.
+type Summary struct {
+	Passed, Failed int
+	// NeedPolicy counts the failures that are reject lines answered with
+	// the policy off.
+	NeedPolicy int
+}
+
+func (s *Summary) add(r Result) {
+	if r.Pass {
+		s.Passed++
+		return
+	}
+	s.Failed++
+	if r.NeedsPolicy {
+		s.NeedPolicy++
+	}
+}
+
+// Run plans the lines (Plan), starts each instance and replays its lines in
+// order, calling each (if not nil) with every result. It returns an error
+// only when the lines cannot be replayed at all (inconsistent scenarios,
+// a signer that will not start, a cancelled context).
+func Run(ctx context.Context, lines []*Line, opts Options, each func(Result)) (Summary, error) {
+	var sum Summary
+	if p := opts.policy(); p != PolicyOff {
+		return sum, fmt.Errorf("policy %q is not available: only %q (CLN's hsmd behaviour, no policy layer)", p, PolicyOff)
+	}
+	plan, err := Plan(lines)
+	if err != nil {
+		return sum, err
+	}
+	for _, in := range plan {
+		s, err := in.Start(ctx, opts)
+		if err != nil {
+			return sum, err
+		}
+		for _, l := range in.Lines() {
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+			r := s.Step(ctx, l)
+			sum.add(r)
+			if each != nil {
+				each(r)
+			}
+		}
+	}
+	return sum, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// messageName names a raw message by its type.
+func messageName(raw []byte) string {
+	if len(raw) < 2 {
+		return fmt.Sprintf("a %d-byte message", len(raw))
+	}
+	t := uint16(raw[0])<<8 | uint16(raw[1])
+	if n := hsmproto.MessageName(t); n != "" {
+		return n
+	}
+	return fmt.Sprintf("message type %d", t)
+}
