@@ -1,0 +1,294 @@
+// Package signing is the one seam between the node and the keys: it turns
+// each hsmd request the streamer receives into a call of the signing engine
+// and the engine's answer into the streamer's response.
+//
+//	h := signing.NewHandler(engine, signing.Options{Audit: auditLog, Observe: metrics.Observe})
+//	streamer.New(streamer.Config{Handler: h, ...})
+//
+// Handler.HandleHsmRequest, in order:
+//
+//  1. refuses hsmd_sign_message (type 23) from the node: a scheduler
+//     challenge (register, recover) is signed exactly that way, so a node
+//     that could get one signed could take the account over. Greenlight's
+//     own signer refuses it too. The engine itself still answers it (for
+//     replaying CLN's vectors);
+//  2. refuses everything while the daemon is paused (gl-signerd ctl pause);
+//  3. otherwise calls Engine.Handle with the request's hsmd client
+//     (signer.MasterClient for lightningd's own connection);
+//  4. records the decision durably in the audit log and tells observers
+//     (metrics, status) before answering. A decision that cannot be
+//     audited is refused: the daemon does not sign what it cannot record.
+//
+// A refusal becomes the response's error text, which the streamer sends to
+// the node and reports to Greenlight (ReportSignerRejection); it is never
+// reported twice. Each refusal carries a stable tag (Decision.Tag) for
+// metrics and filters; the prose may change.
+//
+// A policy layer or signer-state sync wraps Handler (it is an ordinary
+// streamer.RequestHandler) or the Engine interface, without touching the
+// stream code.
+package signing
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"gl-signerd/hsmproto"
+	"gl-signerd/internal/audit"
+	"gl-signerd/signer"
+	"gl-signerd/streamer"
+)
+
+// Engine answers hsmd requests; *signer.Engine implements it.
+type Engine interface {
+	Handle(ctx context.Context, c signer.Client, raw []byte) ([]byte, error)
+}
+
+// Auditor records decisions durably; *audit.Log implements it.
+type Auditor interface {
+	Append(ctx context.Context, r audit.Record) error
+}
+
+// Refusal tags: stable names of why a request was refused.
+const (
+	TagSignMessage = "sign-message-from-node"
+	TagPaused      = "paused"
+	TagCapability  = "capability"
+	TagParse       = "parse"
+	TagEngine      = "engine"
+	TagAudit       = "audit"
+	TagInternal    = "internal"
+)
+
+// Outcomes, as in the audit log.
+const (
+	Answered = audit.OutcomeAnswered
+	Refused  = audit.OutcomeRefused
+)
+
+// Decision is what happened to one request.
+type Decision struct {
+	Time      time.Time
+	RequestID uint32
+	Type      uint16
+	// TypeName is the CLN name ("hsmd_sign_withdrawal"), or
+	// "unknown_<n>" for a type CLN does not define.
+	TypeName string
+	Client   signer.Client
+	// Master is true for lightningd's own connection.
+	Master   bool
+	Outcome  string
+	Tag      string // refusals only
+	Reason   string // refusals only: the error text sent to the node
+	Duration time.Duration
+}
+
+// Options configures a Handler.
+type Options struct {
+	// Audit, if set, records every decision before it is answered.
+	Audit Auditor
+	// Observe, if set, is called once per decision, after auditing.
+	Observe func(Decision)
+	Logger  *zap.Logger
+	// Now is the clock (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// Handler is the streamer.RequestHandler of the daemon. It is safe for
+// concurrent use.
+type Handler struct {
+	engine Engine
+	opts   Options
+	log    *zap.Logger
+
+	mu          sync.Mutex
+	paused      bool
+	pauseReason string
+	pausedAt    time.Time
+}
+
+var _ streamer.RequestHandler = (*Handler)(nil)
+
+// NewHandler returns a Handler over engine.
+func NewHandler(engine Engine, opts Options) *Handler {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	log := opts.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	return &Handler{engine: engine, opts: opts, log: log}
+}
+
+// PauseState says whether the handler is paused, since when and why.
+type PauseState struct {
+	Paused bool
+	Reason string
+	Since  time.Time
+}
+
+// Pause makes the handler refuse every request until Resume. reason (may
+// be empty) goes into the refusals. Pausing again updates the reason.
+func (h *Handler) Pause(reason string) PauseState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.paused {
+		h.pausedAt = h.opts.Now()
+	}
+	h.paused, h.pauseReason = true, reason
+	h.log.Warn("signing paused", zap.String("reason", reason))
+	return PauseState{Paused: true, Reason: reason, Since: h.pausedAt}
+}
+
+// Resume ends a pause.
+func (h *Handler) Resume() PauseState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.paused {
+		h.log.Info("signing resumed", zap.Duration("paused_for", h.opts.Now().Sub(h.pausedAt)))
+	}
+	h.paused, h.pauseReason, h.pausedAt = false, "", time.Time{}
+	return PauseState{}
+}
+
+// Paused returns the pause state.
+func (h *Handler) Paused() PauseState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return PauseState{Paused: h.paused, Reason: h.pauseReason, Since: h.pausedAt}
+}
+
+// ClientOf is the hsmd client a request came from: the request context's
+// peer, dbid and capabilities, or lightningd's own connection when there is
+// no context.
+func ClientOf(rc *streamer.RequestContext) signer.Client {
+	if rc == nil {
+		return signer.MasterClient
+	}
+	return signer.Client{PeerID: rc.PeerID, DBID: rc.DBID, Capabilities: rc.Capabilities}
+}
+
+// TypeName is the CLN name of an hsmd message type, or "unknown_<n>".
+func TypeName(t uint16) string {
+	if n := hsmproto.MessageName(t); n != "" {
+		return n
+	}
+	return fmt.Sprintf("unknown_%d", t)
+}
+
+// HandleHsmRequest answers one request; see the package documentation.
+func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) streamer.Response {
+	start := h.opts.Now()
+	t := req.Type()
+	d := Decision{
+		Time:      start,
+		RequestID: req.ID,
+		Type:      t,
+		TypeName:  TypeName(t),
+		Client:    ClientOf(req.Context),
+		Master:    req.Context == nil,
+	}
+	var reply []byte
+	var err error
+	switch p := h.Paused(); {
+	case t == hsmproto.TypeSignMessage:
+		d.Tag, err = TagSignMessage, errors.New("refusing hsmd_sign_message from the node: "+
+			"the node key signs Greenlight's register and recover challenges this way, so it only signs messages asked for locally")
+	case p.Paused:
+		msg := "the signer is paused by its operator (gl-signerd ctl resume continues)"
+		if p.Reason != "" {
+			msg += ": " + p.Reason
+		}
+		d.Tag, err = TagPaused, errors.New(msg)
+	default:
+		reply, err = h.engine.Handle(ctx, d.Client, req.Raw)
+		if err != nil && ctx.Err() != nil {
+			// The stream is gone: nothing is answered, the node replays
+			// the request to the next signer, and nothing was decided.
+			return streamer.Response{Err: ctx.Err()}
+		}
+		if err != nil {
+			orig := err
+			if d.Tag, err = classify(err); d.Tag == TagInternal {
+				h.log.Error("the signing engine failed", zap.Uint32("request_id", req.ID),
+					zap.String("type", d.TypeName), zap.Error(orig))
+			}
+		}
+	}
+	d.Duration = h.opts.Now().Sub(start)
+	if err == nil {
+		d.Outcome = Answered
+	} else {
+		d.Outcome, d.Reason = Refused, err.Error()
+	}
+
+	if h.opts.Audit != nil {
+		if aerr := h.opts.Audit.Append(ctx, record(d)); aerr != nil {
+			if ctx.Err() != nil {
+				return streamer.Response{Err: ctx.Err()}
+			}
+			h.log.Error("cannot write the audit log; refusing the request", zap.Uint32("request_id", req.ID),
+				zap.String("type", d.TypeName), zap.Error(aerr))
+			reply = nil
+			err = errors.New("the signer cannot record this decision in its audit log, so it refuses the request")
+			d.Outcome, d.Tag, d.Reason = Refused, TagAudit, err.Error()
+		}
+	}
+	if h.opts.Observe != nil {
+		h.opts.Observe(d)
+	}
+	if err != nil {
+		h.log.Info("refused a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
+			zap.String("tag", d.Tag), zap.String("reason", d.Reason))
+		return streamer.Response{Err: err}
+	}
+	h.log.Debug("answered a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
+		zap.Duration("took", d.Duration))
+	return streamer.Response{Raw: reply}
+}
+
+// classify tags an engine error. A *signer.RefusalError keeps its own text
+// (it never holds a secret); anything else is an internal error whose text
+// stays in our log.
+func classify(err error) (string, error) {
+	var re *signer.RefusalError
+	if !errors.As(err, &re) {
+		return TagInternal, errors.New("internal error in the signing engine; see the signer's log")
+	}
+	var de *hsmproto.DecodeError
+	switch {
+	case errors.As(err, &de), strings.HasPrefix(re.Reason, "could not parse"):
+		return TagParse, errors.New(re.Error())
+	case strings.HasPrefix(re.Reason, "client does not have capability"):
+		return TagCapability, errors.New(re.Error())
+	default:
+		return TagEngine, errors.New(re.Error())
+	}
+}
+
+func record(d Decision) audit.Record {
+	r := audit.Record{
+		Time:         d.Time.UTC(),
+		RequestID:    d.RequestID,
+		Type:         d.Type,
+		TypeName:     d.TypeName,
+		DBID:         d.Client.DBID,
+		Capabilities: d.Client.Capabilities,
+		Outcome:      d.Outcome,
+		Reason:       d.Reason,
+		Tag:          d.Tag,
+		DurationMS:   float64(d.Duration.Microseconds()) / 1000,
+	}
+	if d.Client.PeerID != ([33]byte{}) {
+		r.Peer = hex.EncodeToString(d.Client.PeerID[:])
+	}
+	return r
+}

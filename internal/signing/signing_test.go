@@ -1,0 +1,239 @@
+package signing
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gl-signerd/hsmproto"
+	"gl-signerd/internal/audit"
+	"gl-signerd/signer"
+	"gl-signerd/streamer"
+)
+
+type call struct {
+	client signer.Client
+	raw    []byte
+}
+
+type fakeEngine struct {
+	mu    sync.Mutex
+	calls []call
+	reply []byte
+	err   error
+	block chan struct{} // if set, Handle waits for it or ctx
+}
+
+func (f *fakeEngine) Handle(ctx context.Context, c signer.Client, raw []byte) ([]byte, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, call{c, raw})
+	f.mu.Unlock()
+	if f.block != nil {
+		select {
+		case <-f.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return f.reply, f.err
+}
+
+func (f *fakeEngine) n() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.calls)
+}
+
+type memAudit struct {
+	mu   sync.Mutex
+	recs []audit.Record
+	err  error
+}
+
+func (m *memAudit) Append(_ context.Context, r audit.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return m.err
+	}
+	m.recs = append(m.recs, r)
+	return nil
+}
+
+func (m *memAudit) last(t *testing.T) audit.Record {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.recs) == 0 {
+		t.Fatal("nothing audited")
+	}
+	return m.recs[len(m.recs)-1]
+}
+
+type harness struct {
+	eng       *fakeEngine
+	aud       *memAudit
+	h         *Handler
+	decisions []Decision
+}
+
+func newHarness() *harness {
+	hs := &harness{eng: &fakeEngine{reply: []byte{0x00, 0x7f, 1, 2}}, aud: &memAudit{}}
+	hs.h = NewHandler(hs.eng, Options{Audit: hs.aud, Observe: func(d Decision) { hs.decisions = append(hs.decisions, d) }})
+	return hs
+}
+
+var peer = [33]byte{0x02, 0xaa, 0xbb}
+
+func channelReq(typ uint16) streamer.Request {
+	return streamer.Request{ID: 1001, Raw: []byte{byte(typ >> 8), byte(typ), 0, 0},
+		Context: &streamer.RequestContext{PeerID: peer, DBID: 7, Capabilities: signer.CapSignRemoteTx | signer.CapCommitmentPoint}}
+}
+
+func TestAnswered(t *testing.T) {
+	hs := newHarness()
+	resp := hs.h.HandleHsmRequest(context.Background(), channelReq(hsmproto.TypeSignRemoteCommitmentTx))
+	if resp.Err != nil || !bytes.Equal(resp.Raw, hs.eng.reply) {
+		t.Fatalf("response %x, %v; want the engine's reply", resp.Raw, resp.Err)
+	}
+	c := hs.eng.calls[0]
+	if c.client.PeerID != peer || c.client.DBID != 7 || c.client.Capabilities != signer.CapSignRemoteTx|signer.CapCommitmentPoint {
+		t.Errorf("engine called with client %+v", c.client)
+	}
+	// lightningd's own connection has no context.
+	hs.h.HandleHsmRequest(context.Background(), streamer.Request{ID: 1002, Raw: []byte{0, byte(hsmproto.TypeEcdhReq), 0}})
+	if got := hs.eng.calls[1].client; got != signer.MasterClient {
+		t.Errorf("no context: engine called with %+v, want signer.MasterClient", got)
+	}
+	r := hs.aud.recs[0]
+	if r.Outcome != audit.OutcomeAnswered || r.RequestID != 1001 || r.TypeName != "hsmd_sign_remote_commitment_tx" ||
+		!strings.HasPrefix(r.Peer, "02aabb") || r.DBID != 7 || r.Reason != "" {
+		t.Errorf("audit record %+v", r)
+	}
+	if hs.aud.recs[1].Peer != "" || hs.aud.recs[1].Capabilities != signer.MasterClient.Capabilities {
+		t.Errorf("master audit record %+v", hs.aud.recs[1])
+	}
+	if len(hs.decisions) != 2 || hs.decisions[0].Outcome != Answered || !hs.decisions[1].Master {
+		t.Errorf("decisions %+v", hs.decisions)
+	}
+}
+
+func TestSignMessageFromNodeRefused(t *testing.T) {
+	for _, rc := range []*streamer.RequestContext{nil, {PeerID: peer, DBID: 3, Capabilities: signer.CapMaster}} {
+		hs := newHarness()
+		raw := []byte{0, 23, 0, 32}
+		raw = append(raw, bytes.Repeat([]byte{0x11}, 32)...)
+		resp := hs.h.HandleHsmRequest(context.Background(), streamer.Request{ID: 5, Raw: raw, Context: rc})
+		if resp.Err == nil || resp.Raw != nil {
+			t.Fatalf("sign_message answered: %x", resp.Raw)
+		}
+		if !strings.Contains(resp.Err.Error(), "refusing hsmd_sign_message from the node") {
+			t.Errorf("error text %q", resp.Err)
+		}
+		if hs.eng.n() != 0 {
+			t.Error("the engine saw the sign_message request")
+		}
+		if r := hs.aud.last(t); r.Outcome != audit.OutcomeRefused || r.Tag != TagSignMessage || r.Reason != resp.Err.Error() {
+			t.Errorf("audit %+v", r)
+		}
+	}
+}
+
+func TestRefusalErrorMapped(t *testing.T) {
+	// The real engine refuses a request the client lacks the capability
+	// for before any handler runs.
+	eng, err := signer.NewEngine(bytes.Repeat([]byte{1}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Wipe()
+	aud := &memAudit{}
+	h := NewHandler(eng, Options{Audit: aud})
+	req := channelReq(hsmproto.TypeSignWithdrawal) // master-only
+	resp := h.HandleHsmRequest(context.Background(), req)
+	want := (&signer.RefusalError{MsgType: hsmproto.TypeSignWithdrawal, Reason: fmt.Sprintf("client does not have capability to run %d", hsmproto.TypeSignWithdrawal)}).Error()
+	if resp.Err == nil || resp.Err.Error() != want {
+		t.Fatalf("response error %v, want %q", resp.Err, want)
+	}
+	if r := aud.last(t); r.Tag != TagCapability || r.Outcome != audit.OutcomeRefused {
+		t.Errorf("audit %+v", r)
+	}
+
+	hs := newHarness()
+	hs.eng.err = &signer.RefusalError{MsgType: 4, Reason: "could not parse request", Err: &hsmproto.DecodeError{Message: "hsmd_ecdh_req", Field: "point"}}
+	resp = hs.h.HandleHsmRequest(context.Background(), channelReq(4))
+	if resp.Err == nil || resp.Err.Error() != hs.eng.err.Error() || hs.aud.last(t).Tag != TagParse {
+		t.Errorf("parse refusal: %v, tag %q", resp.Err, hs.aud.last(t).Tag)
+	}
+	hs.eng.err = &signer.RefusalError{MsgType: 4, Reason: "feerate 99999999 above the maximum"}
+	resp = hs.h.HandleHsmRequest(context.Background(), channelReq(4))
+	if resp.Err == nil || resp.Err.Error() != hs.eng.err.Error() || hs.aud.last(t).Tag != TagEngine {
+		t.Errorf("engine refusal: %v, tag %q", resp.Err, hs.aud.last(t).Tag)
+	}
+	// Any other error is internal; its text stays home.
+	hs.eng.err = errors.New("derivation detail 0badc0de")
+	resp = hs.h.HandleHsmRequest(context.Background(), channelReq(4))
+	if resp.Err == nil || strings.Contains(resp.Err.Error(), "0badc0de") || hs.aud.last(t).Tag != TagInternal {
+		t.Errorf("internal error: %v, tag %q", resp.Err, hs.aud.last(t).Tag)
+	}
+}
+
+func TestPaused(t *testing.T) {
+	hs := newHarness()
+	st := hs.h.Pause("checking a suspicious channel")
+	if !st.Paused || st.Since.IsZero() {
+		t.Errorf("Pause returned %+v", st)
+	}
+	resp := hs.h.HandleHsmRequest(context.Background(), channelReq(hsmproto.TypeSignRemoteCommitmentTx))
+	if resp.Err == nil || !strings.Contains(resp.Err.Error(), "paused") || !strings.Contains(resp.Err.Error(), "checking a suspicious channel") {
+		t.Fatalf("paused: %v", resp.Err)
+	}
+	if hs.eng.n() != 0 {
+		t.Error("the engine was asked while paused")
+	}
+	if r := hs.aud.last(t); r.Tag != TagPaused || r.Outcome != audit.OutcomeRefused {
+		t.Errorf("audit %+v", r)
+	}
+	hs.h.Resume()
+	if hs.h.Paused().Paused {
+		t.Error("still paused after Resume")
+	}
+	if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(hsmproto.TypeSignRemoteCommitmentTx)); resp.Err != nil {
+		t.Errorf("after Resume: %v", resp.Err)
+	}
+}
+
+func TestAuditFailureRefuses(t *testing.T) {
+	hs := newHarness()
+	hs.aud.err = errors.New("disk full")
+	resp := hs.h.HandleHsmRequest(context.Background(), channelReq(hsmproto.TypeSignRemoteCommitmentTx))
+	if resp.Err == nil || resp.Raw != nil || !strings.Contains(resp.Err.Error(), "audit log") {
+		t.Fatalf("unaudited answer went out: %x, %v", resp.Raw, resp.Err)
+	}
+	if d := hs.decisions[0]; d.Outcome != Refused || d.Tag != TagAudit {
+		t.Errorf("decision %+v", d)
+	}
+}
+
+// When the stream ends mid-request nothing is answered, audited or
+// counted: the node replays the request.
+func TestStreamGone(t *testing.T) {
+	hs := newHarness()
+	hs.eng.block = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for hs.eng.n() == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	resp := hs.h.HandleHsmRequest(ctx, channelReq(hsmproto.TypeSignRemoteCommitmentTx))
+	if !errors.Is(resp.Err, context.Canceled) || len(hs.aud.recs) != 0 || len(hs.decisions) != 0 {
+		t.Errorf("response %v, %d audited, %d decisions", resp.Err, len(hs.aud.recs), len(hs.decisions))
+	}
+}
