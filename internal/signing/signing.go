@@ -33,7 +33,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -177,12 +176,7 @@ func ClientOf(rc *streamer.RequestContext) signer.Client {
 }
 
 // TypeName is the CLN name of an hsmd message type, or "unknown_<n>".
-func TypeName(t uint16) string {
-	if n := hsmproto.MessageName(t); n != "" {
-		return n
-	}
-	return fmt.Sprintf("unknown_%d", t)
-}
+func TypeName(t uint16) string { return hsmproto.MessageName(t) }
 
 // HandleHsmRequest answers one request; see the package documentation.
 func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) streamer.Response {
