@@ -1,78 +1,122 @@
 package signer
 
-import "gl-signerd/hsmproto"
+import (
+	"bytes"
+	"fmt"
 
-// Handlers that sign transactions: commitments, HTLCs, closes, splices,
-// the wallet and on-chain sweeps. TEMPORARY stubs: being replaced.
+	"gl-signerd/hsmproto"
+	"gl-signerd/signer/keys"
+)
 
-func (e *Engine) handleSignRemoteCommitmentTx(c Client, req *hsmproto.SignRemoteCommitmentTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
+// Handlers that sign transactions, by family:
+//
+//   - handlers_commitment.go: commitment transactions, the peer's HTLC
+//     transactions, and the per-commitment secrets (validate, revoke);
+//   - handlers_close.go: mutual close and splice (the funding output);
+//   - handlers_onchain.go: sweeps after a close (onchaind, or lightningd
+//     naming the channel in the message);
+//   - handlers_wallet.go: the wallet's PSBTs (withdrawal, anchor spend,
+//     HTLC transactions mingled with wallet inputs).
+//
+// This file holds what they share: CLN's sign_tx_input for the channel
+// transactions, which travel as a bitcoin_tx (a transaction and a PSBT
+// carrying the amounts of its inputs).
+//
+// Like CLN v26.06.6's hsmd, these handlers check almost nothing about the
+// transactions they sign (a validating policy is a separate layer). Where
+// hsmd rejects a request they refuse it with hsmd's reason; where hsmd
+// would crash (an assert, an abort in libwally or a NULL dereference) they
+// refuse it cleanly with Fatal set, since CLN's hsmd would have died.
+
+// psbtInputAmount is psbt_input_get_amount(): the amount input in spends,
+// from the PSBT that travels with a bitcoin_tx. CLN works on that PSBT as
+// a v2 PSBT, so a non-witness UTXO's output is the one named by the PSBT's
+// own input (which need not be the transaction's). hsmd aborts when the
+// input has neither UTXO; it reads out of bounds when the non-witness UTXO
+// has no such output. Both are refused here.
+func psbtInputAmount(p *hsmproto.PSBT, in int) (uint64, error) {
+	if p == nil || p.Packet == nil || p.UnsignedTx == nil || in >= len(p.Inputs) || in >= len(p.UnsignedTx.TxIn) {
+		return 0, fmt.Errorf("the PSBT has no input %d", in)
+	}
+	pin := &p.Inputs[in]
+	switch {
+	case pin.WitnessUtxo != nil:
+		return uint64(pin.WitnessUtxo.Value), nil
+	case pin.NonWitnessUtxo != nil:
+		idx := p.UnsignedTx.TxIn[in].PreviousOutPoint.Index
+		if uint64(idx) >= uint64(len(pin.NonWitnessUtxo.TxOut)) {
+			return 0, fmt.Errorf("PSBT input %d spends output %d of a previous transaction with %d outputs", in, idx, len(pin.NonWitnessUtxo.TxOut))
+		}
+		return uint64(pin.NonWitnessUtxo.TxOut[idx].Value), nil
+	}
+	return 0, fmt.Errorf("PSBT input %d has no amount (neither witness nor non-witness UTXO)", in)
 }
 
-func (e *Engine) handleSignRemoteHtlcTx(c Client, req *hsmproto.SignRemoteHtlcTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
+// signTxInput is CLN's sign_tx_input for a segwit v0 channel transaction:
+// the BIP143 hash of input in, spending the amount the PSBT gives it with
+// the witness script (hashed as given, even when empty), signed with
+// sign_hash (low-R grinding) and sighashType. Requests on which libwally
+// or hsmd would abort are refused with Fatal set.
+func signTxInput(t uint16, btx *hsmproto.BitcoinTx, in int, script []byte, key *keys.PrivateKey, sighashType uint8) (hsmproto.BitcoinSignature, error) {
+	tx := btx.Tx
+	if tx == nil {
+		return hsmproto.BitcoinSignature{}, statusFailed(t, "no transaction to sign")
+	}
+	amount, err := psbtInputAmount(btx.PSBT, in)
+	if err != nil {
+		return hsmproto.BitcoinSignature{}, statusFailed(t, "%v: CLN's hsmd aborts on this request", err)
+	}
+	switch {
+	case in >= len(tx.TxIn):
+		return hsmproto.BitcoinSignature{}, statusFailed(t, "input %d is not in the transaction (%d inputs): CLN's hsmd crashes on this request", in, len(tx.TxIn))
+	case len(tx.TxOut) == 0:
+		return hsmproto.BitcoinSignature{}, statusFailed(t, "the transaction has no outputs, which libwally cannot hash: CLN's hsmd aborts on this request")
+	case amount > maxSatoshi:
+		return hsmproto.BitcoinSignature{}, statusFailed(t, "input %d spends %d sat, more than 21 million BTC, which libwally cannot hash: CLN's hsmd aborts on this request", in, amount)
+	}
+	h := newSigHasher(tx).witnessV0(in, script, amount, uint32(sighashType))
+	return hsmproto.BitcoinSignature{Sig: keys.CompactSig(key.SignLowR(h)), SighashType: sighashType}, nil
 }
 
-func (e *Engine) handleValidateCommitmentTx(c Client, req *hsmproto.ValidateCommitmentTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
+// htlcSighash is the sighash type of an HTLC signature (BOLT 3): with
+// option_anchors, SIGHASH_SINGLE|SIGHASH_ANYONECANPAY, so that fees can be
+// added; otherwise SIGHASH_ALL. hsmd uses it for the peer's second-stage
+// HTLC transactions, ours, and (README surprise 7) the direct claims of
+// HTLC outputs of the peer's commitment.
+func htlcSighash(optionAnchors bool) uint8 {
+	if optionAnchors {
+		return hsmproto.SighashSingleAnyoneCanPay
+	}
+	return hsmproto.SighashAll
 }
 
-func (e *Engine) handleValidateRevocation(c Client, req *hsmproto.ValidateRevocation) (hsmproto.Message, error) {
-	return nil, errNotImplemented
+// fundingScript is bitcoin_redeem_2of2: 2 <key1> <key2> 2 CHECKMULTISIG
+// with the two compressed keys in lexical order.
+func fundingScript(a, b []byte) []byte {
+	if bytes.Compare(a, b) >= 0 {
+		a, b = b, a
+	}
+	s := make([]byte, 0, 71)
+	s = append(s, 0x52, 33)
+	s = append(s, a...)
+	s = append(s, 33)
+	s = append(s, b...)
+	return append(s, 0x52, 0xae)
 }
 
-func (e *Engine) handleRevokeCommitmentTx(c Client, req *hsmproto.RevokeCommitmentTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignCommitmentTx(c Client, req *hsmproto.SignCommitmentTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignMutualCloseTx(c Client, req *hsmproto.SignMutualCloseTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignSpliceTx(c Client, req *hsmproto.SignSpliceTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignWithdrawal(c Client, req *hsmproto.SignWithdrawal) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignDelayedPaymentToUs(c Client, req *hsmproto.SignDelayedPaymentToUs) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignRemoteHtlcToUs(c Client, req *hsmproto.SignRemoteHtlcToUs) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignPenaltyToUs(c Client, req *hsmproto.SignPenaltyToUs) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignAnyDelayedPaymentToUs(c Client, req *hsmproto.SignAnyDelayedPaymentToUs) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignAnyRemoteHtlcToUs(c Client, req *hsmproto.SignAnyRemoteHtlcToUs) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignAnyPenaltyToUs(c Client, req *hsmproto.SignAnyPenaltyToUs) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignAnyLocalHtlcTx(c Client, req *hsmproto.SignAnyLocalHtlcTx) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignAnchorspend(c Client, req *hsmproto.SignAnchorspend) (hsmproto.Message, error) {
-	return nil, errNotImplemented
-}
-
-func (e *Engine) handleSignHtlcTxMingle(c Client, req *hsmproto.SignHtlcTxMingle) (hsmproto.Message, error) {
-	return nil, errNotImplemented
+// signFundingInput signs input in of btx, which spends the funding output
+// of channel (peer, dbid) whose other key is remote, with SIGHASH_ALL:
+// commitment transactions, mutual closes and splices.
+func (e *Engine) signFundingInput(t uint16, peer [33]byte, dbid uint64, btx *hsmproto.BitcoinTx, in int, remote hsmproto.Pubkey) (hsmproto.BitcoinSignature, error) {
+	ck, err := e.channelKeys(t, peer, dbid)
+	if err != nil {
+		return hsmproto.BitcoinSignature{}, err
+	}
+	key, err := ck.FundingKey()
+	if err != nil {
+		return hsmproto.BitcoinSignature{}, keyFailure(t, err)
+	}
+	defer key.Wipe()
+	script := fundingScript(ck.FundingPubKey().SerializeCompressed(), remote[:])
+	return signTxInput(t, btx, in, script, key, hsmproto.SighashAll)
 }
