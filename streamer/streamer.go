@@ -83,6 +83,10 @@ type Config struct {
 	// refusal usually means a stale address now served by another node;
 	// a refusal by the scheduler itself ends Run at once.
 	NodeIdentityRetries int
+	// DrainTimeout is how long, after Run's ctx ends, the requests already
+	// received may take to be answered before they are abandoned to be
+	// replayed (default 0: abandoned at once). Run returns after them.
+	DrainTimeout time.Duration
 }
 
 // State is what the streamer is doing.
@@ -358,10 +362,23 @@ func (s *Streamer) stream(ctx context.Context, uri string) (healthy bool, err er
 	if _, err := stream.Header(); err != nil {
 		return false, fmt.Errorf("opening the request stream at %s: %w", uri, err)
 	}
-	d := newDispatcher(sctx, s.cfg.QueueDepth, s.cfg.MaxConcurrent)
+	// With DrainTimeout, requests run under their own context: when Run's
+	// ctx ends, the stream stops receiving at once, and the requests
+	// already received get DrainTimeout to be answered.
+	jctx, jcancel := sctx, context.CancelFunc(func() {})
+	if s.cfg.DrainTimeout > 0 {
+		jctx, jcancel = context.WithCancel(context.WithoutCancel(sctx))
+		stopDrain := context.AfterFunc(ctx, func() { time.AfterFunc(s.cfg.DrainTimeout, jcancel) })
+		defer stopDrain()
+	}
+	d := newDispatcher(jctx, s.cfg.QueueDepth, s.cfg.MaxConcurrent)
 	defer func() {
 		cancel()
+		if ctx.Err() == nil {
+			jcancel() // the stream ended by itself: abandon its requests
+		}
 		d.wait()
+		jcancel()
 	}()
 
 	start := time.Now()
