@@ -236,12 +236,18 @@ func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
 	}
 }
 
-// Close closes every open connection and waits for their handlers.
+// Close ends every open connection and waits for their handlers. It
+// shuts the connections' read side only, so a command that is running (a
+// "shutdown", say) still gets its response out.
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closed = true
 	for c := range s.conns {
-		c.Close()
+		if uc, ok := c.(*net.UnixConn); ok {
+			_ = uc.CloseRead()
+		} else {
+			c.Close()
+		}
 	}
 	s.mu.Unlock()
 	s.wg.Wait()

@@ -223,3 +223,42 @@ func TestCloseEndsConnections(t *testing.T) {
 	}
 	<-done
 }
+
+// A command running when Close is called still gets its response out:
+// "shutdown" is answered although it makes the daemon close the socket.
+func TestCloseLetsRunningCommandAnswer(t *testing.T) {
+	srv := NewServer(nil)
+	running := make(chan struct{})
+	release := make(chan struct{})
+	srv.Register(Command{Name: "shutdown", Run: func(context.Context, json.RawMessage) (any, error) {
+		close(running)
+		<-release
+		return map[string]bool{"stopping": true}, nil
+	}})
+	path := filepath.Join(t.TempDir(), "c.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	res := make(chan error, 1)
+	go func() {
+		r, err := Call(context.Background(), path, "shutdown", nil)
+		if err == nil && string(r) != `{"stopping":true}` {
+			err = errors.New("result " + string(r))
+		}
+		res <- err
+	}()
+	<-running
+	ln.Close()
+	closed := make(chan struct{})
+	go func() { srv.Close(); close(closed) }()
+	time.Sleep(20 * time.Millisecond)
+	close(release)
+	if err := <-res; err != nil {
+		t.Errorf("the running command's answer was lost: %v", err)
+	}
+	<-closed
+	<-done
+}
