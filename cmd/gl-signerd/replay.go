@@ -79,8 +79,11 @@ func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 		total.Failed += sum.Failed
 		total.NeedPolicy += sum.NeedPolicy
 	}
-	if total.NeedPolicy > 0 {
-		fmt.Fprintf(out, "note: %d of the failures are \"expect\": \"reject\" lines the engine answered because the policy is off; they are expected to fail until a policy layer refuses them\n", total.NeedPolicy)
+	switch {
+	case total.NeedPolicy == 1:
+		fmt.Fprintln(out, `note: 1 failure is an "expect": "reject" line the engine answered because the policy is off; such lines fail until a policy layer refuses them`)
+	case total.NeedPolicy > 1:
+		fmt.Fprintf(out, "note: %d failures are \"expect\": \"reject\" lines the engine answered because the policy is off; such lines fail until a policy layer refuses them\n", total.NeedPolicy)
 	}
 	fmt.Fprintf(out, "%d passed, %d failed\n", total.Passed, total.Failed)
 	if total.Failed > 0 {

@@ -79,7 +79,7 @@ func Diff(got, want []byte) ([]FieldDiff, error) {
 			continue
 		}
 		d := FieldDiff{Path: f.path, Got: f.value, Want: w}
-		if isSecretPath(f.path) {
+		if isSecretPath(f.path) && f.value != "null" {
 			d.Got = "(a different secret, not shown)"
 		}
 		out = append(out, d)
