@@ -122,7 +122,7 @@ func (e *Engine) signPenaltyToUs(c Client, t uint16, peer [33]byte, dbid uint64,
 // lightningd can add fee inputs (sign_htlc_tx_mingle signs those).
 func (e *Engine) handleSignAnyLocalHtlcTx(c Client, req *hsmproto.SignAnyLocalHtlcTx) (hsmproto.Message, error) {
 	t := req.MsgType()
-	n := len(req.Tx.Tx.TxIn)
+	n := txInputs(&req.Tx)
 	if uint64(req.Input) >= uint64(n) {
 		return nil, badRequest(c, t, "bad input %d of %d", req.Input, n)
 	}
@@ -152,7 +152,7 @@ func (e *Engine) handleSignAnyLocalHtlcTx(c Client, req *hsmproto.SignAnyLocalHt
 // signToUs is handle_sign_to_us_tx: the named input must exist and be the
 // transaction's only one; input 0 is signed.
 func signToUs(c Client, t uint16, btx *hsmproto.BitcoinTx, input uint32, key *keys.PrivateKey, wscript []byte, sighashType uint8) (hsmproto.Message, error) {
-	n := len(btx.Tx.TxIn)
+	n := txInputs(btx)
 	if uint64(input) >= uint64(n) {
 		return nil, badRequest(c, t, "bad input %d of %d", input, n)
 	}

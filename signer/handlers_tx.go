@@ -78,6 +78,14 @@ func signTxInput(t uint16, btx *hsmproto.BitcoinTx, in int, script []byte, key *
 	return hsmproto.BitcoinSignature{Sig: keys.CompactSig(key.SignLowR(h)), SighashType: sighashType}, nil
 }
 
+// txInputs is the number of inputs of btx's transaction (0 without one).
+func txInputs(btx *hsmproto.BitcoinTx) int {
+	if btx.Tx == nil {
+		return 0
+	}
+	return len(btx.Tx.TxIn)
+}
+
 // htlcSighash is the sighash type of an HTLC signature (BOLT 3): with
 // option_anchors, SIGHASH_SINGLE|SIGHASH_ANYONECANPAY, so that fees can be
 // added; otherwise SIGHASH_ALL. hsmd uses it for the peer's second-stage
