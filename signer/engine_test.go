@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"gl-signerd/signer/replay"
@@ -80,5 +81,53 @@ func TestPolicyVectors(t *testing.T) {
 				return ""
 			})
 		})
+	}
+}
+
+// TestConcurrentHandle replays every line of public.jsonl (hsmd_init
+// aside) from several goroutines at once on each instance's engine: like
+// CLN's hsmd, the engine keeps no per-request state, so every line must
+// still get hsmd's answer. Run with -race.
+func TestConcurrentHandle(t *testing.T) {
+	lines, err := replay.ReadFile(sharedVectors(t, "public.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := replay.Plan(lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, in := range plan {
+		s, err := in.Start(ctx, replay.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var todo []*replay.Line
+		for _, l := range in.Lines() {
+			if l.RequestName == nil || *l.RequestName != "hsmd_init" {
+				todo = append(todo, l)
+			}
+		}
+		const workers = 4
+		errs := make(chan string, len(todo)*workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range todo {
+					l := todo[(i+w*len(todo)/workers)%len(todo)]
+					if r := s.Step(ctx, l); !r.Pass {
+						errs <- r.Explain()
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Error(e)
+		}
 	}
 }
