@@ -258,4 +258,3 @@ func (g *Generator) Invoice(ctx context.Context, amountMsat uint64) error {
 	rng := g.newRand()
 	return g.signOurInvoice(ctx, amountMsat, randBytes32(rng), rng)
 }
-
