@@ -415,7 +415,7 @@ type walletInput struct {
 	amount  int64
 }
 
-func withdrawal(t *testing.T, e *Engine, ins []walletInput) *hsmproto.SignWithdrawal {
+func withdrawal(t testing.TB, e *Engine, ins []walletInput) *hsmproto.SignWithdrawal {
 	t.Helper()
 	tx := wire.NewMsgTx(2)
 	req := &hsmproto.SignWithdrawal{}
