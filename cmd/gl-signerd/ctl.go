@@ -40,9 +40,14 @@ command as is.
 
 Exit codes: 0 ok, 1 the daemon is not running or refused the command, 2
 usage, 4 invalid configuration.`,
-		Args: noArgs,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageErr("unknown ctl command %q: use status, pause, resume, shutdown, or call for any other", args[0])
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usageErr("ctl needs a command: status, pause, resume, shutdown or call")
+			return usageErr("ctl needs a command: status, pause, resume, shutdown, or call for any other")
 		},
 	}
 	pf := cmd.PersistentFlags()

@@ -116,19 +116,11 @@ func openGreenlightSession(cmd *cobra.Command, stateDirFlag, configFile, passFil
 	if err != nil {
 		return nil, err
 	}
-	ca, err := caPEM(cfg, stateDir)
-	if err != nil {
-		return nil, err
-	}
-	creds, err := nobodyTLS(cfg, ca)
-	if err != nil {
-		return nil, err
-	}
 	lock, err := lockStateDir(stateDir)
 	if err != nil {
 		return nil, err
 	}
-	s := &greenlightSession{stateDir: stateDir, lock: lock, uri: cfg.Scheduler.URI, ca: ca}
+	s := &greenlightSession{stateDir: stateDir, lock: lock, uri: cfg.Scheduler.URI}
 	ok := false
 	defer func() {
 		if !ok {
@@ -141,6 +133,13 @@ func openGreenlightSession(cmd *cobra.Command, stateDirFlag, configFile, passFil
 			return nil, withExitCode(ExitFailure, fmt.Errorf(
 				"%s already holds a device certificate (%s): the node is registered; start it with gl-signerd run, or get a new certificate with gl-signerd recover", stateDir, certPath))
 		}
+	}
+	if s.ca, err = caPEM(cfg, stateDir); err != nil {
+		return nil, err
+	}
+	creds, err := nobodyTLS(cfg, s.ca)
+	if err != nil {
+		return nil, err
 	}
 	if s.seed, err = openSeed(stateDir, passFile); err != nil {
 		return nil, err

@@ -11,11 +11,18 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -252,6 +259,26 @@ func (d *daemon) wait(t *testing.T, within time.Duration) int {
 	}
 }
 
+func writeSelfSignedCA(t *testing.T, path string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "not Greenlight"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func freePort(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -359,6 +386,14 @@ func TestDaemonEndToEnd(t *testing.T) {
 	_, e = h.mustRun(5, "", "run", "--state-dir", stateA, "--passphrase-file", h.passF, "--scheduler-uri", "https://127.0.0.1:1")
 	if !strings.Contains(e, "cannot reach the Greenlight scheduler at https://127.0.0.1:1") {
 		t.Errorf("unreachable scheduler: %q", e)
+	}
+
+	// A CA that did not sign the scheduler's certificate: exit 5.
+	otherCA := filepath.Join(h.dir, "other-ca.pem")
+	writeSelfSignedCA(t, otherCA)
+	_, e = h.mustRun(5, "", "run", "--state-dir", stateA, "--passphrase-file", h.passF, "--ca-cert", otherCA)
+	if !strings.Contains(e, "presented a certificate the Greenlight CA does not vouch for") {
+		t.Errorf("wrong CA: %q", e)
 	}
 
 	metricsAddr := freePort(t)
