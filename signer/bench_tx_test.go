@@ -32,7 +32,9 @@ import (
 // Each engine/ benchmark has a signatures-only/ twin that makes exactly
 // the signatures the handler makes (same keys, same hashes: grinding for
 // low R needs a number of nonces that depends on the hash, so only the
-// same hashes compare fairly). Engine overhead = engine / signatures-only − 1.
+// same hashes compare fairly). Engine overhead = engine / signatures-only − 1;
+// decode-only (hsmproto.Decode of the request) and keys-only (the wallet
+// keys and their public keys) show where it goes.
 
 func benchHash(i int) [32]byte { return sha256.Sum256([]byte(fmt.Sprint("bench", i))) }
 
@@ -137,6 +139,14 @@ func BenchmarkSignRemoteCommitmentTx(b *testing.B) {
 				key.SignLowR(h)
 			}
 		})
+		// Where the rest goes: hsmproto's decoding (and validation).
+		b.Run(fmt.Sprintf("htlcs=%d/decode-only", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := hsmproto.Decode(raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -172,6 +182,27 @@ func BenchmarkSignWithdrawal(b *testing.B) {
 			for b.Loop() {
 				for i, k := range ks {
 					k.SignLowRWally(hs[i])
+				}
+			}
+		})
+		// Where the rest goes: the wallet keys and their public keys
+		// (hsm_key_for_utxo, psbt_input_add_pubkey), and hsmproto's
+		// decoding.
+		b.Run(fmt.Sprintf("p2wpkh-inputs=%d/keys-only", n), func(b *testing.B) {
+			for b.Loop() {
+				for _, w := range ins {
+					k, err := e.ring.UTXOKey(w.index)
+					if err != nil {
+						b.Fatal(err)
+					}
+					k.PubKey()
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("p2wpkh-inputs=%d/decode-only", n), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := hsmproto.Decode(raw); err != nil {
+					b.Fatal(err)
 				}
 			}
 		})
