@@ -213,7 +213,7 @@ func printStatus(w io.Writer, s *Status, now time.Time) {
 	case c.NextAttempt != nil:
 		conn += fmt.Sprintf(", next attempt in %s", c.NextAttempt.Sub(now).Round(100*time.Millisecond))
 	}
-	fmt.Fprintf(w, "connection:   %s (scheduler %s; %d streams opened)\n", conn, c.SchedulerURI, c.Connects)
+	fmt.Fprintf(w, "connection:   %s (scheduler %s; streams opened: %d)\n", conn, c.SchedulerURI, c.Connects)
 	if c.LastError != "" && c.LastErrorAt != nil {
 		fmt.Fprintf(w, "last error:   %s ago: %s\n", ago(*c.LastErrorAt), c.LastError)
 	}

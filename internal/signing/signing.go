@@ -240,7 +240,8 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 		h.opts.Observe(d)
 	}
 	if err != nil {
-		h.log.Info("refused a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
+		// The streamer logs every refusal it sends; this adds the tag.
+		h.log.Debug("refused a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
 			zap.String("tag", d.Tag), zap.String("reason", d.Reason))
 		return streamer.Response{Err: err}
 	}
