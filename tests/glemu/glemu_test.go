@@ -635,3 +635,51 @@ func TestCloseReleasesSubmit(t *testing.T) {
 		t.Error("a closed emulator scheduled a node")
 	}
 }
+
+// CutStreams ends the signer's stream without moving the node: the signer
+// comes back to the same address, and a request held by the cut stream is
+// replayed and answered once.
+func TestCutStreams(t *testing.T) {
+	checkLeaks(t)
+	emu := startEmu(t, glemu.Options{AutoSchedule: true})
+	signer := newSigner(t)
+	_, conf, sched := register(t, emu, signer)
+	node := emu.Node(signer.NodeID())
+	uri := node.URI()
+
+	hold := make(chan struct{})
+	var held sync.Once
+	h := func(ctx context.Context, r streamer.Request) streamer.Response {
+		if r.Type() == 7 {
+			held.Do(func() { <-hold }) // the first delivery waits for the cut
+		}
+		return echo(ctx, r)
+	}
+	runStreamer(t, streamer.Config{NodeID: signer.NodeID(), Scheduler: sched, NodeTLS: conf,
+		Handler: streamer.RequestHandlerFunc(h)})
+	if err := node.WaitForSigner(ctxT(t, 10*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan *glpb.HsmResponse, 1)
+	go func() { done <- submit(t, node, &glpb.HsmRequest{Raw: msg(7, 1)}) }()
+	waitFor(t, "the request to be sent", func() bool { return node.Stats().Sent == 1 })
+	before := node.Stats().Streams
+	if n := node.CutStreams(); n != 1 {
+		t.Fatalf("CutStreams cut %d streams, want 1", n)
+	}
+	close(hold)
+	if err := node.WaitForStream(ctxT(t, 10*time.Second), before); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if !bytes.Equal(r.GetRaw(), msg(107, 1)) {
+		t.Errorf("response %v", r)
+	}
+	ns := node.Stats()
+	if ns.Cuts != 1 || ns.Preemptions != 0 || node.URI() != uri || ns.Answered != 1 || ns.Pending != 0 {
+		t.Errorf("node stats %+v, uri %s (was %s)", ns, node.URI(), uri)
+	}
+	if n := node.CutStreams(); n != 1 {
+		t.Errorf("the signer did not come back (%d streams cut)", n)
+	}
+}

@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	glpb "gl-signerd/streamer/pb/greenlight"
@@ -70,6 +72,7 @@ type NodeStats struct {
 
 	Streams       int // request streams opened
 	ActiveStreams int
+	Cuts          int // streams ended by CutStreams
 
 	Submitted  uint64 // requests submitted
 	Sent       uint64 // requests sent on a stream (replays included)
@@ -92,6 +95,7 @@ type pendingRequest struct {
 // nodeStream is one attached signer.
 type nodeStream struct {
 	notify    chan struct{} // buffered: a wake-up is never lost
+	cut       chan struct{} // closed by CutStreams
 	sent      map[uint32]bool
 	stateSent map[string]uint64
 }
@@ -485,7 +489,7 @@ func (s *nodeService) StreamHsmRequests(_ *glpb.Empty, stream glpb.Node_StreamHs
 	if _, _, err := deviceOf(stream.Context(), n.id[:]); err != nil {
 		return err
 	}
-	st := &nodeStream{notify: make(chan struct{}, 1), sent: make(map[uint32]bool), stateSent: make(map[string]uint64)}
+	st := &nodeStream{notify: make(chan struct{}, 1), cut: make(chan struct{}), sent: make(map[uint32]bool), stateSent: make(map[string]uint64)}
 	n.mu.Lock()
 	n.streams[st] = struct{}{}
 	n.stats.Streams++
@@ -510,8 +514,50 @@ func (s *nodeService) StreamHsmRequests(_ *glpb.Empty, stream glpb.Node_StreamHs
 		}
 		select {
 		case <-st.notify:
+		case <-st.cut:
+			return status.Error(codes.Unavailable, "glemu: stream cut")
 		case <-stream.Context().Done():
 			return nil
+		}
+	}
+}
+
+// CutStreams ends every attached signer stream with Unavailable, as a
+// broken connection or a proxy restart would, without preempting the node:
+// it stays scheduled at the same address. Requests sent on the cut streams
+// and not yet answered are replayed to the next stream. It returns the
+// number of streams cut.
+func (n *Node) CutStreams() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	cut := 0
+	for s := range n.streams {
+		select {
+		case <-s.cut:
+		default:
+			close(s.cut)
+			cut++
+		}
+	}
+	n.stats.Cuts += cut
+	return cut
+}
+
+// WaitForStream blocks until more than after request streams have been
+// opened in all (NodeStats.Streams) or ctx ends.
+func (n *Node) WaitForStream(ctx context.Context, after int) error {
+	for {
+		n.mu.Lock()
+		if n.stats.Streams > after {
+			n.mu.Unlock()
+			return nil
+		}
+		ch := n.streamsChangedLocked()
+		n.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }
