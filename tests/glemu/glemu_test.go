@@ -242,14 +242,16 @@ func TestExactlyOnce(t *testing.T) {
 
 	// A second signer connection answers 1000 again and an id never issued.
 	node2 := nodeClient(t, emu, node.URI(), conf)
-	for _, id := range []uint32{1000, 1000, 4242} {
-		if _, err := node2.RespondHsmRequest(ctxT(t, 5*time.Second), &glpb.HsmResponse{RequestId: id, Raw: msg(101, 9)}); err != nil {
+	for _, r := range []*glpb.HsmResponse{
+		{RequestId: 1000, Raw: msg(101, 9)}, {RequestId: 1000, Raw: msg(101, 1)}, {RequestId: 4242, Raw: msg(101, 9)},
+	} {
+		if _, err := node2.RespondHsmRequest(ctxT(t, 5*time.Second), r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ns := node.Stats()
-	if ns.Answered != 1 || ns.Duplicates != 2 || ns.Unknown != 1 {
-		t.Errorf("node stats = %+v; want 1 answered, 2 duplicates, 1 unknown", ns)
+	if ns.Answered != 1 || ns.Duplicates != 2 || ns.DuplicatesDiffering != 1 || ns.Unknown != 1 {
+		t.Errorf("node stats = %+v; want 1 answered, 2 duplicates (1 differing), 1 unknown", ns)
 	}
 	if r := submit(t, node, &glpb.HsmRequest{Raw: msg(2)}); r.GetRequestId() != 1001 || !bytes.Equal(r.GetRaw(), msg(102)) {
 		t.Errorf("next request answered with %v", r)

@@ -2,6 +2,7 @@ package glemu
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -44,6 +45,9 @@ type Node struct {
 
 	nextID  uint32
 	pending map[uint32]*pendingRequest
+	// answers holds a digest of each applied answer, to compare
+	// duplicates with.
+	answers map[uint32][32]byte
 	state   map[string]*glpb.SignerStateEntry
 	streams map[*nodeStream]struct{}
 	// streamsChanged is closed and replaced whenever a stream opens or
@@ -80,6 +84,10 @@ type NodeStats struct {
 	Answered   uint64 // requests completed by a response
 	Refused    uint64 // error responses
 	Duplicates uint64 // responses to requests already answered or abandoned
+	// DuplicatesDiffering counts duplicates whose answer (raw reply or
+	// error) differs from the one applied: a signer answering a replayed
+	// request differently.
+	DuplicatesDiffering uint64
 	Unknown    uint64 // responses to ids never issued
 	Abandoned  uint64 // requests whose Submit gave up before an answer
 	Heartbeats uint64 // heartbeat responses
@@ -460,6 +468,9 @@ func (n *Node) respond(resp *glpb.HsmResponse) {
 	if p == nil {
 		if id >= firstRequestID && id < n.nextID {
 			n.stats.Duplicates++
+			if d, ok := n.answers[id]; ok && d != answerDigest(resp) {
+				n.stats.DuplicatesDiffering++
+			}
 		} else {
 			n.stats.Unknown++
 		}
@@ -476,7 +487,22 @@ func (n *Node) respond(resp *glpb.HsmResponse) {
 	}
 	delete(n.pending, id)
 	n.stats.Answered++
+	if n.answers == nil {
+		n.answers = make(map[uint32][32]byte)
+	}
+	n.answers[id] = answerDigest(resp)
 	p.done <- proto.Clone(resp).(*glpb.HsmResponse)
+}
+
+// answerDigest identifies an answer: its reply bytes or its error.
+func answerDigest(resp *glpb.HsmResponse) [32]byte {
+	h := sha256.New()
+	h.Write(resp.GetRaw())
+	h.Write([]byte{0})
+	h.Write([]byte(resp.GetError()))
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
 }
 
 type nodeService struct {
