@@ -88,10 +88,10 @@ type NodeStats struct {
 	// error) differs from the one applied: a signer answering a replayed
 	// request differently.
 	DuplicatesDiffering uint64
-	Unknown    uint64 // responses to ids never issued
-	Abandoned  uint64 // requests whose Submit gave up before an answer
-	Heartbeats uint64 // heartbeat responses
-	Pending    int    // requests awaiting an answer
+	Unknown             uint64 // responses to ids never issued
+	Abandoned           uint64 // requests whose Submit gave up before an answer
+	Heartbeats          uint64 // heartbeat responses
+	Pending             int    // requests awaiting an answer
 }
 
 type pendingRequest struct {
