@@ -107,6 +107,8 @@ func TestTxHandlerRefusals(t *testing.T) {
 	badIndex.PSBT.Inputs[0].NonWitnessUtxo.AddTxIn(&wire.TxIn{PreviousOutPoint: txOutPoint(50)})
 	badIndex.PSBT.Inputs[0].NonWitnessUtxo.AddTxOut(wire.NewTxOut(1, []byte{0x51}))
 	tooMuch := chanTx(t, 1, 1, maxSatoshi+1)
+	bigOutput := tx(1, 2)
+	bigOutput.Tx.TxOut[1].Value = maxSatoshi + 1
 	fewerPSBTInputs := tx(2, 1)
 	short := tx(1, 1)
 	fewerPSBTInputs.PSBT = short.PSBT
@@ -127,7 +129,10 @@ func TestTxHandlerRefusals(t *testing.T) {
 		{"remote commitment without outputs", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: tx(1, 0), RemoteFundingKey: remote, RemotePerCommit: point}, false, "tx must have > 0 outputs"},
 		{"remote commitment input without amount", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: noAmount, RemoteFundingKey: remote, RemotePerCommit: point}, true, "no amount"},
 		{"remote commitment non-witness UTXO without the output", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: badIndex, RemoteFundingKey: remote, RemotePerCommit: point}, true, "outputs"},
-		{"remote commitment spending more than 21M BTC", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: tooMuch, RemoteFundingKey: remote, RemotePerCommit: point}, true, "21 million"},
+		{"remote commitment spending more than 21M BTC (libwally does not parse it)", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: tooMuch, RemoteFundingKey: remote, RemotePerCommit: point}, false, "21 million"},
+		{"remote commitment with an output above 21M BTC", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: bigOutput, RemoteFundingKey: remote, RemotePerCommit: point}, false, "21 million"},
+		{"validate commitment with an output above 21M BTC", txChanneld, &hsmproto.ValidateCommitmentTx{Tx: bigOutput, CommitNum: 1, Sig: hsmproto.BitcoinSignature{SighashType: 1}}, false, "21 million"},
+		{"any delayed payment spending more than 21M BTC (master)", MasterClient, &hsmproto.SignAnyDelayedPaymentToUs{CommitNum: 3, Tx: tooMuch, Wscript: []byte{0x51}, Peerid: txPeer, ChannelDBID: 11}, true, "21 million"},
 		{"our commitment with 2 inputs (master)", MasterClient, &hsmproto.SignCommitmentTx{PeerID: txPeer, ChannelDBID: 11, Tx: tx(2, 1), RemoteFundingKey: remote}, true, "tx must have 1 input"},
 		{"our commitment without outputs (master)", MasterClient, &hsmproto.SignCommitmentTx{PeerID: txPeer, ChannelDBID: 11, Tx: tx(1, 0), RemoteFundingKey: remote}, true, "tx must have > 0 outputs"},
 		{"remote HTLC tx without outputs", txChanneld, &hsmproto.SignRemoteHtlcTx{Tx: tx(1, 0), Wscript: []byte{0x51}, RemotePerCommitPoint: point}, true, "no outputs"},
@@ -786,6 +791,10 @@ func TestSignWithdrawalRefusals(t *testing.T) {
 			r.Inputs[0].CloseInfo = &hsmproto.UnilateralCloseInfo{ChannelID: 1, PeerID: hsmproto.NodeID(txPeer), OptionAnchors: true, Csv: 1}
 			r.Inputs[0].Amount = maxSatoshi + 1
 		}, "21 million"},
+		{"outputs summing to more than 21M BTC", func(r *hsmproto.SignWithdrawal) {
+			r.Psbt.UnsignedTx.AddTxOut(wire.NewTxOut(maxSatoshi, []byte{0x51}))
+			r.Psbt.Outputs = append(r.Psbt.Outputs, psbt.POutput{})
+		}, "21 million"},
 		{"P2SH redeem script not matching", func(r *hsmproto.SignWithdrawal) { r.Psbt.Inputs[0].RedeemScript = []byte{0x51} }, "redeem script"},
 		{"non-witness UTXO of another transaction", func(r *hsmproto.SignWithdrawal) {
 			prev := wire.NewMsgTx(2)
@@ -811,6 +820,24 @@ func TestSignWithdrawalRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("outputs over 21M BTC, nothing to sign: hsmd answers a v2 PSBT", func(t *testing.T) {
+		req := withdrawal(t, e, []walletInput{{3, false, 40_000}})
+		req.Inputs = nil
+		req.Psbt.UnsignedTx.AddTxOut(wire.NewTxOut(maxSatoshi, []byte{0x51}))
+		req.Psbt.Outputs = append(req.Psbt.Outputs, psbt.POutput{})
+		_, err := txHandle(e, MasterClient, req)
+		if re := txRefusal(t, err); !strings.Contains(re.Reason, "version 2") {
+			t.Errorf("got %v", re)
+		}
+	})
+	t.Run("an output above 21M BTC: libwally does not parse it", func(t *testing.T) {
+		req := withdrawal(t, e, []walletInput{{3, false, 40_000}})
+		req.Psbt.UnsignedTx.TxOut[0].Value = maxSatoshi + 1
+		_, err := txHandle(e, MasterClient, req)
+		if re := txRefusal(t, err); !re.Fatal || !strings.Contains(re.Reason, "could not parse") {
+			t.Errorf("got %v (Fatal %v)", re, re.Fatal)
+		}
+	})
 	t.Run("anchorspend without PSBT", func(t *testing.T) {
 		_, err := txHandle(e, MasterClient, &hsmproto.SignAnchorspend{Peerid: txPeer, ChannelDBID: 1})
 		if re := txRefusal(t, err); !re.Fatal {

@@ -51,7 +51,7 @@ import (
 // PSBT. A zero-length PSBT parses as none (README surprise 2): with no
 // inputs hsmd answers an empty PSBT, with inputs it crashes.
 func (e *Engine) handleSignWithdrawal(c Client, req *hsmproto.SignWithdrawal) (hsmproto.Message, error) {
-	p, err := e.signOurInputs(req.MsgType(), req.Inputs, req.Psbt)
+	p, err := e.signOurInputs(c, req.MsgType(), req.Inputs, req.Psbt)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +63,7 @@ func (e *Engine) handleSignWithdrawal(c Client, req *hsmproto.SignWithdrawal) (h
 // input already carries our SIGHASH_SINGLE|ANYONECANPAY signature; sign
 // the wallet inputs. The channel named in the message is not used.
 func (e *Engine) handleSignHtlcTxMingle(c Client, req *hsmproto.SignHtlcTxMingle) (hsmproto.Message, error) {
-	p, err := e.signOurInputs(req.MsgType(), req.Inputs, req.Psbt)
+	p, err := e.signOurInputs(c, req.MsgType(), req.Inputs, req.Psbt)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +81,7 @@ func (e *Engine) handleSignAnchorspend(c Client, req *hsmproto.SignAnchorspend) 
 		// UTXO, and wally_psbt_sign refuses it otherwise.
 		return nil, statusFailed(t, "sign_anchorspend without a PSBT: CLN's hsmd crashes or exits on this request")
 	}
-	s, err := e.newPSBTSigner(t, req.Psbt)
+	s, err := e.newPSBTSigner(c, t, req.Psbt)
 	if err != nil {
 		return nil, err
 	}
@@ -104,19 +104,25 @@ func (e *Engine) handleSignAnchorspend(c Client, req *hsmproto.SignAnchorspend) 
 }
 
 // signOurInputs signs p's inputs spending utxos and returns p.
-func (e *Engine) signOurInputs(t uint16, utxos []hsmproto.HsmUtxo, p *hsmproto.PSBT) (*hsmproto.PSBT, error) {
+func (e *Engine) signOurInputs(c Client, t uint16, utxos []hsmproto.HsmUtxo, p *hsmproto.PSBT) (*hsmproto.PSBT, error) {
 	if p == nil {
 		if len(utxos) > 0 {
 			return nil, statusFailed(t, "%d wallet inputs to sign in a zero-length PSBT: CLN's hsmd crashes on this request (NULL PSBT)", len(utxos))
 		}
 		return nil, nil
 	}
-	s, err := e.newPSBTSigner(t, p)
+	s, err := e.newPSBTSigner(c, t, p)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.signOurInputs(utxos); err != nil {
 		return nil, err
+	}
+	if s.outputsOverMax {
+		// Nothing was signed (that would have failed), and CLN's
+		// conversion back to v0 fails the same way: hsmd answers with
+		// the PSBT still in version 2, which this engine does not write.
+		return nil, badRequest(c, t, "the outputs sum to more than 21 million BTC: CLN's hsmd answers with a version 2 PSBT, which this signer does not write")
 	}
 	return p, nil
 }
@@ -127,12 +133,27 @@ type psbtSigner struct {
 	t      uint16
 	pkt    *psbt.Packet
 	hasher *sigHasher
+	// outputsOverMax: the outputs sum to more than 21 million BTC, so
+	// libwally cannot build the transaction from the v2 PSBT (for
+	// wally_psbt_sign, and for the conversion back to v0).
+	outputsOverMax bool
 }
 
-func (e *Engine) newPSBTSigner(t uint16, p *hsmproto.PSBT) (*psbtSigner, error) {
+func (e *Engine) newPSBTSigner(c Client, t uint16, p *hsmproto.PSBT) (*psbtSigner, error) {
 	pkt := p.Packet
 	if pkt == nil || pkt.UnsignedTx == nil || len(pkt.Inputs) != len(pkt.UnsignedTx.TxIn) || len(pkt.Outputs) != len(pkt.UnsignedTx.TxOut) {
 		return nil, statusFailed(t, "the PSBT has no unsigned transaction or not one map per input and output")
+	}
+	if amountsOverMax(nil, p) {
+		return nil, unparsableAmount(c, t)
+	}
+	var total uint64
+	over := false
+	for _, o := range pkt.UnsignedTx.TxOut {
+		if total += uint64(o.Value); total > maxSatoshi { // each ≤ 21e14: no overflow before this
+			over = true
+			break
+		}
 	}
 	// CLN turns the PSBT into a v2 PSBT (fromwire_wally_psbt) and back
 	// (towire_wally_psbt); v2 requires a transaction version of at
@@ -140,7 +161,7 @@ func (e *Engine) newPSBTSigner(t uint16, p *hsmproto.PSBT) (*psbtSigner, error) 
 	if uint32(pkt.UnsignedTx.Version) < 2 {
 		pkt.UnsignedTx.Version = 2
 	}
-	return &psbtSigner{e: e, t: t, pkt: pkt, hasher: newSigHasher(pkt.UnsignedTx)}, nil
+	return &psbtSigner{e: e, t: t, pkt: pkt, hasher: newSigHasher(pkt.UnsignedTx), outputsOverMax: over}, nil
 }
 
 // fail refuses the request where libwally (or an assert in CLN) fails and
@@ -270,6 +291,9 @@ func (s *psbtSigner) addPubkey(j int, pub *btcec.PublicKey, taproot bool) error 
 // BIP32 derivations name pub and that has no signature by it yet, or whose
 // taproot derivations name it and that has no key-path signature yet.
 func (s *psbtSigner) sign(key *keys.PrivateKey, pub *btcec.PublicKey) error {
+	if s.outputsOverMax {
+		return s.fail("the outputs sum to more than 21 million BTC, so libwally cannot build the transaction to sign")
+	}
 	comp := pub.SerializeCompressed()
 	var uncomp []byte // only looked up where a map has uncompressed keys
 	find := func(n int, keyAt func(int) []byte) int {
