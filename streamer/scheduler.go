@@ -13,18 +13,41 @@ import (
 	schedpb "gl-signerd/streamer/pb/scheduler"
 )
 
-// HTTP/2 keepalive used on every connection. Greenlight's client pings
-// every second; grpc-go does not allow less than 10 s, and its servers
+// Default HTTP/2 keepalive used on every connection. Greenlight's client
+// pings every second; grpc-go does not allow less than 10 s, and its servers
 // treat more frequent pings as abuse.
 const (
 	KeepaliveTime    = 10 * time.Second
 	KeepaliveTimeout = 5 * time.Second
 )
 
+// Keepalive is the HTTP/2 ping schedule of a connection: a ping after Time
+// without activity, and the connection is given up when no answer comes
+// within Timeout. Zero fields take the defaults above; Time below 10 s is
+// raised to 10 s, the least grpc-go allows.
+type Keepalive struct {
+	Time    time.Duration
+	Timeout time.Duration
+}
+
+func (k Keepalive) params() keepalive.ClientParameters {
+	p := keepalive.ClientParameters{Time: k.Time, Timeout: k.Timeout, PermitWithoutStream: true}
+	if p.Time <= 0 {
+		p.Time = KeepaliveTime
+	}
+	if p.Time < 10*time.Second {
+		p.Time = 10 * time.Second
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = KeepaliveTimeout
+	}
+	return p
+}
+
 // dialTLS opens a lazily connecting gRPC client connection over mTLS.
 // serverName overrides the name the server certificate is checked against
 // (empty: the URI's host).
-func dialTLS(uri string, tlsConf *tls.Config, serverName string) (*grpc.ClientConn, error) {
+func dialTLS(uri string, tlsConf *tls.Config, serverName string, ka Keepalive) (*grpc.ClientConn, error) {
 	if tlsConf == nil {
 		return nil, fmt.Errorf("no TLS configuration for %s", uri)
 	}
@@ -38,11 +61,7 @@ func dialTLS(uri string, tlsConf *tls.Config, serverName string) (*grpc.ClientCo
 	}
 	return grpc.Dial(target,
 		grpc.WithTransportCredentials(credentials.NewTLS(conf)),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{
-			Time:                KeepaliveTime,
-			Timeout:             KeepaliveTimeout,
-			PermitWithoutStream: true,
-		}),
+		grpc.WithKeepaliveParams(ka.params()),
 	)
 }
 
@@ -55,9 +74,14 @@ type SchedulerClient struct {
 
 // DialScheduler connects (lazily) to the scheduler at uri, e.g.
 // "https://scheduler.gl.blckstrm.com:443", with the given mTLS
-// configuration (see ClientTLS).
-func DialScheduler(uri string, tlsConf *tls.Config) (*SchedulerClient, error) {
-	conn, err := dialTLS(uri, tlsConf, "")
+// configuration (see ClientTLS). An optional Keepalive replaces the
+// default ping schedule.
+func DialScheduler(uri string, tlsConf *tls.Config, ka ...Keepalive) (*SchedulerClient, error) {
+	var k Keepalive
+	if len(ka) > 0 {
+		k = ka[0]
+	}
+	conn, err := dialTLS(uri, tlsConf, "", k)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the scheduler: %w", err)
 	}

@@ -87,6 +87,9 @@ type Config struct {
 	// received may take to be answered before they are abandoned to be
 	// replayed (default 0: abandoned at once). Run returns after them.
 	DrainTimeout time.Duration
+	// Keepalive is the HTTP/2 ping schedule of the node connection (zero:
+	// the defaults).
+	Keepalive Keepalive
 }
 
 // State is what the streamer is doing.
@@ -345,7 +348,7 @@ func (s *Streamer) stream(ctx context.Context, uri string) (healthy bool, err er
 		if terr != nil {
 			return false, terr
 		}
-		conn, err = dialTLS(uri, s.cfg.NodeTLS, nodeServerName(host))
+		conn, err = dialTLS(uri, s.cfg.NodeTLS, nodeServerName(host), s.cfg.Keepalive)
 	}
 	if err != nil {
 		return false, fmt.Errorf("connecting to the node at %s: %w", uri, err)

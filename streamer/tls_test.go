@@ -179,7 +179,7 @@ func TestTLSRequires13(t *testing.T) {
 	checkLeaks(t)
 	tr := newTLSTree(t)
 	uri := serveTLS(t, newFakeNode(), tr.server, tr.root.cert, tls.VersionTLS12)
-	conn, err := dialTLS(uri, tr.clientTLS(t), "localhost")
+	conn, err := dialTLS(uri, tr.clientTLS(t), "localhost", Keepalive{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +283,21 @@ func TestDialTarget(t *testing.T) {
 	}
 	if nodeServerName("node-3.us-west2.gl.blckstrm.com") != "node-3.us-west2.gl.blckstrm.com" || nodeServerName("127.0.0.1") != "localhost" {
 		t.Error("nodeServerName does not follow Greenlight's client")
+	}
+}
+
+func TestKeepaliveParams(t *testing.T) {
+	for _, tc := range []struct {
+		in            Keepalive
+		time, timeout time.Duration
+	}{
+		{Keepalive{}, KeepaliveTime, KeepaliveTimeout},
+		{Keepalive{Time: time.Second, Timeout: time.Second}, 10 * time.Second, time.Second},
+		{Keepalive{Time: time.Minute, Timeout: 20 * time.Second}, time.Minute, 20 * time.Second},
+	} {
+		p := tc.in.params()
+		if p.Time != tc.time || p.Timeout != tc.timeout || !p.PermitWithoutStream {
+			t.Errorf("%+v: got time %v timeout %v permit %v, want %v %v true", tc.in, p.Time, p.Timeout, p.PermitWithoutStream, tc.time, tc.timeout)
+		}
 	}
 }

@@ -134,7 +134,8 @@ func runDaemon(cmd *cobra.Command, f *runFlags) error {
 	if err != nil {
 		return withExitCode(ExitNetwork, fmt.Errorf("the device identity in %s: %w; get a new one with gl-signerd recover", stateDir, err))
 	}
-	sched, err := streamer.DialScheduler(cfg.Scheduler.URI, tlsConf)
+	keepalive := streamer.Keepalive{Time: cfg.Streamer.Keepalive, Timeout: cfg.Streamer.KeepaliveTimeout}
+	sched, err := streamer.DialScheduler(cfg.Scheduler.URI, tlsConf, keepalive)
 	if err != nil {
 		return withExitCode(ExitConfig, fmt.Errorf("scheduler.uri: %w", err))
 	}
@@ -173,6 +174,7 @@ func runDaemon(cmd *cobra.Command, f *runFlags) error {
 		BackoffInitial: cfg.Streamer.BackoffInitial,
 		BackoffMax:     cfg.Streamer.BackoffMax,
 		DrainTimeout:   drainTimeout,
+		Keepalive:      keepalive,
 	})
 	if err != nil {
 		return err
