@@ -445,4 +445,3 @@ func (p *tcpProxy) setDown(down bool) {
 	}
 	p.mu.Unlock()
 }
-
