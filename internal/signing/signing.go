@@ -12,7 +12,10 @@
 //     that could get one signed could take the account over. Greenlight's
 //     own signer refuses it too. The engine itself still answers it (for
 //     replaying CLN's vectors);
-//  2. refuses everything while the daemon is paused (gl-signerd ctl pause);
+//  2. while the daemon is paused (gl-signerd ctl pause), refuses every
+//     request that signs or releases a secret; requests that only read
+//     public keys or points, or record channel set-up, are still answered
+//     (answeredWhilePaused), so peers can still connect;
 //  3. otherwise calls Engine.Handle with the request's hsmd client
 //     (signer.MasterClient for lightningd's own connection);
 //  4. records the decision durably in the audit log and tells observers
@@ -196,7 +199,7 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 	case t == hsmproto.TypeSignMessage:
 		d.Tag, err = TagSignMessage, errors.New("refusing hsmd_sign_message from the node: "+
 			"the node key signs Greenlight's register and recover challenges this way, so it only signs messages asked for locally")
-	case p.Paused:
+	case p.Paused && !answeredWhilePaused[t]:
 		msg := "the signer is paused by its operator (gl-signerd ctl resume continues)"
 		if p.Reason != "" {
 			msg += ": " + p.Reason
@@ -248,6 +251,27 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 	h.log.Debug("answered a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
 		zap.Duration("took", d.Duration))
 	return streamer.Response{Raw: reply}
+}
+
+// answeredWhilePaused lists the requests a paused signer still answers:
+// none of them signs anything or returns a secret (get_per_commitment_point
+// under wire version 5 returns an old, already revoked secret).
+var answeredWhilePaused = map[uint16]bool{
+	hsmproto.TypeInit:                  true,
+	hsmproto.TypeEcdhReq:               true,
+	hsmproto.TypeGetChannelBasepoints:  true,
+	hsmproto.TypeGetPerCommitmentPoint: true,
+	hsmproto.TypeCheckFutureSecret:     true,
+	hsmproto.TypeNewChannel:            true,
+	hsmproto.TypeSetupChannel:          true,
+	hsmproto.TypeForgetChannel:         true,
+	hsmproto.TypeCheckOutpoint:         true,
+	hsmproto.TypeLockOutpoint:          true,
+	hsmproto.TypeCheckPubkey:           true,
+	hsmproto.TypeCheckBip86Pubkey:      true,
+	hsmproto.TypeGetOutputScriptpubkey: true,
+	hsmproto.TypeValidateCommitmentTx:  true,
+	hsmproto.TypeValidateRevocation:    true,
 }
 
 // classify tags an engine error. A *signer.RefusalError keeps its own text

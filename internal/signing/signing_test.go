@@ -199,6 +199,22 @@ func TestPaused(t *testing.T) {
 	if r := hs.aud.last(t); r.Tag != TagPaused || r.Outcome != audit.OutcomeRefused {
 		t.Errorf("audit %+v", r)
 	}
+	// Requests that neither sign nor release a secret are still answered,
+	// so the node keeps its peer connections; the rest are refused.
+	for _, typ := range []uint16{hsmproto.TypeEcdhReq, hsmproto.TypeGetPerCommitmentPoint, hsmproto.TypeValidateCommitmentTx} {
+		if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(typ)); resp.Err != nil {
+			t.Errorf("paused: %s refused: %v", hsmproto.MessageName(typ), resp.Err)
+		}
+	}
+	for _, typ := range []uint16{hsmproto.TypeRevokeCommitmentTx, hsmproto.TypeDeriveSecret, hsmproto.TypeSignWithdrawal,
+		hsmproto.TypePreapproveInvoice, hsmproto.TypeSignInvoice, hsmproto.TypeCupdateSigReq} {
+		if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(typ)); resp.Err == nil {
+			t.Errorf("paused: %s answered", hsmproto.MessageName(typ))
+		}
+	}
+	if hs.eng.n() != 3 {
+		t.Errorf("the engine was asked %d times while paused, want 3", hs.eng.n())
+	}
 	hs.h.Resume()
 	if hs.h.Paused().Paused {
 		t.Error("still paused after Resume")
