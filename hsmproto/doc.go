@@ -22,8 +22,9 @@
 // What the package promises:
 //
 //   - Decode accepts what CLN's generated fromwire_ functions accept and
-//     rejects what they reject, with a *DecodeError naming the message,
-//     the field path and its byte offset. It checks what CLN checks:
+//     rejects what they reject (for PSBTs, with the few differences listed
+//     at ParsePSBT), with a *DecodeError naming the message, the field
+//     path and its byte offset. It checks what CLN checks:
 //     bools are 0 or 1, pubkeys are valid points (node ids are not
 //     checked), signatures have R and S below the curve order, sighash
 //     bytes are 0x01 or 0x83, wirestrings have no control characters,

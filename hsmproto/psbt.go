@@ -48,7 +48,17 @@ var psbtMagic = []byte("psbt\xff")
 // applies libwally's rules where btcutil is laxer or would misread or
 // panic: exact field sizes, no v2-only fields, no duplicate keys, no
 // empty scripts; and it rejects counts and lengths larger than the data.
-// Bytes after the last output map are ignored (libwally ignores them).
+// Bytes after the last output map are ignored (libwally ignores them, and
+// so does Bytes).
+//
+// Where it still differs from libwally 1.4, it is stricter, on PSBTs
+// lightningd does not write: the unsigned transaction must be the first
+// global field; PSBT v2 is refused (hsmd would convert it; lightningd
+// sends v0); partial signatures must be DER, taproot signatures, x-only
+// keys and control blocks must parse (libwally checks their lengths); a
+// final script witness must be exactly a witness stack; a 65-byte taproot
+// script signature may not have sighash 0. It is laxer in one point:
+// hash preimages are not checked against their hash.
 func ParsePSBT(b []byte) (p *PSBT, err error) {
 	if err := scanPSBT(b); err != nil {
 		return nil, err
