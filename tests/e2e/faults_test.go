@@ -13,16 +13,21 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/control"
 	"gl-signerd/signer"
 	glpb "gl-signerd/streamer/pb/greenlight"
 	"gl-signerd/tests/glemu"
+	"gl-signerd/tests/glemu/traffic"
 )
 
 // count is n, or short under -short.
@@ -258,5 +263,255 @@ func TestFaultSIGTERMDrains(t *testing.T) {
 		if code := d.stop(10 * time.Second); code != 0 {
 			t.Errorf("second daemon: exit code %d", code)
 		}
+	}
+}
+
+// The scheduler is down when the daemon starts: one clear error, exit 5,
+// after a handful of connection attempts. Later it flaps while the daemon
+// runs (and the node moves, so the daemon needs it): the daemon retries
+// with backoff, never in a hot loop, and signs again once it is back.
+func TestFaultSchedulerFlapping(t *testing.T) {
+	f := newFixture(t, glemu.Options{})
+	proxy := newProxy(t, strings.TrimPrefix(f.emu.SchedulerURI(), "https://"))
+	via := "GL_SCHEDULER_GRPC_URI=https://" + proxy.addr()
+
+	// Down at start.
+	proxy.setDown(true)
+	t0 := time.Now()
+	d := f.start(via)
+	code := d.wait(30 * time.Second)
+	attempts := proxy.attempts.Load()
+	if code != 5 {
+		t.Fatalf("exit code %d with the scheduler down, want 5\n%s", code, d.logTail())
+	}
+	if log := d.logTail(); !strings.Contains(log, "scheduler") {
+		t.Errorf("the error does not name the scheduler:\n%s", log)
+	}
+	if attempts < 1 || attempts > 10 {
+		t.Errorf("%d connection attempts before giving up, want 1..10", attempts)
+	}
+	t.Logf("scheduler down at start: exit 5 after %s and %d connection attempts", time.Since(t0).Round(time.Millisecond), attempts)
+
+	// Flapping while running: the default backoff (500 ms, doubling),
+	// capped at 4 s instead of 30 s so that each 5 s outage sees a retry.
+	proxy.setDown(false)
+	d = f.start(via, "GL_SIGNERD_STREAMER_BACKOFF_MAX=4s")
+	f.attached(d, f.node.Stats().Streams, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	g := f.generator(4, nil)
+	l := startLoad(ctx, g, 2, 3)
+	const down = 5 * time.Second
+	for i := 0; i < count(3, 1); i++ {
+		waitProgress(t, g, l, g.Stats().Sent, 20, time.Minute)
+		before := proxy.attempts.Load()
+		proxy.setDown(true)
+		f.node.Preempt()
+		time.Sleep(down)
+		n := proxy.attempts.Load() - before
+		streams := f.node.Stats().Streams
+		proxy.setDown(false)
+		if _, err := f.node.Schedule(); err != nil {
+			t.Fatal(err)
+		}
+		t1 := time.Now()
+		f.attached(d, streams, 60*time.Second)
+		t.Logf("flap %d: %d connection attempts in %s down; back on the node %s after the scheduler returned",
+			i+1, n, down, time.Since(t1).Round(time.Millisecond))
+		// A hot loop would make thousands; backoff makes a few.
+		if n < 1 || n > 15 {
+			t.Errorf("flap %d: %d connection attempts in %s, want 1..15", i+1, n, down)
+		}
+	}
+	waitProgress(t, g, l, g.Stats().Sent, 20, time.Minute)
+	if err := l.finish(); err != nil {
+		t.Fatalf("traffic: %v\n%s", err, d.logTail())
+	}
+	checkClean(t, g, f.node.Stats())
+	if code := d.stop(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM", code)
+	}
+}
+
+// Identities Greenlight would not accept stop the daemon at start with
+// exit 5 and a message that says what to do: a CA that did not sign the
+// scheduler's certificate, a device certificate of another node, an
+// expired one.
+func TestFaultIdentityRefused(t *testing.T) {
+	f := newFixture(t, glemu.Options{})
+	var other [33]byte
+	copy(other[:], f.nodeID[:])
+	other[32] ^= 1
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		file string // the state-dir file replaced, or "" for tls.ca_cert
+		make func(t *testing.T) []byte
+		want string
+	}{
+		{"wrong CA", "", func(t *testing.T) []byte {
+			p := filepath.Join(t.TempDir(), "ca.pem")
+			writeSelfSignedCA(t, p)
+			b, _ := os.ReadFile(p)
+			return b
+		}, "certificate"},
+		{"another node's certificate", "device.crt", func(t *testing.T) []byte {
+			c, _, err := f.emu.IssueCert(fmt.Sprintf("/users/%x/default", other), now.Add(-time.Hour), now.Add(time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, "node"},
+		{"expired certificate", "device.crt", func(t *testing.T) []byte {
+			c, _, err := f.emu.IssueCert(fmt.Sprintf("/users/%x/default", f.nodeID), now.Add(-2*time.Hour), now.Add(-time.Hour))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return c
+		}, "expire"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var env []string
+			if tc.file == "" {
+				path := filepath.Join(t.TempDir(), "ca.pem")
+				if err := os.WriteFile(path, tc.make(t), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				env = append(env, "GL_CA_CRT="+path)
+			} else {
+				path := filepath.Join(f.state, tc.file)
+				orig, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer os.WriteFile(path, orig, 0o600)
+				if err := os.WriteFile(path, tc.make(t), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			d := f.start(env...)
+			defer d.kill()
+			code := d.wait(30 * time.Second)
+			log := d.logTail()
+			if code != 5 {
+				t.Fatalf("exit code %d, want 5\n%s", code, log)
+			}
+			if !strings.Contains(strings.ToLower(log), tc.want) {
+				t.Errorf("the error does not mention %q:\n%s", tc.want, log)
+			}
+			t.Logf("%s", log[strings.LastIndex(log, "\n")+1:])
+		})
+	}
+}
+
+// Garbage from the node: each bad request gets an error response (none
+// is left unanswered or crashes the daemon), and the daemon keeps
+// answering correctly on the same channel.
+func TestFaultGarbageFromNode(t *testing.T) {
+	f := newFixture(t, glemu.Options{})
+	d := f.start()
+	f.attached(d, 0, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	g := f.generator(5, nil)
+	ch, err := g.OpenChannel(ctx, traffic.ChannelOptions{WeFund: true, Anchors: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := ch.PeerID()
+	client := signer.Client{PeerID: peer, DBID: ch.DBID(), Capabilities: 447}
+	channeld := &glpb.HsmRequestContext{NodeId: peer[:], Dbid: ch.DBID(), Capabilities: client.Capabilities}
+	valid := (&hsmproto.GetPerCommitmentPoint{N: 7}).Encode()
+	want, err := f.oracle.Handle(ctx, client, valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := func(n int) []byte {
+		b := make([]byte, n)
+		b[0], b[1] = 0x12, 0x34
+		return b
+	}
+	ask := func(req *glpb.HsmRequest) *glpb.HsmResponse {
+		t.Helper()
+		sctx, scancel := context.WithTimeout(ctx, 20*time.Second)
+		defer scancel()
+		resp, err := f.node.Submit(sctx, req)
+		if err != nil {
+			t.Fatalf("no answer: %v\n%s", err, d.logTail())
+		}
+		return resp
+	}
+	for _, tc := range []struct {
+		name string
+		req  *glpb.HsmRequest
+	}{
+		{"type only", &glpb.HsmRequest{Raw: []byte{0, 19}, Context: channeld}},
+		{"truncated", &glpb.HsmRequest{Raw: valid[:5], Context: channeld}},
+		{"truncated, from lightningd", &glpb.HsmRequest{Raw: []byte{0, 28, 0, 0, 0, 1, 2}}},
+		{"unknown type 4660", &glpb.HsmRequest{Raw: []byte{0x12, 0x34, 1, 2, 3}, Context: channeld}},
+		{"unknown type 65535", &glpb.HsmRequest{Raw: []byte{0xff, 0xff}}},
+		{"a reply type", &glpb.HsmRequest{Raw: []byte{0, 118}, Context: channeld}},
+		{"hsmd_init from the node", &glpb.HsmRequest{Raw: []byte{0, 11}}},
+		{"missing capability", &glpb.HsmRequest{Raw: valid, Context: &glpb.HsmRequestContext{NodeId: peer[:], Dbid: ch.DBID(), Capabilities: 1}}},
+		{"oversized, 1 MiB", &glpb.HsmRequest{Raw: big(1 << 20)}},
+		{"oversized, 3.5 MiB", &glpb.HsmRequest{Raw: big(3<<20 + 1<<19), Context: channeld}},
+		{"a context whose node id is 3 bytes", &glpb.HsmRequest{Raw: valid, Context: &glpb.HsmRequestContext{NodeId: []byte{1, 2, 3}, Dbid: 1, Capabilities: 447}}},
+	} {
+		resp := ask(tc.req)
+		if resp.GetError() == "" {
+			t.Errorf("%s: answered %x, want an error", tc.name, resp.GetRaw())
+		}
+		if resp := ask(&glpb.HsmRequest{Raw: valid, Context: channeld}); resp.GetError() != "" || !bytes.Equal(resp.GetRaw(), want) {
+			t.Fatalf("after %s: a valid request got %x %q", tc.name, resp.GetRaw(), resp.GetError())
+		}
+	}
+
+	// Known issue, left visible: a request larger than gRPC's default
+	// 4 MiB receive limit ends the signer's stream on delivery (the
+	// streamer's client gets ResourceExhausted), the node replays it to
+	// every new stream, and nothing queued behind it is answered until
+	// the node gives up on it. The streamer needs a receive limit above
+	// hsmproto.MaxFrameSize, so that such a request is refused with an
+	// error instead.
+	t.Run("oversized, 5 MiB", func(t *testing.T) {
+		t.Skip("known issue: a request above 4 MiB breaks the stream on every delivery (streamer receive limit); see the comment")
+	})
+
+	// A valid request carrying garbage as the client commands that
+	// justify it: not needed to answer it; answered or refused, never
+	// dropped.
+	resp := ask(&glpb.HsmRequest{Raw: valid, Context: channeld,
+		Requests: []*glpb.PendingRequest{{Request: []byte{0xff}, Signature: []byte{1}, Pubkey: []byte{2}, Rune: []byte("x"), Uri: "\u0000"}}})
+	if resp.GetError() == "" && !bytes.Equal(resp.GetRaw(), want) {
+		t.Errorf("with garbage pending requests: answered %x, want %x or an error", resp.GetRaw(), want)
+	}
+	t.Logf("with garbage pending requests: error %q", resp.GetError())
+
+	// Malformed signer state: entries the daemon cannot make sense of
+	// come with the next request. It must not take them for its own, nor
+	// stop serving; the request is answered (the state is not needed to
+	// answer it) or refused, never dropped.
+	f.node.SetSignerState([]*glpb.SignerStateEntry{
+		{Key: "../channels/\u0000\u200b weird key", Version: 1 << 63, Value: []byte{0xde, 0xad}, Signature: []byte{1, 2, 3}},
+		{Key: "", Version: 0, Value: nil},
+		{Key: "channels/0000", Version: 7, Value: big(1 << 16)},
+	})
+	resp = ask(&glpb.HsmRequest{Raw: valid, Context: channeld})
+	if resp.GetError() == "" && !bytes.Equal(resp.GetRaw(), want) {
+		t.Errorf("with malformed signer state: answered %x, want %x or an error", resp.GetRaw(), want)
+	}
+	t.Logf("with malformed signer state: error %q", resp.GetError())
+
+	// And the channel goes on.
+	if _, err := ch.Pay(ctx, 10_000_000); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := control.Call(ctx, filepath.Join(f.state, "control.sock"), "status", nil); err != nil {
+		t.Errorf("ctl status after the garbage: %v", err)
+	} else {
+		t.Logf("status: %.300s", st)
+	}
+	if code := d.stop(10 * time.Second); code != 0 {
+		t.Errorf("exit code %d after SIGTERM\n%s", code, d.logTail())
 	}
 }
