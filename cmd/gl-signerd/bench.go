@@ -1,0 +1,71 @@
+package main
+
+// gl-signerd bench: the whole daemon measured on this machine (package
+// tests/bench does the work).
+
+import (
+	"context"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"gl-signerd/tests/bench"
+)
+
+type benchFlags struct {
+	rates    []int
+	duration time.Duration
+	workers  int
+	channels int
+	fastKDF  bool
+}
+
+func init() {
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure the whole daemon on this machine: latency, throughput, CPU and memory",
+		Long: `Measure gl-signerd as it runs: this binary's init, register and run against an
+emulated Greenlight on loopback, driven over the node's gRPC stream by generated
+channel traffic (commitments, HTLCs, revocations, closes, wallet spends, gossip,
+invoices), every answer checked.
+
+It reports, for each paced phase (--rates) and at saturation, the rate achieved,
+the p50/p99/max round trip of a request (node → signer → node) and the daemon's
+CPU time per request; the time the signing engine alone takes for the same
+requests; and the daemon's peak RSS while --channels channels are set up,
+exercised and left open. It takes about a minute with the defaults and leaves
+nothing behind. The machine should be otherwise idle: the load generator runs
+here too.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if f.duration <= 0 || f.workers <= 0 {
+				return usageErr("--duration and --workers must be positive")
+			}
+			self, err := selfPath()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+			defer cancel()
+			out := cmd.OutOrStdout()
+			rep, err := bench.Run(ctx, bench.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
+				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF})
+			if rep != nil {
+				rep.Write(out)
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.IntSliceVar(&f.rates, "rates", []int{100, 1000}, "paced phases, in requests per second (a saturation phase follows)")
+	fl.DurationVar(&f.duration, "duration", 10*time.Second, "length of each phase")
+	fl.IntVar(&f.workers, "workers", 64, "concurrent channels during the phases")
+	fl.IntVar(&f.channels, "channels", 1000, "channels set up for the memory phase (-1: skip it)")
+	fl.BoolVar(&f.fastKDF, "fast-kdf", false, "make the throw-away store with a cheap KDF instead of gl-signerd init, to see the daemon's memory without the start-up KDF's 256 MiB")
+	rootCmd.AddCommand(cmd)
+}

@@ -1,0 +1,728 @@
+// Package bench measures the whole daemon: the real gl-signerd binary
+// (init, register, run as child processes) against the Greenlight emulator,
+// driven over the node's gRPC stream on loopback by channel traffic from
+// tests/glemu/traffic. It is used by `gl-signerd bench` and by the
+// benchmarks in this package (go test -bench . ./tests/bench).
+//
+// What it reports, in one run:
+//
+//   - for paced phases (100 and 1,000 requests per second by default) and
+//     at saturation: the rate achieved, the p50/p99/max latency of a
+//     request (node → signer → node, the round trip lightningd sees), and
+//     the daemon's CPU time per request (from /proc, so the load
+//     generator's own CPU does not count);
+//   - the engine alone: the same requests, sampled from the run, answered
+//     by an in-process signer.Engine with the same seed;
+//   - the daemon's memory with many channels of state: each channel set up
+//     and exercised (payments both ways), left open; peak RSS over that
+//     phase (VmHWM, reset after start-up) and RSS at its end.
+//
+// Pacing: channel workers each have one request in flight, as channeld
+// does; a pacer hands out send slots at the target rate. Latency is taken
+// from the slot to the answer, so waiting for a slot is not counted; a
+// phase that cannot reach its rate says so (Achieved).
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"gl-signerd/secretstore"
+	"gl-signerd/signer"
+	"gl-signerd/signer/keys"
+	glpb "gl-signerd/streamer/pb/greenlight"
+	"gl-signerd/tests/glemu"
+	"gl-signerd/tests/glemu/traffic"
+)
+
+// Config configures a run. Zero values take the defaults.
+type Config struct {
+	// Binary is the gl-signerd executable.
+	Binary string
+	// Out receives progress lines (nil: none).
+	Out io.Writer
+	// Rates are the paced phases, requests per second (default 100,
+	// 1000); a saturation phase always follows.
+	Rates []int
+	// PhaseDuration is the length of each rate phase (default 10 s).
+	PhaseDuration time.Duration
+	// Workers is the number of concurrent channels in the rate phases
+	// (default 64).
+	Workers int
+	// Channels is the number of channels set up for the memory phase
+	// (default 1000; negative: skip the phase).
+	Channels int
+	// EngineSample is how many requests of the run are timed with the
+	// engine alone (default 20000).
+	EngineSample int
+	// FastKDF makes the throw-away secret store here with a cheap
+	// Argon2id instead of running gl-signerd init, whose store costs
+	// 256 MiB once at start-up. The daemon's memory figures then show the
+	// signer without that one-time buffer.
+	FastKDF bool
+}
+
+// Phase is one measured phase.
+type Phase struct {
+	Name       string
+	TargetRate int // 0: saturation, -1: not paced (memory phase)
+	Requests   int
+	Duration   time.Duration
+	P50, P99   time.Duration
+	Max        time.Duration
+	// CPUPerRequest is the daemon's user+system CPU time per request.
+	CPUPerRequest time.Duration
+}
+
+// Achieved is the request rate of the phase.
+func (p Phase) Achieved() float64 { return float64(p.Requests) / p.Duration.Seconds() }
+
+// Report is the result of a run.
+type Report struct {
+	GoVersion, OS, Arch, CPU string
+	CPUs                     int
+	Phases                   []Phase
+	// The engine alone, over EngineRequests requests of the run, one
+	// goroutine.
+	EngineRequests                int
+	EngineMean, EngineP50, EngP99 time.Duration
+	// The memory phase.
+	Channels      int
+	ChannelReqs   int
+	RSSPeak       uint64 // VmHWM over the phase, bytes
+	RSSEnd        uint64 // VmRSS at its end
+	RSSStartupHWM uint64 // VmHWM before the reset: start-up included (the KDF)
+	// Wrong answers or refusals seen (must be 0).
+	Wrong, Refused int
+}
+
+// daemon is the running gl-signerd.
+type daemon struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// Run does everything: emulator, init, register, run, the phases, and the
+// shutdown. It removes what it made.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if cfg.Binary == "" {
+		return nil, errors.New("bench: no gl-signerd binary")
+	}
+	if len(cfg.Rates) == 0 {
+		cfg.Rates = []int{100, 1000}
+	}
+	if cfg.PhaseDuration == 0 {
+		cfg.PhaseDuration = 10 * time.Second
+	}
+	if cfg.Workers == 0 {
+		cfg.Workers = 64
+	}
+	if cfg.Channels == 0 {
+		cfg.Channels = 1000
+	}
+	if cfg.EngineSample == 0 {
+		cfg.EngineSample = 20000
+	}
+	out := cfg.Out
+	if out == nil {
+		out = io.Discard
+	}
+	dir, err := os.MkdirTemp("", "gl-signerd-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	gldir := filepath.Join(dir, "greenlight")
+	if err := os.Mkdir(gldir, 0o700); err != nil {
+		return nil, err
+	}
+	emu, err := glemu.Start(ctx, glemu.Options{Dir: gldir, AutoSchedule: true})
+	if err != nil {
+		return nil, err
+	}
+	defer emu.Close()
+
+	state, pass := filepath.Join(dir, "state"), filepath.Join(dir, "passphrase")
+	if err := os.WriteFile(pass, []byte("gl-signerd bench passphrase"), 0o600); err != nil {
+		return nil, err
+	}
+	env := append(cleanEnv(), emu.Env()...)
+	env = append(env, "GL_SIGNERD_LOG_LEVEL=warn", "GL_SIGNERD_LOG_FORMAT=json")
+	run := func(args ...string) ([]byte, error) {
+		c := exec.CommandContext(ctx, cfg.Binary, args...)
+		c.Env = env
+		var o, e bytes.Buffer
+		c.Stdout, c.Stderr = &o, &e
+		if err := c.Run(); err != nil {
+			return nil, fmt.Errorf("gl-signerd %s: %v: %s", args[0], err, strings.TrimSpace(e.String()))
+		}
+		return o.Bytes(), nil
+	}
+	var oracle *signer.Engine
+	var nodeID [33]byte
+	if cfg.FastKDF {
+		fmt.Fprintln(out, "setting up: a store with a cheap KDF, gl-signerd register and run against the emulator")
+		oracle, nodeID, err = fastStore(state, pass)
+	} else {
+		fmt.Fprintln(out, "setting up: gl-signerd init, register and run against the emulator")
+		var initOut []byte
+		if initOut, err = run("init", "--no-confirm", "--network", "regtest", "--state-dir", state, "--passphrase-file", pass); err == nil {
+			oracle, nodeID, err = engineFromInit(initOut)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer oracle.Wipe()
+	if _, err := run("register", "--state-dir", state, "--passphrase-file", pass); err != nil {
+		return nil, err
+	}
+	node := emu.Node(nodeID)
+	if node == nil {
+		return nil, errors.New("bench: the scheduler does not know the registered node")
+	}
+	logf, err := os.Create(filepath.Join(dir, "daemon.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	d := &daemon{cmd: exec.Command(cfg.Binary, "run", "--state-dir", state, "--passphrase-file", pass), done: make(chan error, 1)}
+	d.cmd.Env, d.cmd.Stdout, d.cmd.Stderr = env, logf, logf
+	d.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := d.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	defer func() {
+		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case derr := <-d.done:
+			if derr != nil && err == nil {
+				err = fmt.Errorf("bench: gl-signerd run: %v", derr)
+			}
+		case <-time.After(15 * time.Second):
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = node.WaitForSigner(wctx)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("bench: the daemon did not attach: %w", err)
+	}
+	pid := d.cmd.Process.Pid
+
+	rep = &Report{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: cpuModel()}
+	rec := &recorder{max: cfg.EngineSample}
+	g, err := traffic.New(node.InitMsg(), rec.sender(node), traffic.Options{Seed: 42, Network: "regtest"})
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Boot(ctx); err != nil {
+		return nil, err
+	}
+
+	// Rate phases and saturation, on Workers channels cycling through
+	// lifecycles.
+	pool := startWorkers(ctx, g, rec, cfg.Workers)
+	defer pool.stop()
+	pool.setRate(cfg.Rates[0])
+	time.Sleep(time.Second) // warm-up: channels opening
+	for _, rate := range append(append([]int(nil), cfg.Rates...), 0) {
+		name := fmt.Sprintf("%d req/s", rate)
+		if rate == 0 {
+			name = "saturation"
+		}
+		fmt.Fprintf(out, "phase %s: %s\n", name, cfg.PhaseDuration)
+		pool.setRate(rate)
+		ph, err := measure(ctx, pid, rec, cfg.PhaseDuration, pool.failed)
+		if err != nil {
+			return rep, err
+		}
+		ph.Name, ph.TargetRate = name, rate
+		rep.Phases = append(rep.Phases, ph)
+	}
+	if err := pool.stop(); err != nil {
+		return rep, err
+	}
+
+	// The engine alone over the sampled requests.
+	rep.EngineRequests, rep.EngineMean, rep.EngineP50, rep.EngP99 = timeEngine(ctx, oracle, rec.sampled())
+	fmt.Fprintf(out, "engine alone: %d requests timed\n", rep.EngineRequests)
+
+	// Memory with many channels.
+	if cfg.Channels > 0 {
+		rep.RSSStartupHWM = procStatus(pid, "VmHWM")
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", pid), []byte("5"), 0); err != nil {
+			return rep, fmt.Errorf("bench: resetting the daemon's peak RSS: %w", err)
+		}
+		fmt.Fprintf(out, "phase memory: %d channels set up, exercised and left open\n", cfg.Channels)
+		before := g.Stats().Sent
+		if err := openChannels(ctx, g, cfg.Channels, 32); err != nil {
+			return rep, err
+		}
+		rep.Channels = cfg.Channels
+		rep.ChannelReqs = int(g.Stats().Sent - before)
+		rep.RSSPeak = procStatus(pid, "VmHWM")
+		rep.RSSEnd = procStatus(pid, "VmRSS")
+	}
+	// Requests cut short when the workers stopped count as Failed; a
+	// worker that failed otherwise already ended the run.
+	s := g.Stats()
+	rep.Wrong, rep.Refused = int(s.Wrong), int(s.Refused)
+	if rep.Wrong > 0 || rep.Refused > 0 {
+		return rep, fmt.Errorf("bench: %s", s)
+	}
+	return rep, nil
+}
+
+// fastStore writes a regtest store with a random secret and a cheap
+// Argon2id (secretstore.WithKDFParams exists for tests and benchmarks).
+func fastStore(state, passFile string) (*signer.Engine, [33]byte, error) {
+	var id [33]byte
+	if err := secretstore.PrepareDir(state); err != nil {
+		return nil, id, err
+	}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, id, err
+	}
+	pass, err := os.ReadFile(passFile)
+	if err != nil {
+		return nil, id, err
+	}
+	seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: "regtest", Secret: append([]byte(nil), secret...)}
+	if err := secretstore.Create(filepath.Join(state, secretstore.FileName), seed, pass,
+		secretstore.WithKDFParams(secretstore.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1})); err != nil {
+		return nil, id, err
+	}
+	e, err := signer.NewEngine(secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet))
+	keys.Wipe(secret)
+	if err != nil {
+		return nil, id, err
+	}
+	return e, e.NodeID(), nil
+}
+
+// cleanEnv is the environment without gl-signerd or Greenlight settings.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GL_") && !strings.HasPrefix(kv, "STATE_DIRECTORY=") && !strings.HasPrefix(kv, "CREDENTIALS_DIRECTORY=") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+var (
+	wordRE   = regexp.MustCompile(`\b(\d+) ([a-z]+)\b`)
+	nodeIDRE = regexp.MustCompile(`(?m)^node id: (0[23][0-9a-f]{64})$`)
+)
+
+// engineFromInit rebuilds the engine from the words `gl-signerd init`
+// printed.
+func engineFromInit(out []byte) (*signer.Engine, [33]byte, error) {
+	var id [33]byte
+	m := nodeIDRE.FindSubmatch(out)
+	if m == nil {
+		return nil, id, errors.New("bench: gl-signerd init printed no node id")
+	}
+	if _, err := hex.Decode(id[:], m[1]); err != nil {
+		return nil, id, err
+	}
+	type nw struct {
+		n int
+		w string
+	}
+	var words []nw
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		if !strings.HasPrefix(sc.Text(), "  ") {
+			continue
+		}
+		for _, wm := range wordRE.FindAllStringSubmatch(sc.Text(), -1) {
+			n, _ := strconv.Atoi(wm[1])
+			words = append(words, nw{n, wm[2]})
+		}
+	}
+	sort.Slice(words, func(i, j int) bool { return words[i].n < words[j].n })
+	var ws []string
+	for _, w := range words {
+		ws = append(ws, w.w)
+	}
+	network, _ := secretstore.ParseNetwork("regtest")
+	seed, err := secretstore.GreenlightSeed(strings.Join(ws, " "), network)
+	if err != nil {
+		return nil, id, fmt.Errorf("bench: the recovery words: %w", err)
+	}
+	defer seed.Wipe()
+	e, err := signer.NewEngine(seed.Secret, signer.WithSecretType(keys.SecretType(seed.Type.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet))
+	if err != nil {
+		return nil, id, err
+	}
+	if e.NodeID() != id {
+		return nil, id, errors.New("bench: the recovery words do not give the node id init printed")
+	}
+	return e, id, nil
+}
+
+// recorder paces requests, measures their latency and samples them for
+// the engine-only timing.
+type recorder struct {
+	max int
+
+	mu      sync.Mutex
+	lat     []time.Duration
+	sample  []sampled
+	seen    int
+	pace    chan struct{} // nil: not paced
+	counted atomic.Int64
+}
+
+type sampled struct {
+	c   signer.Client
+	raw []byte
+}
+
+func (r *recorder) sender(n *glemu.Node) traffic.Sender {
+	return func(ctx context.Context, req traffic.Request) ([]byte, error) {
+		r.mu.Lock()
+		pace := r.pace
+		r.mu.Unlock()
+		if pace != nil {
+			select {
+			case <-pace:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+		t0 := time.Now()
+		resp, err := n.Submit(ctx, &glpb.HsmRequest{Context: req.Context(), Raw: req.Raw})
+		lat := time.Since(t0)
+		r.mu.Lock()
+		r.lat = append(r.lat, lat)
+		// Reservoir-free sampling: keep the first max requests after
+		// boot, and then every 10th, replacing round-robin.
+		r.seen++
+		if len(r.sample) < r.max {
+			r.sample = append(r.sample, sampled{req.Client, req.Raw})
+		} else if r.seen%10 == 0 {
+			r.sample[(r.seen/10)%r.max] = sampled{req.Client, req.Raw}
+		}
+		r.mu.Unlock()
+		r.counted.Add(1)
+		if err != nil {
+			return nil, err
+		}
+		if resp.GetError() != "" {
+			return nil, &traffic.RefusedError{Request: req.Name, Type: req.Type(), Reason: resp.GetError()}
+		}
+		return resp.GetRaw(), nil
+	}
+}
+
+// take returns and forgets the latencies recorded since the last call.
+func (r *recorder) take() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	l := r.lat
+	r.lat = nil
+	return l
+}
+
+func (r *recorder) sampled() []sampled {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]sampled(nil), r.sample...)
+}
+
+// workers run lifecycles on concurrent channels, paced by a shared pacer.
+type workers struct {
+	rec    *recorder
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error
+	pacer  chan struct{} // closed to stop the pacer
+	pwg    sync.WaitGroup
+	once   sync.Once
+}
+
+func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n int) *workers {
+	ctx, cancel := context.WithCancel(ctx)
+	w := &workers{rec: rec, cancel: cancel}
+	for i := 0; i < n; i++ {
+		w.wg.Add(1)
+		go func() {
+			defer w.wg.Done()
+			for j := 0; ctx.Err() == nil; j++ {
+				l := traffic.Lifecycle{
+					Channel:  traffic.ChannelOptions{WeFund: (i+j)%2 == 0, Anchors: (i+j)%3 != 0, Announce: j%4 == 0},
+					Payments: 6, FeeUpdates: 1, Close: traffic.CloseKind((i + j) % 2),
+				}
+				if _, err := g.RunLifecycle(ctx, l); err != nil {
+					if ctx.Err() == nil {
+						w.mu.Lock()
+						if w.err == nil {
+							w.err = err
+						}
+						w.mu.Unlock()
+					}
+					return
+				}
+			}
+		}()
+	}
+	return w
+}
+
+// setRate paces the workers at rate requests per second (0: unpaced).
+func (w *workers) setRate(rate int) {
+	if w.pacer != nil {
+		close(w.pacer)
+		w.pwg.Wait()
+		w.pacer = nil
+	}
+	if rate <= 0 {
+		w.rec.mu.Lock()
+		w.rec.pace = nil
+		w.rec.mu.Unlock()
+		return
+	}
+	slots := make(chan struct{})
+	stop := make(chan struct{})
+	w.pacer = stop
+	w.rec.mu.Lock()
+	w.rec.pace = slots
+	w.rec.mu.Unlock()
+	w.pwg.Add(1)
+	go func() {
+		defer w.pwg.Done()
+		interval := time.Second / time.Duration(rate)
+		next := time.Now()
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		for {
+			select {
+			case <-stop:
+				// Release anyone waiting for a slot.
+				close(slots)
+				return
+			case <-timer.C:
+			}
+			// One slot per interval; a slot nobody takes now waits
+			// (a late worker does not get a burst).
+			select {
+			case slots <- struct{}{}:
+			case <-stop:
+				close(slots)
+				return
+			}
+			next = next.Add(interval)
+			if d := time.Until(next); d > 0 {
+				timer.Reset(d)
+			} else {
+				next = time.Now()
+				timer.Reset(0)
+			}
+		}
+	}()
+}
+
+func (w *workers) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// stop ends the workers (their channels are left where they are).
+func (w *workers) stop() error {
+	w.once.Do(func() {
+		w.setRate(0)
+		w.cancel()
+		w.wg.Wait()
+	})
+	return w.failed()
+}
+
+// measure records one phase.
+func measure(ctx context.Context, pid int, rec *recorder, d time.Duration, failed func() error) (Phase, error) {
+	rec.take()
+	cpu0 := procCPU(pid)
+	t0 := time.Now()
+	select {
+	case <-time.After(d):
+	case <-ctx.Done():
+		return Phase{}, ctx.Err()
+	}
+	lat := rec.take()
+	took := time.Since(t0)
+	cpu := procCPU(pid) - cpu0
+	if err := failed(); err != nil {
+		return Phase{}, err
+	}
+	ph := Phase{Requests: len(lat), Duration: took}
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		ph.P50, ph.P99, ph.Max = pct(lat, 50), pct(lat, 99), lat[len(lat)-1]
+		ph.CPUPerRequest = cpu / time.Duration(len(lat))
+	}
+	return ph, nil
+}
+
+func pct(sorted []time.Duration, p float64) time.Duration {
+	i := int(p/100*float64(len(sorted))+0.999999) - 1
+	if i < 0 {
+		i = 0
+	}
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	return sorted[i]
+}
+
+// timeEngine answers the sampled requests with the engine alone.
+func timeEngine(ctx context.Context, e *signer.Engine, reqs []sampled) (int, time.Duration, time.Duration, time.Duration) {
+	if len(reqs) == 0 {
+		return 0, 0, 0, 0
+	}
+	lat := make([]time.Duration, 0, len(reqs))
+	var sum time.Duration
+	for _, r := range reqs {
+		t0 := time.Now()
+		_, _ = e.Handle(ctx, r.c, r.raw)
+		d := time.Since(t0)
+		lat = append(lat, d)
+		sum += d
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return len(reqs), sum / time.Duration(len(reqs)), pct(lat, 50), pct(lat, 99)
+}
+
+// openChannels sets up n channels, each with a payment each way, leaving
+// them open, par at a time.
+func openChannels(ctx context.Context, g *traffic.Generator, n, par int) error {
+	sem := make(chan struct{}, par)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	for i := 0; i < n; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			l := traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: i%2 == 0, Anchors: i%3 != 0, Announce: i%2 == 0}, Payments: 2, Close: traffic.CloseNone}
+			if _, err := g.RunLifecycle(ctx, l); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// procCPU is a process's user+system CPU time.
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces).
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(ut+st) * time.Second / clkTck
+}
+
+// procStatus reads a "kB" field of /proc/<pid>/status, in bytes.
+func procStatus(pid int, field string) uint64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				v, _ := strconv.ParseUint(f[1], 10, 64)
+				return v * 1024
+			}
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "?"
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "model name") {
+			if i := strings.Index(line, ":"); i > 0 {
+				return strings.TrimSpace(line[i+1:])
+			}
+		}
+	}
+	return "?"
+}
+
+// Write prints the report as a table.
+func (r *Report) Write(w io.Writer) {
+	fmt.Fprintf(w, "machine: %d CPUs (%s), %s/%s, %s\n", r.CPUs, r.CPU, r.OS, r.Arch, r.GoVersion)
+	fmt.Fprintf(w, "%-12s %9s %9s %9s %9s %9s %12s\n", "phase", "requests", "req/s", "p50", "p99", "max", "daemon CPU/req")
+	for _, p := range r.Phases {
+		fmt.Fprintf(w, "%-12s %9d %9.0f %9s %9s %9s %12s\n", p.Name, p.Requests, p.Achieved(), us(p.P50), us(p.P99), us(p.Max), us(p.CPUPerRequest))
+	}
+	if r.EngineRequests > 0 {
+		fmt.Fprintf(w, "engine alone: %d requests of the run, mean %s, p50 %s, p99 %s\n", r.EngineRequests, us(r.EngineMean), us(r.EngineP50), us(r.EngP99))
+		for _, p := range r.Phases {
+			if p.P50 > 0 && r.EngineMean > 0 {
+				fmt.Fprintf(w, "  %-12s p50 round trip = %.1f × engine mean; daemon CPU/request = %.1f × engine mean\n",
+					p.Name, float64(p.P50)/float64(r.EngineMean), float64(p.CPUPerRequest)/float64(r.EngineMean))
+			}
+		}
+	}
+	if r.Channels > 0 {
+		fmt.Fprintf(w, "memory: %d channels set up and exercised (%d requests): peak RSS %.1f MB, RSS at the end %.1f MB (peak including start-up and its KDF: %.1f MB)\n",
+			r.Channels, r.ChannelReqs, mb(r.RSSPeak), mb(r.RSSEnd), mb(r.RSSStartupHWM))
+	}
+}
+
+func us(d time.Duration) string {
+	if d < time.Millisecond {
+		return fmt.Sprintf("%.0fµs", float64(d)/1e3)
+	}
+	return fmt.Sprintf("%.2fms", float64(d)/1e6)
+}
+
+func mb(b uint64) float64 { return float64(b) / 1e6 }
