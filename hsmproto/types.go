@@ -277,14 +277,6 @@ func (d *decoder) readPubkey(f string, v *Pubkey) {
 	}
 }
 
-func validPoint(b []byte) bool {
-	if len(b) != 33 || (b[0] != 2 && b[0] != 3) {
-		return false
-	}
-	_, err := btcec.ParsePubKey(b)
-	return err == nil
-}
-
 // checkCompact applies libsecp256k1's parse_compact rule: R and S below
 // the group order (zero is allowed).
 func checkCompact(rs []byte) error {
