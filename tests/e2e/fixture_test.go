@@ -77,6 +77,14 @@ var fastKDF = secretstore.WithKDFParams(secretstore.KDFParams{Time: 1, MemoryKiB
 // the real binary. env adds settings (GL_SIGNERD_...) for every command.
 func newFixture(t *testing.T, opts glemu.Options, env ...string) *fixture {
 	t.Helper()
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	return newFixtureSeed(t, secret, "regtest", opts, env...)
+}
+
+// newFixtureSeed is newFixture for a given 32-byte secret and network.
+func newFixtureSeed(t *testing.T, secret []byte, network string, opts glemu.Options, env ...string) *fixture {
+	t.Helper()
 	f := &fixture{t: t, dir: t.TempDir()}
 	gldir := filepath.Join(f.dir, "greenlight")
 	if err := os.Mkdir(gldir, 0o700); err != nil {
@@ -95,20 +103,27 @@ func newFixture(t *testing.T, opts glemu.Options, env ...string) *fixture {
 	if err := secretstore.PrepareDir(f.state); err != nil {
 		t.Fatal(err)
 	}
-	f.secret = make([]byte, 32)
-	rand.Read(f.secret)
+	f.secret = append([]byte(nil), secret...)
 	pass := make([]byte, 16)
 	rand.Read(pass)
 	f.passF = filepath.Join(f.dir, "passphrase")
 	if err := os.WriteFile(f.passF, []byte(hex.EncodeToString(pass)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: "regtest", Secret: append([]byte(nil), f.secret...)}
+	nw, err := secretstore.ParseNetwork(network)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: nw, Secret: append([]byte(nil), f.secret...)}
 	if err := secretstore.Create(filepath.Join(f.state, secretstore.FileName), seed, []byte(hex.EncodeToString(pass)), fastKDF); err != nil {
 		t.Fatal(err)
 	}
+	version := keys.BIP32Testnet
+	if network == "bitcoin" {
+		version = keys.BIP32Mainnet
+	}
 	f.oracle, err = signer.NewEngine(f.secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())),
-		signer.WithBIP32Version(keys.BIP32Testnet))
+		signer.WithBIP32Version(version))
 	if err != nil {
 		t.Fatal(err)
 	}
