@@ -408,7 +408,7 @@ func TestMarshalRejects(t *testing.T) {
 		{"too long array", &SignMessage{Msg: make([]byte, 70000)}, ErrTooLong},
 		{"sighash", &SignTxReply{Sig: BitcoinSignature{SighashType: 2}}, ErrBadSighash},
 		{"side", &HsmstatusClientBadRequest{}, nil}, // replaced below
-		{"control char", &PreapproveInvoice{Invstring: "a\x00b"}, ErrBadString},
+		{"control char", &Init{Tlvs: InitTlvs{HsmPassphrase: ptr("hunter2\n")}}, ErrBadString},
 		{"unknown even TLV", &Init{Tlvs: InitTlvs{Unknown: []TLVRecord{{Type: 4}}}}, ErrBadTLV},
 		{"unknown TLV of a known type", &Init{Tlvs: InitTlvs{Unknown: []TLVRecord{{Type: 1}}}}, ErrBadTLV},
 		{"bitcoin_tx without tx", &SignMutualCloseTx{}, nil},
@@ -422,6 +422,9 @@ func TestMarshalRejects(t *testing.T) {
 		_, err := Marshal(c.m)
 		if err == nil || (c.err != nil && !errors.Is(err, c.err)) {
 			t.Errorf("%s: Marshal: %v, want %v", c.name, err, c.err)
+		}
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error quotes the string, which may be a passphrase: %v", c.name, err)
 		}
 		func() {
 			defer func() {
@@ -483,3 +486,5 @@ func TestLookup(t *testing.T) {
 		t.Error("ChainparamsFor")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

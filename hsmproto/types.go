@@ -417,7 +417,8 @@ func (e *encoder) writeSide(v Side) {
 func (e *encoder) writeWirestring(v string) {
 	for i := 0; i < len(v); i++ {
 		if v[i] < ' ' {
-			e.fail(fmt.Errorf("%w: control character 0x%02x in %q", ErrBadString, v[i], v))
+			// Not the string itself: it may be a passphrase (hsm_passphrase).
+			e.fail(fmt.Errorf("%w: control character 0x%02x at index %d", ErrBadString, v[i], i))
 			break
 		}
 	}
