@@ -194,7 +194,8 @@ func serveFake(t *testing.T, node glpb.NodeServer) func(string) (*grpc.ClientCon
 	return func(string) (*grpc.ClientConn, error) {
 		return grpc.Dial("passthrough:///bufnet",
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-			grpc.WithTransportCredentials(insecure.NewCredentials()))
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveSize)))
 	}
 }
 

@@ -21,6 +21,17 @@ const (
 	KeepaliveTimeout = 5 * time.Second
 )
 
+// MaxRequestSize is the largest hsmd message (HsmRequest.raw) the signer
+// answers, the same limit hsmproto puts on a framed message; a larger one
+// is refused with an error. MaxReceiveSize, the gRPC receive limit, leaves
+// room above it for the request's signer state and pending requests, so an
+// oversized request reaches us and gets that error instead of breaking the
+// stream on every delivery (the node replays unanswered requests).
+const (
+	MaxRequestSize = 8 << 20
+	MaxReceiveSize = 64 << 20
+)
+
 // Keepalive is the HTTP/2 ping schedule of a connection: a ping after Time
 // without activity, and the connection is given up when no answer comes
 // within Timeout. Zero fields take the defaults above; Time below 10 s is
@@ -62,6 +73,7 @@ func dialTLS(uri string, tlsConf *tls.Config, serverName string, ka Keepalive) (
 	return grpc.Dial(target,
 		grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithKeepaliveParams(ka.params()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveSize)),
 	)
 }
 

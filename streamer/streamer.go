@@ -430,6 +430,8 @@ func (s *Streamer) accept(node glpb.NodeClient, d *dispatcher, msg *glpb.HsmRequ
 	switch {
 	case err != nil:
 		job = s.refuse(node, msg, err, false)
+	case len(req.Raw) > MaxRequestSize:
+		job = s.refuse(node, msg, fmt.Errorf("the request is %d bytes, more than the %d bytes an hsmd message may have", len(req.Raw), MaxRequestSize), false)
 	case len(req.Raw) < 2:
 		job = s.refuse(node, msg, fmt.Errorf("the request is %d bytes, shorter than a message type", len(req.Raw)), false)
 	case typ == typeGetHeartbeat:

@@ -151,6 +151,7 @@ func TestRefusalsAreAnsweredAndReported(t *testing.T) {
 		{&glpb.HsmRequest{RequestId: 4, Raw: msg(2002)}, "not a CLN hsmd request", true},
 		{&glpb.HsmRequest{RequestId: 5, Raw: []byte{1}}, "shorter than a message type", false},
 		{&glpb.HsmRequest{RequestId: 6, Raw: msg(1), Context: &glpb.HsmRequestContext{NodeId: []byte{2}}}, "1-byte peer id", false},
+		{&glpb.HsmRequest{RequestId: 7, Raw: msg(1, make([]byte, MaxRequestSize)...)}, "more than the 8388608 bytes", false},
 	}
 	for _, c := range cases {
 		node.requests <- c.req
@@ -159,14 +160,15 @@ func TestRefusalsAreAnsweredAndReported(t *testing.T) {
 			t.Errorf("request %d: response %v; want error containing %q", c.req.GetRequestId(), resp, c.errWant)
 		}
 	}
-	waitFor(t, "six reports", func() bool { return len(sched.reported()) == len(cases) })
+	waitFor(t, "a report per refusal", func() bool { return len(sched.reported()) == len(cases) })
 	for _, r := range sched.reported() {
 		if r.GetGitVersion() != "test" || !bytes.Equal(r.GetNodeId(), testNodeID[:]) || r.GetRequest() == nil || r.GetMsg() == "" {
 			t.Errorf("report %v lacks the request, node id or version", r)
 		}
 	}
 	waitStats(t, s, func(st Stats) bool {
-		return st.Refusals == 6 && st.Declined == 1 && st.Responses == 6 && st.Reports == 6
+		n := uint64(len(cases))
+		return st.Refusals == n && st.Declined == 1 && st.Responses == n && st.Reports == n
 	})
 }
 

@@ -301,3 +301,29 @@ func TestKeepaliveParams(t *testing.T) {
 		}
 	}
 }
+
+// A request above gRPC's default 4 MiB receive limit still reaches the
+// signer over the real mTLS connection (so it can be refused with an error
+// rather than breaking the stream on every replay).
+func TestLargeRequestReceived(t *testing.T) {
+	checkLeaks(t)
+	tr := newTLSTree(t)
+	node := newFakeNode()
+	uri := serveTLS(t, node, tr.server, tr.root.cert, tls.VersionTLS13)
+	conn, err := dialTLS(uri, tr.clientTLS(t), "localhost", Keepalive{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := glpb.NewNodeClient(conn).StreamHsmRequests(ctx, &glpb.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node.requests <- &glpb.HsmRequest{RequestId: 1, Raw: make([]byte, MaxRequestSize+1)}
+	r, err := stream.Recv()
+	if err != nil || len(r.GetRaw()) != MaxRequestSize+1 {
+		t.Fatalf("a %d-byte request: %v", MaxRequestSize+1, err)
+	}
+}
