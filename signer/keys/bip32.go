@@ -1,8 +1,11 @@
 package keys
 
 import (
+	"crypto/hmac"
+	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
+	"io"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -97,7 +100,7 @@ func (r *Ring) WalletKey(index uint32) (*PrivateKey, error) {
 	if r.wiped {
 		return nil, ErrWiped
 	}
-	return childKey(r.wallet, index)
+	return r.walletChild(r.walletParent, walletKeyID{index: index})
 }
 
 // BIP86Key is bip86_key(): the private key m/86'/0'/0'/0/index derived from
@@ -112,7 +115,7 @@ func (r *Ring) BIP86Key(index uint32) (*PrivateKey, error) {
 	if r.bip86 == nil {
 		return nil, ErrNoBIP86
 	}
-	return childKey(r.bip86Receive, index)
+	return r.walletChild(r.bip86Parent, walletKeyID{bip86: true, index: index})
 }
 
 // UTXOKey is the key hsmd uses for a wallet UTXO with the given keyindex and
@@ -135,19 +138,93 @@ func (r *Ring) WalletPubKey(index uint32) (*btcec.PublicKey, error) {
 	return k.PubKey(), nil
 }
 
-func childKey(parent *hdkeychain.ExtendedKey, index uint32) (*PrivateKey, error) {
+// bip32Parent is what BIP32's CKDpriv needs of a parent key to derive its
+// non-hardened children, prepared once when the Ring is made: the private
+// key, its serialized public key and the chain code.
+type bip32Parent struct {
+	key   PrivateKey
+	pub   [33]byte
+	chain [32]byte
+}
+
+func newBIP32Parent(k *hdkeychain.ExtendedKey) (*bip32Parent, error) {
+	ec, err := k.ECPrivKey()
+	if err != nil {
+		return nil, err
+	}
+	p := &bip32Parent{key: PrivateKey{k: *ec}}
+	ec.Zero()
+	p.key.pub = p.key.k.PubKey()
+	copy(p.pub[:], p.key.pub.SerializeCompressed())
+	copy(p.chain[:], k.ChainCode())
+	return p, nil
+}
+
+func (p *bip32Parent) wipe() {
+	p.key.Wipe()
+	clear(p.chain[:])
+}
+
+// Format implements fmt.Formatter: every verb prints a placeholder (the
+// fields are unexported, so fmt would dump them without it).
+func (p *bip32Parent) Format(f fmt.State, _ rune) {
+	_, _ = io.WriteString(f, "keys.bip32Parent{"+redacted+"}")
+}
+
+// ckdPriv is BIP32's CKDpriv for a non-hardened index, as libwally's
+// bip32_key_from_parent computes a child's private key: I = HMAC-SHA512(
+// chain code, parent pubkey ‖ index), child = I[:32] + parent (mod n),
+// failing if I[:32] ≥ n or the sum is 0. Unlike hdkeychain's Derive and
+// ECPrivKey, it computes no public key (a point multiplication).
+func ckdPriv(parent *bip32Parent, index uint32) (*PrivateKey, error) {
 	if index >= hdkeychain.HardenedKeyStart {
 		return nil, ErrIndexTooGreat
 	}
-	c, err := parent.Derive(index)
-	if err != nil {
-		return nil, fmt.Errorf("keys: BIP32 child %d: %w", index, err)
+	var data [33 + 4]byte
+	copy(data[:33], parent.pub[:])
+	binary.BigEndian.PutUint32(data[33:], index)
+	mac := hmac.New(sha512.New, parent.chain[:])
+	mac.Write(data[:])
+	var i [sha512.Size]byte
+	defer clear(i[:])
+	mac.Sum(i[:0])
+	mac.Reset()
+	var il btcec.ModNScalar
+	defer il.Zero()
+	if overflow := il.SetByteSlice(i[:32]); overflow {
+		return nil, fmt.Errorf("keys: BIP32 child %d: %w", index, hdkeychain.ErrInvalidChild)
 	}
-	defer c.Zero()
-	k, err := c.ECPrivKey()
-	if err != nil {
-		return nil, fmt.Errorf("keys: BIP32 child %d: %w", index, err)
+	k := new(PrivateKey)
+	k.k.Key.Set(&il).Add(&parent.key.k.Key)
+	if k.k.Key.IsZero() {
+		return nil, fmt.Errorf("keys: BIP32 child %d: %w", index, hdkeychain.ErrInvalidChild)
 	}
-	defer k.Zero()
-	return &PrivateKey{k: *k}, nil
+	return k, nil
+}
+
+// walletKeyID names a wallet key in the public key cache.
+type walletKeyID struct {
+	bip86 bool
+	index uint32
+}
+
+const defaultWalletCacheSize = 1024
+
+// walletChild derives a wallet key (the caller holds r.mu) and attaches its
+// public key, from the cache or computed once and cached: UTXO keys come
+// back (a wallet address receives more than once, lightningd asks
+// check_pubkey, re-signs a PSBT) and each public key costs a point
+// multiplication. The cache holds public keys only.
+func (r *Ring) walletChild(parent *bip32Parent, id walletKeyID) (*PrivateKey, error) {
+	k, err := ckdPriv(parent, id.index)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := r.walletPubs.get(id)
+	if !ok {
+		pub = k.k.PubKey()
+		r.walletPubs.add(id, pub)
+	}
+	k.pub = pub
+	return k, nil
 }

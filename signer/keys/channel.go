@@ -121,12 +121,17 @@ func channelKeysFromSeed(id ChannelID, seed Secret) (*ChannelKeys, error) {
 		k.Wipe()
 	}
 	copy(ck.shaseed[:], buf[5*32:])
-	ck.fundingPub = ck.funding.PubKey()
+	// Each base key carries its public key: copies handed out (FundingKey,
+	// the per-commitment derivations) then cost no point multiplication.
+	for _, k := range []*PrivateKey{&ck.funding, &ck.revocation, &ck.htlc, &ck.payment, &ck.delayedPayment} {
+		k.pub = k.k.PubKey()
+	}
+	ck.fundingPub = ck.funding.pub
 	ck.basepoints = Basepoints{
-		Revocation:     ck.revocation.PubKey(),
-		Payment:        ck.payment.PubKey(),
-		HTLC:           ck.htlc.PubKey(),
-		DelayedPayment: ck.delayedPayment.PubKey(),
+		Revocation:     ck.revocation.pub,
+		Payment:        ck.payment.pub,
+		HTLC:           ck.htlc.pub,
+		DelayedPayment: ck.delayedPayment.pub,
 	}
 	return ck, nil
 }

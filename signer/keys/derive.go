@@ -152,7 +152,7 @@ func (p *PrivateKey) TaprootTweak(merkleRoot []byte) (*PrivateKey, error) {
 		return nil, fmt.Errorf("keys: taproot merkle root must be empty or 32 bytes, got %d", len(merkleRoot))
 	}
 	pub := p.PubKey()
-	k := *p
+	k := PrivateKey{k: p.k} // its pub would be wrong after the negation
 	defer k.Wipe()
 	if pub.SerializeCompressed()[0] == 0x03 {
 		k.k.Key.Negate()

@@ -22,6 +22,10 @@
 //     [Ring.SignBolt12V2], [Ring.DeriveSecret], [Ring.ECDHNode].
 //   - Wallet keys: [Ring.WalletKey] (m/0/0/i), [Ring.BIP86Key], and
 //     [Ring.UTXOKey], which picks between them as hsm_key_for_utxo does.
+//     Each is an HMAC-SHA512 from the parent prepared by New; their public
+//     keys are cached (a bounded LRU of public keys only), so
+//     [PrivateKey.PubKey] on a wallet key seen before costs no point
+//     multiplication.
 //   - [Ring.Channel] gives the [ChannelKeys] of one channel (peer id, dbid):
 //     funding key, basepoints, per-commitment secrets and points, and the
 //     per-commitment htlc / delayed / payment / revocation keys.  Results are

@@ -40,14 +40,22 @@ type Ring struct {
 	nodeID  [33]byte
 
 	// wallet is m/0/0 (secretstuff.bip32) and bolt12 the private key of
-	// m/9735', both under the master key m from the "bip32 seed" HKDF.
-	wallet    *hdkeychain.ExtendedKey
-	bolt12    PrivateKey
-	bolt12Pub *btcec.PublicKey
+	// m/9735', both under the master key m from the "bip32 seed" HKDF;
+	// walletParent is m/0/0 ready to derive the wallet keys m/0/0/i.
+	wallet       *hdkeychain.ExtendedKey
+	walletParent *bip32Parent
+	bolt12       PrivateKey
+	bolt12Pub    *btcec.PublicKey
 
-	// bip86 is m/86'/0'/0' from the raw 64-byte seed, bip86Receive its
-	// child 0; both nil for 32 bytes.
-	bip86, bip86Receive *hdkeychain.ExtendedKey
+	// bip86 is m/86'/0'/0' from the raw 64-byte seed, bip86Parent its
+	// child 0 (the parent of the BIP86 wallet keys); both nil for 32
+	// bytes.
+	bip86       *hdkeychain.ExtendedKey
+	bip86Parent *bip32Parent
+
+	// walletPubs caches the public keys of wallet keys (WalletKey,
+	// BIP86Key) by index.
+	walletPubs *lru[walletKeyID, *btcec.PublicKey]
 
 	derivedSecret Secret // secretstuff.derived_secret
 	channelBase   Secret // hsm_channel_secret_base(): HKDF "peer seed"
@@ -68,6 +76,13 @@ func WithChannelCacheSize(n int) Option {
 	return func(r *Ring) { r.channels = newChannelCache(n) }
 }
 
+// WithWalletCacheSize bounds the cache of wallet public keys (WalletKey,
+// BIP86Key; default 1024 keys, least recently used first out).  It holds
+// no secret.  0 disables caching.
+func WithWalletCacheSize(n int) Option {
+	return func(r *Ring) { r.walletPubs = newLRU[walletKeyID, *btcec.PublicKey](n) }
+}
+
 // New derives a Ring from a 32-byte hsm_secret (the Greenlight seed, CLN's
 // raw hsm_secret) or a 64-byte BIP39 seed (CLN's mnemonic hsm_secret), as
 // hsmd_init() does.  It keeps no copy of secret: the caller should Wipe its
@@ -80,7 +95,11 @@ func New(secret []byte, opts ...Option) (*Ring, error) {
 	if len(secret) != 32 && len(secret) != 64 {
 		return nil, ErrSecretLength
 	}
-	r := &Ring{seedLen: len(secret), channels: newChannelCache(defaultChannelCacheSize)}
+	r := &Ring{
+		seedLen:    len(secret),
+		channels:   newChannelCache(defaultChannelCacheSize),
+		walletPubs: newLRU[walletKeyID, *btcec.PublicKey](defaultWalletCacheSize),
+	}
 	if len(secret) == 32 {
 		r.secretType = SecretPlain
 	} else {
@@ -143,6 +162,7 @@ func (r *Ring) derive(secret []byte) error {
 		}
 	}
 	r.nodePub = r.node.PubKey()
+	r.node.pub = r.nodePub
 	copy(r.nodeID[:], r.nodePub.SerializeCompressed())
 
 	// hsmd_init(): bip32 seed = HKDF-SHA256(salt = LE u32 counter, ikm =
@@ -179,6 +199,9 @@ func (r *Ring) derive(secret []byte) error {
 	if _, err := r.wallet.ECPubKey(); err != nil {
 		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
 	}
+	if r.walletParent, err = newBIP32Parent(r.wallet); err != nil {
+		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
+	}
 
 	// secretstuff.bolt12 = private key of m/9735'.
 	b12, err := master.Derive(hdkeychain.HardenedKeyStart | 9735)
@@ -193,6 +216,7 @@ func (r *Ring) derive(secret []byte) error {
 	r.bolt12.k = *bk
 	bk.Zero()
 	r.bolt12Pub = r.bolt12.PubKey()
+	r.bolt12.pub = r.bolt12Pub
 
 	// derived_secret = HKDF-SHA256(no salt, ikm = the whole secret,
 	// info "derived secrets").
@@ -219,13 +243,17 @@ func (r *Ring) derive(secret []byte) error {
 			k = next
 		}
 		r.bip86 = k
-		if r.bip86Receive, err = k.Derive(0); err != nil {
+		if _, err := k.ECPubKey(); err != nil {
+			return fmt.Errorf("keys: BIP86 base: %w", err)
+		}
+		receive, err := k.Derive(0)
+		if err != nil {
 			return fmt.Errorf("keys: BIP86 m/86'/0'/0'/0: %w", err)
 		}
-		for _, k := range []*hdkeychain.ExtendedKey{r.bip86, r.bip86Receive} {
-			if _, err := k.ECPubKey(); err != nil {
-				return fmt.Errorf("keys: BIP86 base: %w", err)
-			}
+		r.bip86Parent, err = newBIP32Parent(receive)
+		receive.Zero()
+		if err != nil {
+			return fmt.Errorf("keys: BIP86 m/86'/0'/0'/0: %w", err)
 		}
 	}
 	return nil
@@ -294,10 +322,18 @@ func (r *Ring) Wipe() {
 	r.bolt12.Wipe()
 	r.derivedSecret.Wipe()
 	r.channelBase.Wipe()
-	for _, k := range []*hdkeychain.ExtendedKey{r.wallet, r.bip86, r.bip86Receive} {
+	for _, k := range []*hdkeychain.ExtendedKey{r.wallet, r.bip86} {
 		if k != nil {
 			k.Zero()
 		}
+	}
+	for _, p := range []*bip32Parent{r.walletParent, r.bip86Parent} {
+		if p != nil {
+			p.wipe()
+		}
+	}
+	if r.walletPubs != nil {
+		r.walletPubs.clear()
 	}
 	if r.channels != nil {
 		r.channels.wipe()

@@ -71,6 +71,11 @@ func Wipe(b []byte) { clear(b) }
 // ChannelKeys, from a tweak, or from PrivKeyFromBytes.
 type PrivateKey struct {
 	k btcec.PrivateKey
+	// pub is k·G when the key came with its public key (a Ring's or a
+	// channel's base keys, a wallet key whose public key was cached), so
+	// that PubKey costs no point multiplication; nil otherwise. It is set
+	// only where the key is made, never changed afterwards.
+	pub *btcec.PublicKey
 }
 
 // PrivKeyFromBytes parses a 32-byte big-endian private key, refusing 0 and
@@ -91,7 +96,12 @@ func PrivKeyFromBytes(b []byte) (*PrivateKey, error) {
 func privKeyFromArray(b *[32]byte) (*PrivateKey, error) { return PrivKeyFromBytes(b[:]) }
 
 // PubKey returns k·G.
-func (p *PrivateKey) PubKey() *btcec.PublicKey { return p.k.PubKey() }
+func (p *PrivateKey) PubKey() *btcec.PublicKey {
+	if p.pub != nil {
+		return p.pub
+	}
+	return p.k.PubKey()
+}
 
 // BTCEC returns a copy as a btcec key, for lnd APIs that take one.  The copy
 // is the caller's to wipe (Zero()).
@@ -101,7 +111,10 @@ func (p *PrivateKey) BTCEC() *btcec.PrivateKey {
 }
 
 // Wipe zeroes the key; it is unusable afterwards.
-func (p *PrivateKey) Wipe() { p.k.Key.Zero() }
+func (p *PrivateKey) Wipe() {
+	p.k.Key.Zero()
+	p.pub = nil
+}
 
 // String implements fmt.Stringer without revealing the key.
 func (PrivateKey) String() string { return "keys.PrivateKey(" + redacted + ")" }

@@ -1,0 +1,231 @@
+package keys
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+)
+
+// hdChild is the reference derivation: hdkeychain's Derive and
+// ECPrivKey, as the Ring used before ckdPriv.
+func hdChild(t testing.TB, parent *hdkeychain.ExtendedKey, index uint32) [32]byte {
+	t.Helper()
+	c, err := parent.Derive(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := c.ECPrivKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k.Key.Bytes()
+}
+
+var ckdIndexes = []uint32{0, 1, 2, 3, 5, 100, 101, 1000, 65535, 1 << 20, 123456789, 1<<31 - 2, 1<<31 - 1}
+
+// WalletKey and BIP86Key (ckdPriv, the cached public key) give the keys
+// hdkeychain derives, with and without the cache, before and after
+// eviction.
+func TestWalletKeysMatchHDKeychain(t *testing.T) {
+	for _, secret := range [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{0x42}, 64)} {
+		for _, size := range []int{0, 3, defaultWalletCacheSize} {
+			t.Run(fmt.Sprintf("%d-byte secret, cache %d", len(secret), size), func(t *testing.T) {
+				r, err := New(secret, WithWalletCacheSize(size))
+				if err != nil {
+					t.Fatal(err)
+				}
+				refs := map[bool]*hdkeychain.ExtendedKey{false: r.wallet}
+				if r.HasBIP86() {
+					if refs[true], err = r.bip86.Derive(0); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for round := range 2 { // the second round reads the cache
+					for bip86, parent := range refs {
+						for _, i := range ckdIndexes {
+							want := hdChild(t, parent, i)
+							var k *PrivateKey
+							if bip86 {
+								k, err = r.BIP86Key(i)
+							} else {
+								k, err = r.WalletKey(i)
+							}
+							if err != nil {
+								t.Fatal(err)
+							}
+							if got := k.k.Key.Bytes(); got != want {
+								t.Fatalf("round %d, bip86 %v, index %d: private key differs from hdkeychain's", round, bip86, i)
+							}
+							if !k.PubKey().IsEqual(k.k.PubKey()) {
+								t.Fatalf("round %d, bip86 %v, index %d: cached public key is not k·G", round, bip86, i)
+							}
+						}
+					}
+				}
+				if n := r.walletPubs.len(); n > max(size, 0) {
+					t.Errorf("cache holds %d keys, bound %d", n, size)
+				}
+			})
+		}
+	}
+}
+
+func TestWalletCacheWipe(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{2}, 64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint32(10) {
+		if _, err := r.UTXOKey(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.walletPubs.len(); n != 10 {
+		t.Fatalf("cache holds %d keys, want 10", n)
+	}
+	r.Wipe()
+	if n := r.walletPubs.len(); n != 0 {
+		t.Errorf("cache holds %d keys after Wipe", n)
+	}
+	for _, p := range []*bip32Parent{r.walletParent, r.bip86Parent} {
+		if !p.key.k.Key.IsZero() || p.chain != [32]byte{} {
+			t.Error("a BIP32 parent key survives Wipe")
+		}
+	}
+	for _, f := range []func(uint32) (*PrivateKey, error){r.WalletKey, r.BIP86Key, r.UTXOKey} {
+		if _, err := f(1); err == nil || !strings.Contains(err.Error(), "wiped") {
+			t.Errorf("wallet key after Wipe: %v", err)
+		}
+	}
+}
+
+// Concurrent derivations through a small cache (go test -race).
+func TestWalletCacheConcurrent(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{3}, 32), WithWalletCacheSize(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := make([][33]byte, 32)
+	for i := range want {
+		k := hdChild(t, r.wallet, uint32(i))
+		p, err := PrivKeyFromBytes(k[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		copy(want[i][:], p.PubKey().SerializeCompressed())
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for n := range 200 {
+				i := (n*7 + g) % len(want)
+				pub, err := r.WalletPubKey(uint32(i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !bytes.Equal(pub.SerializeCompressed(), want[i][:]) {
+					t.Errorf("index %d: wrong public key", i)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// A key that carries its public key still prints nothing secret.
+func TestWalletKeyDoesNotFormat(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{4}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := r.WalletKey(9)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb := k.k.Key.Bytes()
+	leak := hex.EncodeToString(kb[:])
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
+		for _, v := range []any{k, *k, r.walletParent, r} {
+			if out := fmt.Sprintf(verb, v); strings.Contains(strings.ToLower(out), leak) || strings.Contains(out, "{{") {
+				t.Errorf("%s of %T prints %s", verb, v, out)
+			}
+		}
+	}
+}
+
+// Channel keys carry their public keys; the per-commitment derivations
+// from them are unchanged (the vectors check the values).
+func TestChannelBaseKeysCarryPubKeys(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := r.Channel([33]byte{2, 9}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, get := range map[string]func() (*PrivateKey, error){
+		"funding": ck.FundingKey, "revocation": ck.RevocationBaseKey, "htlc": ck.HTLCBaseKey,
+		"payment": ck.PaymentBaseKey, "delayed payment": ck.DelayedPaymentBaseKey,
+	} {
+		k, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.pub == nil || !k.pub.IsEqual(k.k.PubKey()) {
+			t.Errorf("%s base key: carried public key is not k·G", name)
+		}
+	}
+	point := ck.FundingPubKey()
+	for name, get := range map[string]func() (*PrivateKey, error){
+		"htlc":     func() (*PrivateKey, error) { return ck.HTLCKey(point) },
+		"delayed":  func() (*PrivateKey, error) { return ck.DelayedPaymentKey(point) },
+		"payment":  func() (*PrivateKey, error) { return ck.PaymentKey(point) },
+		"taproot":  func() (*PrivateKey, error) { k, _ := ck.FundingKey(); return k.TaprootTweak(nil) },
+		"taproot2": func() (*PrivateKey, error) { k, _ := ck.HTLCBaseKey(); return k.TaprootTweak(make([]byte, 32)) },
+	} {
+		k, err := get()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k.pub != nil && !k.pub.IsEqual(k.k.PubKey()) {
+			t.Errorf("%s: derived key carries a wrong public key", name)
+		}
+	}
+	var wiped PrivateKey
+	k, _ := ck.FundingKey()
+	k.Wipe()
+	if *k != wiped {
+		t.Error("Wipe leaves something in the key")
+	}
+}
+
+func TestLRU(t *testing.T) {
+	c := newLRU[int, string](2)
+	c.add(1, "a")
+	c.add(2, "b")
+	c.get(1) // 2 is now the least recently used
+	c.add(3, "c")
+	if _, ok := c.get(2); ok {
+		t.Error("2 not evicted")
+	}
+	if v, ok := c.get(1); !ok || v != "a" {
+		t.Errorf("1: %q %v", v, ok)
+	}
+	c.add(1, "A")
+	if v, _ := c.get(1); v != "A" || c.len() != 2 {
+		t.Errorf("update: %q, %d entries", v, c.len())
+	}
+	off := newLRU[int, int](0)
+	off.add(1, 1)
+	if _, ok := off.get(1); ok || off.len() != 0 {
+		t.Error("a disabled cache stores")
+	}
+}
