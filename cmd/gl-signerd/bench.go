@@ -20,6 +20,7 @@ type benchFlags struct {
 	workers  int
 	channels int
 	fastKDF  bool
+	pin      bool
 }
 
 func init() {
@@ -54,7 +55,7 @@ here too.`,
 			defer cancel()
 			out := cmd.OutOrStdout()
 			rep, err := bench.Run(ctx, bench.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
-				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF})
+				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin})
 			if rep != nil {
 				rep.Write(out)
 			}
@@ -67,5 +68,6 @@ here too.`,
 	fl.IntVar(&f.workers, "workers", 64, "concurrent channels during the phases")
 	fl.IntVar(&f.channels, "channels", 1000, "channels set up for the memory phase (-1: skip it)")
 	fl.BoolVar(&f.fastKDF, "fast-kdf", false, "make the throw-away store with a cheap KDF instead of gl-signerd init, to see the daemon's memory without the start-up KDF's 256 MiB")
+	fl.BoolVar(&f.pin, "pin", false, "run the daemon on CPU 1 and the load generator on CPU 0 (taskset), so they do not compete for CPU")
 	rootCmd.AddCommand(cmd)
 }
