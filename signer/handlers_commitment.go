@@ -127,16 +127,22 @@ func (e *Engine) handleRevokeCommitmentTx(c Client, req *hsmproto.RevokeCommitme
 	if err != nil {
 		return nil, err
 	}
-	next, err := perCommitmentPoint(c, t, ck, req.CommitNum+2)
+	// One shachain walk for both; on failure, the two derivations in
+	// hsmd's order say which refusal it is.
+	secret, point, err := ck.PerCommitmentSecretAndPoint(req.CommitNum, req.CommitNum+2)
 	if err != nil {
-		return nil, err
-	}
-	secret, err := ck.PerCommitmentSecret(req.CommitNum)
-	if err != nil {
-		return nil, commitmentFailure(c, t, err, "Cannot derive secret %d", req.CommitNum)
+		if _, err := perCommitmentPoint(c, t, ck, req.CommitNum+2); err != nil {
+			return nil, err
+		}
+		s, err2 := ck.PerCommitmentSecret(req.CommitNum)
+		if err2 != nil {
+			return nil, commitmentFailure(c, t, err2, "Cannot derive secret %d", req.CommitNum)
+		}
+		s.Wipe()
+		return nil, keyFailure(t, err)
 	}
 	defer secret.Wipe()
-	return &hsmproto.RevokeCommitmentTxReply{OldCommitmentSecret: hsmproto.Secret(secret), NextPerCommitmentPoint: next}, nil
+	return &hsmproto.RevokeCommitmentTxReply{OldCommitmentSecret: hsmproto.Secret(secret), NextPerCommitmentPoint: hsmproto.PubkeyFrom(point)}, nil
 }
 
 // perCommitmentPoint is per_commit_point(shaseed, n), refused as hsmd does

@@ -200,6 +200,32 @@ func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
 	return k.PubKey(), nil
 }
 
+// PerCommitmentSecretAndPoint returns PerCommitmentSecret(n) and
+// PerCommitmentPoint(m), as revoke_commitment_tx needs them (n and n+2): the
+// two shachain walks share the hashes of the index bits they have in
+// common.  It fails where either would, with the same errors.
+func (ck *ChannelKeys) PerCommitmentSecretAndPoint(n, m uint64) (Secret, *btcec.PublicKey, error) {
+	ck.mu.RLock()
+	if ck.wiped {
+		ck.mu.RUnlock()
+		return Secret{}, nil, ErrWiped
+	}
+	if n > MaxCommitmentIndex || m > MaxCommitmentIndex {
+		ck.mu.RUnlock()
+		return Secret{}, nil, ErrCommitmentIndex
+	}
+	secret, ms := shachainPair(ck.shaseed, ShachainIndex(n), ShachainIndex(m))
+	ck.mu.RUnlock()
+	defer ms.Wipe()
+	k, err := privKeyFromArray((*[32]byte)(&ms))
+	if err != nil {
+		secret.Wipe()
+		return Secret{}, nil, err
+	}
+	defer k.Wipe()
+	return secret, k.PubKey(), nil
+}
+
 // HTLCKey is the htlc private key for a commitment point (ours for our
 // commitment, theirs for the remote one): derive_simple_privkey of
 // htlc_basepoint_secret.

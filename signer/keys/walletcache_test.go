@@ -3,6 +3,7 @@ package keys
 import (
 	"bytes"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -227,5 +228,47 @@ func TestLRU(t *testing.T) {
 	off.add(1, 1)
 	if _, ok := off.get(1); ok || off.len() != 0 {
 		t.Error("a disabled cache stores")
+	}
+}
+
+// shachainPair and PerCommitmentSecretAndPoint give what the separate
+// walks give, for nearby and distant indexes and at the edges.
+func TestPerCommitmentSecretAndPoint(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{6}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := r.Channel([33]byte{3, 1}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pairs := [][2]uint64{{0, 2}, {0, 0}, {1, 3}, {5, 7}, {6, 8}, {1000, 1002}, {1 << 20, 1<<20 + 2},
+		{MaxCommitmentIndex - 2, MaxCommitmentIndex}, {MaxCommitmentIndex, 0}, {12345, 987654321}, {7, 1 << 40}}
+	for n := uint64(0); n < 300; n++ {
+		pairs = append(pairs, [2]uint64{n, n + 2}, [2]uint64{n * 7919, n*104729 + 1})
+	}
+	for _, p := range pairs {
+		a, b := ShachainFromSeed(ck.shaseed, p[0]), ShachainFromSeed(ck.shaseed, p[1])
+		if ga, gb := shachainPair(ck.shaseed, p[0], p[1]); ga != a || gb != b {
+			t.Fatalf("shachainPair(%d, %d) differs", p[0], p[1])
+		}
+		s, point, err := ck.PerCommitmentSecretAndPoint(p[0], p[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws, _ := ck.PerCommitmentSecret(p[0])
+		wp, _ := ck.PerCommitmentPoint(p[1])
+		if s != ws || !point.IsEqual(wp) {
+			t.Fatalf("PerCommitmentSecretAndPoint(%d, %d) differs", p[0], p[1])
+		}
+	}
+	for _, p := range [][2]uint64{{MaxCommitmentIndex + 1, 0}, {0, MaxCommitmentIndex + 1}, {^uint64(0), 1}} {
+		if _, _, err := ck.PerCommitmentSecretAndPoint(p[0], p[1]); !errors.Is(err, ErrCommitmentIndex) {
+			t.Errorf("(%d, %d): %v", p[0], p[1], err)
+		}
+	}
+	r.Wipe()
+	if _, _, err := ck.PerCommitmentSecretAndPoint(1, 3); !errors.Is(err, ErrWiped) {
+		t.Errorf("after Wipe: %v", err)
 	}
 }
