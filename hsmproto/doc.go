@@ -29,9 +29,11 @@
 //     checked), signatures have R and S below the curve order, sighash
 //     bytes are 0x01 or 0x83, wirestrings have no control characters,
 //     sides are 0 or 1, extended keys pass libwally's unserialize,
-//     transactions are canonical, TLV streams follow BOLT 1 (unknown odd
-//     records are kept, even ones rejected). Bytes after the last field
-//     are ignored, as in CLN; DecodePrefix reports them.
+//     transactions are canonical and hold no amount above 21 million
+//     BTC (libwally's limit, PSBTs included; Encode still writes them),
+//     TLV streams follow BOLT 1 (unknown odd records are kept, even ones
+//     rejected). Bytes after the last field are ignored, as in CLN;
+//     DecodePrefix reports them.
 //   - Decode never panics and never allocates from a length it has not
 //     checked against the bytes that remain.
 //   - Encode writes the bytes CLN's towire_ functions write. A count

@@ -47,7 +47,9 @@ var psbtMagic = []byte("psbt\xff")
 // ParsePSBT reads a serialized v0 PSBT. On top of btcutil's checks it
 // applies libwally's rules where btcutil is laxer or would misread or
 // panic: exact field sizes, no v2-only fields, no duplicate keys, no
-// empty scripts; and it rejects counts and lengths larger than the data.
+// empty scripts, no amount above 21 million BTC (an output of the
+// unsigned transaction or of a non-witness UTXO, a witness UTXO); and it
+// rejects counts and lengths larger than the data.
 // Bytes after the last output map are ignored (libwally ignores them, and
 // so does Bytes).
 //
@@ -316,6 +318,9 @@ func checkInputKV(_ int, kv psbtKV) error {
 		}
 		if len(kv.val) < 8 {
 			return errors.New("short witness UTXO")
+		}
+		if v := binary.LittleEndian.Uint64(kv.val); v > maxSatoshi {
+			return amountError("witness UTXO", v, ErrBadPSBT)
 		}
 		script, p, err := readVarBytes(kv.val, 8)
 		if err != nil {

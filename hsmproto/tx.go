@@ -19,9 +19,16 @@ type BitcoinTx struct {
 	PSBT *PSBT
 }
 
+// maxSatoshi is libwally's WALLY_SATOSHI_MAX: 21 million BTC. wally_tx_from_bytes
+// refuses a transaction with an output above it (tx_elements_output_init),
+// and the PSBT parser a witness UTXO above it (wally_tx_output_init_alloc),
+// so CLN's fromwire_bitcoin_tx and fromwire_wally_psbt fail on them.
+const maxSatoshi = 21_000_000 * 100_000_000
+
 // txLayout walks a serialized transaction the way libwally's analyze_tx
 // does, checking every count and length against the bytes left, before
-// btcd allocates anything from them. It returns the serialized length
+// btcd allocates anything from them, and every output amount against
+// maxSatoshi, as tx_from_bytes does. It returns the serialized length
 // and the number of inputs and outputs. With witness false the BIP144
 // marker is not recognized (a PSBT's unsigned transaction).
 func txLayout(b []byte, witness bool) (n, nIn, nOut int, err error) {
@@ -106,9 +113,12 @@ func txLayout(b []byte, witness bool) (n, nIn, nOut int, err error) {
 	if nOut, ok = count(9); !ok {
 		return 0, 0, 0, err
 	}
-	for range nOut {
+	for i := range nOut {
 		if !need(8) {
 			return 0, 0, 0, err
+		}
+		if v := binary.LittleEndian.Uint64(b[p:]); v > maxSatoshi {
+			return 0, 0, 0, amountError(fmt.Sprintf("output %d", i), v, ErrBadTx)
 		}
 		p += 8
 		if !skipVarBytes() {
@@ -132,6 +142,11 @@ func txLayout(b []byte, witness bool) (n, nIn, nOut int, err error) {
 		return 0, 0, 0, err
 	}
 	return p + 4, nIn, nOut, nil
+}
+
+// amountError is the error for an amount above 21 million BTC.
+func amountError(what string, sat uint64, kind error) error {
+	return fmt.Errorf("%w: %s: %d sat is above 21 million BTC, which libwally refuses to parse", kind, what, sat)
 }
 
 // parseTx parses exactly b as a transaction (BIP144 allowed) that must be
