@@ -13,7 +13,7 @@ import "gl-signerd/hsmproto"
 func (e *Engine) handleSignMutualCloseTx(c Client, req *hsmproto.SignMutualCloseTx) (hsmproto.Message, error) {
 	t := req.MsgType()
 	peer, dbid := clientChannel(c)
-	sig, err := e.signFundingInput(c, t, peer, dbid, &req.Tx, 0, req.RemoteFundingKey)
+	sig, err := e.signFundingInput(t, peer, dbid, &req.Tx, 0, req.RemoteFundingKey)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +29,7 @@ func (e *Engine) handleSignSpliceTx(c Client, req *hsmproto.SignSpliceTx) (hsmpr
 	if uint64(req.InputIndex) > uint64(maxInt) {
 		in = maxInt
 	}
-	sig, err := e.signFundingInput(c, t, peer, dbid, &req.Tx, in, req.RemoteFundingKey)
+	sig, err := e.signFundingInput(t, peer, dbid, &req.Tx, in, req.RemoteFundingKey)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ func (e *Engine) handleSignRemoteCommitmentTx(c Client, req *hsmproto.SignRemote
 		return nil, err
 	}
 	peer, dbid := clientChannel(c)
-	sig, err := e.signFundingInput(c, t, peer, dbid, &req.Tx, 0, req.RemoteFundingKey)
+	sig, err := e.signFundingInput(t, peer, dbid, &req.Tx, 0, req.RemoteFundingKey)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +41,7 @@ func (e *Engine) handleSignCommitmentTx(c Client, req *hsmproto.SignCommitmentTx
 	if err := commitmentShape(c, t, &req.Tx); err != nil {
 		return nil, err
 	}
-	sig, err := e.signFundingInput(c, t, req.PeerID, req.ChannelDBID, &req.Tx, 0, req.RemoteFundingKey)
+	sig, err := e.signFundingInput(t, req.PeerID, req.ChannelDBID, &req.Tx, 0, req.RemoteFundingKey)
 	if err != nil {
 		return nil, err
 	}
@@ -80,7 +80,7 @@ func (e *Engine) handleSignRemoteHtlcTx(c Client, req *hsmproto.SignRemoteHtlcTx
 		return nil, badRequest(c, t, "Failed deriving htlc privkey")
 	}
 	defer key.Wipe()
-	sig, err := signTxInput(c, t, &req.Tx, 0, req.Wscript, key, htlcSighash(req.OptionAnchorOutputs))
+	sig, err := signTxInput(t, &req.Tx, 0, req.Wscript, key, htlcSighash(req.OptionAnchorOutputs))
 	if err != nil {
 		return nil, err
 	}
@@ -94,9 +94,6 @@ func (e *Engine) handleSignRemoteHtlcTx(c Client, req *hsmproto.SignRemoteHtlcTx
 // revoke_commitment_tx.
 func (e *Engine) handleValidateCommitmentTx(c Client, req *hsmproto.ValidateCommitmentTx) (hsmproto.Message, error) {
 	t := req.MsgType()
-	if amountsOverMax(req.Tx.Tx, req.Tx.PSBT) {
-		return nil, unparsableAmount(c, t)
-	}
 	peer, dbid := clientChannel(c)
 	ck, err := e.channelKeys(t, peer, dbid)
 	if err != nil {

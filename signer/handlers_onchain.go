@@ -142,7 +142,7 @@ func (e *Engine) handleSignAnyLocalHtlcTx(c Client, req *hsmproto.SignAnyLocalHt
 	if n != 1 {
 		return nil, badRequest(c, t, "bad txinput count")
 	}
-	sig, err := signTxInput(c, t, &req.Tx, int(req.Input), req.Wscript, key, htlcSighash(req.OptionAnchorOutputs))
+	sig, err := signTxInput(t, &req.Tx, int(req.Input), req.Wscript, key, htlcSighash(req.OptionAnchorOutputs))
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func signToUs(c Client, t uint16, btx *hsmproto.BitcoinTx, input uint32, key *ke
 	if n != 1 {
 		return nil, badRequest(c, t, "bad txinput count")
 	}
-	sig, err := signTxInput(c, t, btx, 0, wscript, key, sighashType)
+	sig, err := signTxInput(t, btx, 0, wscript, key, sighashType)
 	if err != nil {
 		return nil, err
 	}

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/btcsuite/btcd/wire"
-
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/keys"
 )
@@ -59,13 +57,10 @@ func psbtInputAmount(p *hsmproto.PSBT, in int) (uint64, error) {
 // the witness script (hashed as given, even when empty), signed with
 // sign_hash (low-R grinding) and sighashType. Requests on which libwally
 // or hsmd would abort are refused with Fatal set.
-func signTxInput(c Client, t uint16, btx *hsmproto.BitcoinTx, in int, script []byte, key *keys.PrivateKey, sighashType uint8) (hsmproto.BitcoinSignature, error) {
+func signTxInput(t uint16, btx *hsmproto.BitcoinTx, in int, script []byte, key *keys.PrivateKey, sighashType uint8) (hsmproto.BitcoinSignature, error) {
 	tx := btx.Tx
 	if tx == nil {
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "no transaction to sign")
-	}
-	if amountsOverMax(tx, btx.PSBT) {
-		return hsmproto.BitcoinSignature{}, unparsableAmount(c, t)
 	}
 	amount, err := psbtInputAmount(btx.PSBT, in)
 	if err != nil {
@@ -76,7 +71,7 @@ func signTxInput(c Client, t uint16, btx *hsmproto.BitcoinTx, in int, script []b
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "input %d is not in the transaction (%d inputs): CLN's hsmd crashes on this request", in, len(tx.TxIn))
 	case len(tx.TxOut) == 0:
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "the transaction has no outputs, which libwally cannot hash: CLN's hsmd aborts on this request")
-	case amount > maxSatoshi:
+	case amount > maxSatoshi: // defensive: hsmproto.Decode refuses such an amount, as libwally does
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "input %d spends %d sat, more than 21 million BTC, which libwally cannot hash: CLN's hsmd aborts on this request", in, amount)
 	}
 	h := newSigHasher(tx).witnessV0(in, script, amount, uint32(sighashType))
@@ -120,7 +115,7 @@ func fundingScript(a, b []byte) []byte {
 // signFundingInput signs input in of btx, which spends the funding output
 // of channel (peer, dbid) whose other key is remote, with SIGHASH_ALL:
 // commitment transactions, mutual closes and splices.
-func (e *Engine) signFundingInput(c Client, t uint16, peer [33]byte, dbid uint64, btx *hsmproto.BitcoinTx, in int, remote hsmproto.Pubkey) (hsmproto.BitcoinSignature, error) {
+func (e *Engine) signFundingInput(t uint16, peer [33]byte, dbid uint64, btx *hsmproto.BitcoinTx, in int, remote hsmproto.Pubkey) (hsmproto.BitcoinSignature, error) {
 	ck, err := e.channelKeys(t, peer, dbid)
 	if err != nil {
 		return hsmproto.BitcoinSignature{}, err
@@ -131,45 +126,5 @@ func (e *Engine) signFundingInput(c Client, t uint16, peer [33]byte, dbid uint64
 	}
 	defer key.Wipe()
 	script := fundingScript(ck.FundingPubKey().SerializeCompressed(), remote[:])
-	return signTxInput(c, t, btx, in, script, key, hsmproto.SighashAll)
-}
-
-// amountsOverMax reports whether tx or p holds an amount above 21 million
-// BTC (an output of tx or of the PSBT's transaction, a witness UTXO, an
-// output of a non-witness UTXO). libwally refuses to parse those
-// (wally_tx_from_bytes, the PSBT parser), so hsmd fails to parse the
-// request; hsmproto reads them.
-func amountsOverMax(tx *wire.MsgTx, p *hsmproto.PSBT) bool {
-	over := func(outs []*wire.TxOut) bool {
-		for _, o := range outs {
-			if uint64(o.Value) > maxSatoshi {
-				return true
-			}
-		}
-		return false
-	}
-	if tx != nil && over(tx.TxOut) {
-		return true
-	}
-	if p == nil || p.Packet == nil {
-		return false
-	}
-	if p.UnsignedTx != nil && over(p.UnsignedTx.TxOut) {
-		return true
-	}
-	for _, in := range p.Inputs {
-		if in.WitnessUtxo != nil && uint64(in.WitnessUtxo.Value) > maxSatoshi {
-			return true
-		}
-		if in.NonWitnessUtxo != nil && over(in.NonWitnessUtxo.TxOut) {
-			return true
-		}
-	}
-	return false
-}
-
-// unparsableAmount is hsmd's refusal of a request libwally cannot parse
-// because of an amount above 21 million BTC.
-func unparsableAmount(c Client, t uint16) error {
-	return badRequest(c, t, "could not parse request: an amount above 21 million BTC, which libwally refuses")
+	return signTxInput(t, btx, in, script, key, hsmproto.SighashAll)
 }

@@ -129,10 +129,10 @@ func TestTxHandlerRefusals(t *testing.T) {
 		{"remote commitment without outputs", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: tx(1, 0), RemoteFundingKey: remote, RemotePerCommit: point}, false, "tx must have > 0 outputs"},
 		{"remote commitment input without amount", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: noAmount, RemoteFundingKey: remote, RemotePerCommit: point}, true, "no amount"},
 		{"remote commitment non-witness UTXO without the output", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: badIndex, RemoteFundingKey: remote, RemotePerCommit: point}, true, "outputs"},
-		{"remote commitment spending more than 21M BTC (libwally does not parse it)", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: tooMuch, RemoteFundingKey: remote, RemotePerCommit: point}, false, "21 million"},
-		{"remote commitment with an output above 21M BTC", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: bigOutput, RemoteFundingKey: remote, RemotePerCommit: point}, false, "21 million"},
-		{"validate commitment with an output above 21M BTC", txChanneld, &hsmproto.ValidateCommitmentTx{Tx: bigOutput, CommitNum: 1, Sig: hsmproto.BitcoinSignature{SighashType: 1}}, false, "21 million"},
-		{"any delayed payment spending more than 21M BTC (master)", MasterClient, &hsmproto.SignAnyDelayedPaymentToUs{CommitNum: 3, Tx: tooMuch, Wscript: []byte{0x51}, Peerid: txPeer, ChannelDBID: 11}, true, "21 million"},
+		{"remote commitment spending more than 21M BTC (libwally does not parse it)", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: tooMuch, RemoteFundingKey: remote, RemotePerCommit: point}, false, "could not parse request"},
+		{"remote commitment with an output above 21M BTC", txChanneld, &hsmproto.SignRemoteCommitmentTx{Tx: bigOutput, RemoteFundingKey: remote, RemotePerCommit: point}, false, "could not parse request"},
+		{"validate commitment with an output above 21M BTC", txChanneld, &hsmproto.ValidateCommitmentTx{Tx: bigOutput, CommitNum: 1, Sig: hsmproto.BitcoinSignature{SighashType: 1}}, false, "could not parse request"},
+		{"any delayed payment spending more than 21M BTC (master)", MasterClient, &hsmproto.SignAnyDelayedPaymentToUs{CommitNum: 3, Tx: tooMuch, Wscript: []byte{0x51}, Peerid: txPeer, ChannelDBID: 11}, true, "could not parse request"},
 		{"our commitment with 2 inputs (master)", MasterClient, &hsmproto.SignCommitmentTx{PeerID: txPeer, ChannelDBID: 11, Tx: tx(2, 1), RemoteFundingKey: remote}, true, "tx must have 1 input"},
 		{"our commitment without outputs (master)", MasterClient, &hsmproto.SignCommitmentTx{PeerID: txPeer, ChannelDBID: 11, Tx: tx(1, 0), RemoteFundingKey: remote}, true, "tx must have > 0 outputs"},
 		{"remote HTLC tx without outputs", txChanneld, &hsmproto.SignRemoteHtlcTx{Tx: tx(1, 0), Wscript: []byte{0x51}, RemotePerCommitPoint: point}, true, "no outputs"},
@@ -173,6 +173,10 @@ func TestTxHandlerRefusals(t *testing.T) {
 			}
 			if !strings.Contains(re.Reason, tc.reason) {
 				t.Errorf("reason %q does not say %q", re.Reason, tc.reason)
+			}
+			// Amounts libwally does not parse: hsmproto refuses them.
+			if strings.Contains(tc.name, "21M") && !strings.Contains(re.Error(), "above 21 million BTC") {
+				t.Errorf("refusal %q does not say why", re)
 			}
 		})
 	}

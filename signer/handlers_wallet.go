@@ -81,7 +81,7 @@ func (e *Engine) handleSignAnchorspend(c Client, req *hsmproto.SignAnchorspend) 
 		// UTXO, and wally_psbt_sign refuses it otherwise.
 		return nil, statusFailed(t, "sign_anchorspend without a PSBT: CLN's hsmd crashes or exits on this request")
 	}
-	s, err := e.newPSBTSigner(c, t, req.Psbt)
+	s, err := e.newPSBTSigner(t, req.Psbt)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +111,7 @@ func (e *Engine) signOurInputs(c Client, t uint16, utxos []hsmproto.HsmUtxo, p *
 		}
 		return nil, nil
 	}
-	s, err := e.newPSBTSigner(c, t, p)
+	s, err := e.newPSBTSigner(t, p)
 	if err != nil {
 		return nil, err
 	}
@@ -139,18 +139,15 @@ type psbtSigner struct {
 	outputsOverMax bool
 }
 
-func (e *Engine) newPSBTSigner(c Client, t uint16, p *hsmproto.PSBT) (*psbtSigner, error) {
+func (e *Engine) newPSBTSigner(t uint16, p *hsmproto.PSBT) (*psbtSigner, error) {
 	pkt := p.Packet
 	if pkt == nil || pkt.UnsignedTx == nil || len(pkt.Inputs) != len(pkt.UnsignedTx.TxIn) || len(pkt.Outputs) != len(pkt.UnsignedTx.TxOut) {
 		return nil, statusFailed(t, "the PSBT has no unsigned transaction or not one map per input and output")
 	}
-	if amountsOverMax(nil, p) {
-		return nil, unparsableAmount(c, t)
-	}
 	var total uint64
 	over := false
 	for _, o := range pkt.UnsignedTx.TxOut {
-		if total += uint64(o.Value); total > maxSatoshi { // each ≤ 21e14: no overflow before this
+		if total += uint64(o.Value); total > maxSatoshi { // each ≤ 21e14 (Decode refuses more): no overflow before this
 			over = true
 			break
 		}
