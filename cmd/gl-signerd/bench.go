@@ -21,6 +21,7 @@ type benchFlags struct {
 	channels int
 	fastKDF  bool
 	pin      bool
+	keep     bool
 }
 
 func init() {
@@ -55,7 +56,7 @@ here too.`,
 			defer cancel()
 			out := cmd.OutOrStdout()
 			rep, err := bench.Run(ctx, bench.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
-				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin})
+				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin, KeepDir: f.keep})
 			if rep != nil {
 				rep.Write(out)
 			}
@@ -69,5 +70,6 @@ here too.`,
 	fl.IntVar(&f.channels, "channels", 1000, "channels set up for the memory phase (-1: skip it)")
 	fl.BoolVar(&f.fastKDF, "fast-kdf", false, "make the throw-away store with a cheap KDF instead of gl-signerd init, to see the daemon's memory without the start-up KDF's 256 MiB")
 	fl.BoolVar(&f.pin, "pin", false, "run the daemon on CPU 1 and the load generator on CPU 0 (taskset), so they do not compete for CPU")
+	fl.BoolVar(&f.keep, "keep", false, "keep the temporary directory (state, the daemon's debug log) and print where it is")
 	rootCmd.AddCommand(cmd)
 }

@@ -82,6 +82,9 @@ type Config struct {
 	// and emulator) on CPU 0, with taskset, so that neither steals the
 	// other's CPU. Needs two CPUs and taskset(1).
 	PinCPUs bool
+	// KeepDir keeps the temporary directory (state, daemon.log) and
+	// prints its path.
+	KeepDir bool
 }
 
 // Phase is one measured phase.
@@ -94,6 +97,8 @@ type Phase struct {
 	Max        time.Duration
 	// CPUPerRequest is the daemon's user+system CPU time per request.
 	CPUPerRequest time.Duration
+	// Slowest are the five slowest requests, "latency name".
+	Slowest []string
 }
 
 // Achieved is the request rate of the phase.
@@ -120,6 +125,8 @@ type Report struct {
 	RSSSampledMax uint64
 	// Pinned: daemon on CPU 1, load generator and emulator on CPU 0.
 	Pinned bool
+	// Verbose: Write lists the slowest requests of each phase.
+	Verbose bool
 	// Wrong answers or refusals seen (must be 0).
 	Wrong, Refused int
 }
@@ -159,7 +166,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	if cfg.KeepDir {
+		fmt.Fprintf(out, "keeping %s (daemon.log, state)\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
 	gldir := filepath.Join(dir, "greenlight")
 	if err := os.Mkdir(gldir, 0o700); err != nil {
 		return nil, err
@@ -175,7 +186,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, err
 	}
 	env := append(cleanEnv(), emu.Env()...)
-	env = append(env, "GL_SIGNERD_LOG_LEVEL=warn", "GL_SIGNERD_LOG_FORMAT=json")
+	level := "warn"
+	if cfg.KeepDir {
+		level = "debug"
+	}
+	env = append(env, "GL_SIGNERD_LOG_LEVEL="+level, "GL_SIGNERD_LOG_FORMAT=json")
 	run := func(args ...string) ([]byte, error) {
 		c := exec.CommandContext(ctx, cfg.Binary, args...)
 		c.Env = env
@@ -257,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	pid := d.cmd.Process.Pid
 
-	rep = &Report{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: cpuModel(), Pinned: pinned}
+	rep = &Report{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: cpuModel(), Pinned: pinned, Verbose: cfg.KeepDir}
 	rec := &recorder{max: cfg.EngineSample}
 	g, err := traffic.New(node.InitMsg(), rec.sender(node), traffic.Options{Seed: 42, Network: "regtest"})
 	if err != nil {
@@ -438,10 +453,18 @@ type recorder struct {
 
 	mu      sync.Mutex
 	lat     []time.Duration
+	slow    []slowReq // the slowest few since the last take
 	sample  []sampled
 	seen    int
 	pace    chan struct{} // nil: not paced
+	changed chan struct{} // closed when pace changes
 	counted atomic.Int64
+}
+
+type slowReq struct {
+	lat  time.Duration
+	at   time.Time
+	name string
 }
 
 type sampled struct {
@@ -451,12 +474,18 @@ type sampled struct {
 
 func (r *recorder) sender(n *glemu.Node) traffic.Sender {
 	return func(ctx context.Context, req traffic.Request) ([]byte, error) {
-		r.mu.Lock()
-		pace := r.pace
-		r.mu.Unlock()
-		if pace != nil {
+	wait:
+		for {
+			r.mu.Lock()
+			pace, changed := r.pace, r.changed
+			r.mu.Unlock()
+			if pace == nil {
+				break
+			}
 			select {
 			case <-pace:
+				break wait
+			case <-changed: // a new rate: wait for its slots
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
@@ -466,6 +495,13 @@ func (r *recorder) sender(n *glemu.Node) traffic.Sender {
 		lat := time.Since(t0)
 		r.mu.Lock()
 		r.lat = append(r.lat, lat)
+		if len(r.slow) < 5 || lat > r.slow[len(r.slow)-1].lat {
+			r.slow = append(r.slow, slowReq{lat, t0, req.Name})
+			sort.Slice(r.slow, func(i, j int) bool { return r.slow[i].lat > r.slow[j].lat })
+			if len(r.slow) > 5 {
+				r.slow = r.slow[:5]
+			}
+		}
 		// Reservoir-free sampling: keep the first max requests after
 		// boot, and then every 10th, replacing round-robin.
 		r.seen++
@@ -486,13 +522,19 @@ func (r *recorder) sender(n *glemu.Node) traffic.Sender {
 	}
 }
 
-// take returns and forgets the latencies recorded since the last call.
-func (r *recorder) take() []time.Duration {
+// take returns and forgets the latencies recorded since the last call,
+// and the slowest requests.
+func (r *recorder) take() ([]time.Duration, []string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	l := r.lat
 	r.lat = nil
-	return l
+	var slow []string
+	for _, s := range r.slow {
+		slow = append(slow, fmt.Sprintf("%s at %s: %s", us(s.lat), s.at.Format("15:04:05.000"), s.name))
+	}
+	r.slow = nil
+	return l, slow
 }
 
 func (r *recorder) sampled() []sampled {
@@ -520,10 +562,18 @@ func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n in
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
+			// Workers start apart and their channels live for different
+			// numbers of payments, so that they do not open and close
+			// channels in step.
+			select {
+			case <-time.After(time.Duration(i) * 15 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
 			for j := 0; ctx.Err() == nil; j++ {
 				l := traffic.Lifecycle{
 					Channel:  traffic.ChannelOptions{WeFund: (i+j)%2 == 0, Anchors: (i+j)%3 != 0, Announce: j%4 == 0},
-					Payments: 6, FeeUpdates: 1, Close: traffic.CloseKind((i + j) % 2),
+					Payments: 4 + (i*7+j*3)%6, FeeUpdates: 1, Close: traffic.CloseKind((i + j) % 2),
 				}
 				if _, err := g.RunLifecycle(ctx, l); err != nil {
 					if ctx.Err() == nil {
@@ -542,24 +592,30 @@ func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n in
 }
 
 // setRate paces the workers at rate requests per second (0: unpaced).
+// Workers waiting for a slot switch to the new pacer; no burst is let
+// through.
 func (w *workers) setRate(rate int) {
 	if w.pacer != nil {
 		close(w.pacer)
 		w.pwg.Wait()
 		w.pacer = nil
 	}
-	if rate <= 0 {
-		w.rec.mu.Lock()
-		w.rec.pace = nil
-		w.rec.mu.Unlock()
-		return
+	var slots chan struct{}
+	if rate > 0 {
+		slots = make(chan struct{})
 	}
-	slots := make(chan struct{})
-	stop := make(chan struct{})
-	w.pacer = stop
 	w.rec.mu.Lock()
 	w.rec.pace = slots
+	if w.rec.changed != nil {
+		close(w.rec.changed)
+	}
+	w.rec.changed = make(chan struct{})
 	w.rec.mu.Unlock()
+	if rate <= 0 {
+		return
+	}
+	stop := make(chan struct{})
+	w.pacer = stop
 	w.pwg.Add(1)
 	go func() {
 		defer w.pwg.Done()
@@ -570,8 +626,6 @@ func (w *workers) setRate(rate int) {
 		for {
 			select {
 			case <-stop:
-				// Release anyone waiting for a slot.
-				close(slots)
 				return
 			case <-timer.C:
 			}
@@ -580,7 +634,6 @@ func (w *workers) setRate(rate int) {
 			select {
 			case slots <- struct{}{}:
 			case <-stop:
-				close(slots)
 				return
 			}
 			next = next.Add(interval)
@@ -612,7 +665,7 @@ func (w *workers) stop() error {
 
 // measure records one phase.
 func measure(ctx context.Context, pid int, rec *recorder, d time.Duration, failed func() error) (Phase, error) {
-	rec.take()
+	_, _ = rec.take()
 	cpu0 := procCPU(pid)
 	t0 := time.Now()
 	select {
@@ -620,13 +673,13 @@ func measure(ctx context.Context, pid int, rec *recorder, d time.Duration, faile
 	case <-ctx.Done():
 		return Phase{}, ctx.Err()
 	}
-	lat := rec.take()
+	lat, slow := rec.take()
 	took := time.Since(t0)
 	cpu := procCPU(pid) - cpu0
 	if err := failed(); err != nil {
 		return Phase{}, err
 	}
-	ph := Phase{Requests: len(lat), Duration: took}
+	ph := Phase{Requests: len(lat), Duration: took, Slowest: slow}
 	if len(lat) > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		ph.P50, ph.P99, ph.Max = pct(lat, 50), pct(lat, 99), lat[len(lat)-1]
@@ -750,6 +803,14 @@ func (r *Report) Write(w io.Writer) {
 	fmt.Fprintf(w, "%-12s %9s %9s %9s %9s %9s %12s\n", "phase", "requests", "req/s", "p50", "p99", "max", "daemon CPU/req")
 	for _, p := range r.Phases {
 		fmt.Fprintf(w, "%-12s %9d %9.0f %9s %9s %9s %12s\n", p.Name, p.Requests, p.Achieved(), us(p.P50), us(p.P99), us(p.Max), us(p.CPUPerRequest))
+	}
+	if r.Verbose {
+		for _, p := range r.Phases {
+			fmt.Fprintf(w, "slowest in %s:\n", p.Name)
+			for _, s := range p.Slowest {
+				fmt.Fprintf(w, "  %s\n", s)
+			}
+		}
 	}
 	if r.EngineRequests > 0 {
 		fmt.Fprintf(w, "engine alone: %d requests of the run, mean %s, p50 %s, p99 %s\n", r.EngineRequests, us(r.EngineMean), us(r.EngineP50), us(r.EngP99))

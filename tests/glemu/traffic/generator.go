@@ -60,6 +60,7 @@ type Generator struct {
 	hrp     string
 	stats   statsRecorder
 
+	masterMu  sync.Mutex // one request at a time on lightningd's connection
 	mu        sync.Mutex
 	rng       *rand.Rand
 	nextDBID  uint64
@@ -132,8 +133,14 @@ func (g *Generator) allocDBID() uint64 {
 }
 
 // exchange sends req, compares with the oracle, runs check on the reply,
-// and records the outcome.
+// and records the outcome. Requests on lightningd's own connection go one
+// at a time, as lightningd's are: it waits for each hsmd reply on that
+// connection before it sends the next (subdaemons have a connection each).
 func (g *Generator) exchange(ctx context.Context, req Request, check func(raw []byte) error) error {
+	if req.Client == signer.MasterClient {
+		g.masterMu.Lock()
+		defer g.masterMu.Unlock()
+	}
 	start := time.Now()
 	reply, err := g.send(ctx, req)
 	lat := time.Since(start)
