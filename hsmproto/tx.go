@@ -162,9 +162,13 @@ func parseTx(b []byte) (*wire.MsgTx, error) {
 	if n != len(b) {
 		return nil, fmt.Errorf("%w: transaction is %d bytes, length says %d", ErrBadTx, n, len(b))
 	}
-	tx := new(wire.MsgTx)
-	if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadTx, err)
+	tx, ok := decodeTx(b, true)
+	if !ok {
+		// btcd says why (or reads it after all: its result stands).
+		tx = new(wire.MsgTx)
+		if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadTx, err)
+		}
 	}
 	if size := tx.SerializeSize(); size != len(b) {
 		return nil, fmt.Errorf("%w: not canonically serialized (%d bytes, canonical %d)", ErrBadTx, len(b), size)
