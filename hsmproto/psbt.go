@@ -65,6 +65,9 @@ func ParsePSBT(b []byte) (p *PSBT, err error) {
 	if err := scanPSBT(b); err != nil {
 		return nil, err
 	}
+	if pkt, ok := fastPSBT(b); ok {
+		return &PSBT{pkt}, nil
+	}
 	defer func() {
 		// scanPSBT rules out every input known to panic btcutil; this is
 		// the last line of defence for a hostile PSBT.
@@ -162,7 +165,7 @@ func scanPSBT(b []byte) error {
 	p := len(psbtMagic)
 	nIn, nOut := -1, -1
 	var err error
-	p, err = scanMap(b, p, "global", func(i int, kv psbtKV) error {
+	p, err = scanMap(b, p, "global", -1, func(i int, kv psbtKV) error {
 		typ := kv.key[0]
 		switch {
 		case typ == 0x00:
@@ -198,12 +201,12 @@ func scanPSBT(b []byte) error {
 		return fmt.Errorf("%w: no unsigned transaction", ErrBadPSBT)
 	}
 	for i := range nIn {
-		if p, err = scanMap(b, p, "input "+strconv.Itoa(i), checkInputKV); err != nil {
+		if p, err = scanMap(b, p, "input", i, checkInputKV); err != nil {
 			return err
 		}
 	}
 	for i := range nOut {
-		if p, err = scanMap(b, p, "output "+strconv.Itoa(i), checkOutputKV); err != nil {
+		if p, err = scanMap(b, p, "output", i, checkOutputKV); err != nil {
 			return err
 		}
 	}
@@ -211,24 +214,55 @@ func scanPSBT(b []byte) error {
 }
 
 // scanMap reads one map up to its separator, rejecting duplicate keys and
-// whatever check rejects.
-func scanMap(b []byte, p int, name string, check func(i int, kv psbtKV) error) (int, error) {
-	seen := map[string]bool{}
+// whatever check rejects. The map is named in errors as kind, followed by
+// idx unless it is negative ("input 3", "global").
+func scanMap(b []byte, p int, kind string, idx int, check func(i int, kv psbtKV) error) (int, error) {
+	name := func() string {
+		if idx < 0 {
+			return kind
+		}
+		return kind + " " + strconv.Itoa(idx)
+	}
+	// Duplicates: a linear search while the map is small (as lightningd's
+	// are), a set beyond; no allocation for the common case.
+	var few [8][]byte
+	var many map[string]bool
+	seen := func(key []byte, n int) bool {
+		if n < len(few) {
+			for _, k := range few[:n] {
+				if bytes.Equal(k, key) {
+					return true
+				}
+			}
+			few[n] = key
+			return false
+		}
+		if many == nil {
+			many = make(map[string]bool, 2*len(few))
+			for _, k := range few {
+				many[string(k)] = true
+			}
+		}
+		if many[string(key)] {
+			return true
+		}
+		many[string(key)] = true
+		return false
+	}
 	for i := 0; ; i++ {
 		kv, next, err := readPSBTKV(b, p)
 		if err != nil {
-			return next, fmt.Errorf("%w: %s: %w", ErrBadPSBT, name, err)
+			return next, fmt.Errorf("%w: %s: %w", ErrBadPSBT, name(), err)
 		}
 		p = next
 		if kv.key == nil {
 			return p, nil
 		}
-		if seen[string(kv.key)] {
-			return p, fmt.Errorf("%w: %s: duplicate key %x", ErrBadPSBT, name, kv.key)
+		if seen(kv.key, i) {
+			return p, fmt.Errorf("%w: %s: duplicate key %x", ErrBadPSBT, name(), kv.key)
 		}
-		seen[string(kv.key)] = true
 		if err := check(i, kv); err != nil {
-			return p, fmt.Errorf("%w: %s: field 0x%02x at byte %d: %w", ErrBadPSBT, name, kv.key[0], kv.off, err)
+			return p, fmt.Errorf("%w: %s: field 0x%02x at byte %d: %w", ErrBadPSBT, name(), kv.key[0], kv.off, err)
 		}
 	}
 }
