@@ -220,10 +220,10 @@ func (r *Ring) walletChild(parent *bip32Parent, id walletKeyID) (*PrivateKey, er
 	if err != nil {
 		return nil, err
 	}
-	pub, ok := r.walletPubs.get(id)
+	pub, ok := r.walletPubs.Get(id)
 	if !ok {
 		pub = k.k.PubKey()
-		r.walletPubs.add(id, pub)
+		r.walletPubs.Add(id, pub)
 	}
 	k.pub = pub
 	return k, nil

@@ -10,6 +10,8 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/tyler-smith/go-bip39"
+
+	"gl-signerd/signer/internal/lru"
 )
 
 // SecretType is CLN's enum hsm_secret_type (common/hsm_secret.h), which
@@ -55,7 +57,7 @@ type Ring struct {
 
 	// walletPubs caches the public keys of wallet keys (WalletKey,
 	// BIP86Key) by index.
-	walletPubs *lru[walletKeyID, *btcec.PublicKey]
+	walletPubs *lru.Cache[walletKeyID, *btcec.PublicKey]
 
 	derivedSecret Secret // secretstuff.derived_secret
 	channelBase   Secret // hsm_channel_secret_base(): HKDF "peer seed"
@@ -80,7 +82,7 @@ func WithChannelCacheSize(n int) Option {
 // BIP86Key; default 1024 keys, least recently used first out).  It holds
 // no secret.  0 disables caching.
 func WithWalletCacheSize(n int) Option {
-	return func(r *Ring) { r.walletPubs = newLRU[walletKeyID, *btcec.PublicKey](n) }
+	return func(r *Ring) { r.walletPubs = lru.New[walletKeyID, *btcec.PublicKey](n) }
 }
 
 // New derives a Ring from a 32-byte hsm_secret (the Greenlight seed, CLN's
@@ -98,7 +100,7 @@ func New(secret []byte, opts ...Option) (*Ring, error) {
 	r := &Ring{
 		seedLen:    len(secret),
 		channels:   newChannelCache(defaultChannelCacheSize),
-		walletPubs: newLRU[walletKeyID, *btcec.PublicKey](defaultWalletCacheSize),
+		walletPubs: lru.New[walletKeyID, *btcec.PublicKey](defaultWalletCacheSize),
 	}
 	if len(secret) == 32 {
 		r.secretType = SecretPlain
@@ -333,7 +335,7 @@ func (r *Ring) Wipe() {
 		}
 	}
 	if r.walletPubs != nil {
-		r.walletPubs.clear()
+		r.walletPubs.Clear()
 	}
 	if r.channels != nil {
 		r.channels.wipe()

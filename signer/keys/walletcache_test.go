@@ -68,7 +68,7 @@ func TestWalletKeysMatchHDKeychain(t *testing.T) {
 						}
 					}
 				}
-				if n := r.walletPubs.len(); n > max(size, 0) {
+				if n := r.walletPubs.Len(); n > max(size, 0) {
 					t.Errorf("cache holds %d keys, bound %d", n, size)
 				}
 			})
@@ -86,11 +86,11 @@ func TestWalletCacheWipe(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := r.walletPubs.len(); n != 10 {
+	if n := r.walletPubs.Len(); n != 10 {
 		t.Fatalf("cache holds %d keys, want 10", n)
 	}
 	r.Wipe()
-	if n := r.walletPubs.len(); n != 0 {
+	if n := r.walletPubs.Len(); n != 0 {
 		t.Errorf("cache holds %d keys after Wipe", n)
 	}
 	for _, p := range []*bip32Parent{r.walletParent, r.bip86Parent} {
@@ -205,29 +205,6 @@ func TestChannelBaseKeysCarryPubKeys(t *testing.T) {
 	k.Wipe()
 	if *k != wiped {
 		t.Error("Wipe leaves something in the key")
-	}
-}
-
-func TestLRU(t *testing.T) {
-	c := newLRU[int, string](2)
-	c.add(1, "a")
-	c.add(2, "b")
-	c.get(1) // 2 is now the least recently used
-	c.add(3, "c")
-	if _, ok := c.get(2); ok {
-		t.Error("2 not evicted")
-	}
-	if v, ok := c.get(1); !ok || v != "a" {
-		t.Errorf("1: %q %v", v, ok)
-	}
-	c.add(1, "A")
-	if v, _ := c.get(1); v != "A" || c.len() != 2 {
-		t.Errorf("update: %q, %d entries", v, c.len())
-	}
-	off := newLRU[int, int](0)
-	off.add(1, 1)
-	if _, ok := off.get(1); ok || off.len() != 0 {
-		t.Error("a disabled cache stores")
 	}
 }
 
