@@ -27,7 +27,10 @@ import (
 //   - BenchmarkSignRemoteCommitmentTx: a commitment with 0, 5 or 30 HTLC
 //     outputs (one SignLowR);
 //   - BenchmarkSignWithdrawal: 1 or 10 P2WPKH wallet inputs (one BIP32
-//     child key, its public key and one SignLowRWally each).
+//     child key, its public key and one SignLowRWally each);
+//   - BenchmarkSignRemoteHtlcTx: the 30 HTLC signatures channeld asks for
+//     one commitment of the peer's, which all carry the same
+//     per-commitment point (one SignLowR each).
 //
 // Each engine/ benchmark has a signatures-only/ twin that makes exactly
 // the signatures the handler makes (same keys, same hashes: grinding for
@@ -207,4 +210,79 @@ func BenchmarkSignWithdrawal(b *testing.B) {
 			}
 		})
 	}
+}
+
+// htlcTxRequests are n sign_remote_htlc_tx of one commitment: different
+// second-stage transactions (anchors: SIGHASH_SINGLE|ANYONECANPAY), one
+// per-commitment point.
+func htlcTxRequests(b testing.TB, n int) []*hsmproto.SignRemoteHtlcTx {
+	point := hsmproto.PubkeyFrom(remoteKey(b, 5))
+	wscript := bytes.Repeat([]byte{0x76}, 140) // an offered HTLC script's size
+	var reqs []*hsmproto.SignRemoteHtlcTx
+	for i := range n {
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(&wire.TxIn{PreviousOutPoint: txOutPoint(byte(20 + i)), Sequence: 1})
+		tx.AddTxOut(wire.NewTxOut(9_000+int64(i), append([]byte{0x00, 32}, bytes.Repeat([]byte{byte(i)}, 32)...)))
+		tx.LockTime = 800_000 + uint32(i)
+		pkt, err := psbt.NewFromUnsignedTx(tx.Copy())
+		if err != nil {
+			b.Fatal(err)
+		}
+		pkt.Inputs[0].WitnessUtxo = wire.NewTxOut(10_000+int64(i), append([]byte{0x00, 32}, bytes.Repeat([]byte{0xaa}, 32)...))
+		reqs = append(reqs, &hsmproto.SignRemoteHtlcTx{
+			Tx: hsmproto.BitcoinTx{Tx: tx, PSBT: &hsmproto.PSBT{Packet: pkt}}, Wscript: wscript,
+			RemotePerCommitPoint: point, OptionAnchorOutputs: true,
+		})
+	}
+	return reqs
+}
+
+func BenchmarkSignRemoteHtlcTx(b *testing.B) {
+	e := txEngine(b)
+	reqs := htlcTxRequests(b, 30)
+	raws := make([][]byte, len(reqs))
+	for i, r := range reqs {
+		raws[i] = r.Encode()
+	}
+	b.Run("htlcs=30/engine", func(b *testing.B) {
+		for b.Loop() {
+			for _, raw := range raws {
+				if _, err := e.Handle(context.Background(), txChanneld, raw); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	// The signatures the handler makes: same key, same hashes.
+	ck, err := e.ring.Channel(txChanneld.PeerID, txChanneld.DBID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	key, err := ck.HTLCKey(remoteKey(b, 5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := make([][32]byte, len(reqs))
+	for i, r := range reqs {
+		hs[i] = newSigHasher(r.Tx.Tx).witnessV0(0, r.Wscript, uint64(r.Tx.PSBT.Inputs[0].WitnessUtxo.Value), hsmproto.SighashSingleAnyoneCanPay)
+	}
+	// The twin is exact: the engine's first answer is that signature.
+	reply, err := e.Handle(context.Background(), txChanneld, raws[0])
+	if err != nil {
+		b.Fatal(err)
+	}
+	m, err := hsmproto.Decode(reply)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if got := m.(*hsmproto.SignTxReply).Sig.Sig; got != hsmproto.ECDSASignature(keys.CompactSig(key.SignLowR(hs[0]))) {
+		b.Fatal("the engine signs another hash or with another key")
+	}
+	b.Run("htlcs=30/signatures-only", func(b *testing.B) {
+		for b.Loop() {
+			for _, h := range hs {
+				key.SignLowR(h)
+			}
+		}
+	})
 }

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/internal/lru"
 	"gl-signerd/signer/keys"
 )
 
@@ -75,6 +78,8 @@ func (e *RefusalError) Unwrap() error { return e.Err }
 // same secret. It is safe for concurrent use.
 type Engine struct {
 	ring *keys.Ring
+	// points caches parsed remote points (see point).
+	points *lru.Cache[hsmproto.Pubkey, *btcec.PublicKey]
 
 	mu sync.RWMutex
 	// Set by hsmd_init (or the options): the network's BIP32 key versions,
@@ -236,11 +241,46 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{ring: ring, bip32Version: o.bip32Version, hsmVersion: hsmproto.MaxVersion}, nil
+	return &Engine{
+		ring:         ring,
+		points:       newPointCache(pointCacheSize),
+		bip32Version: o.bip32Version,
+		hsmVersion:   hsmproto.MaxVersion,
+	}, nil
 }
 
 // NodeID is the node's public key, as hsmd's init reply carries it.
 func (e *Engine) NodeID() [33]byte { return e.ring.NodeID() }
 
 // Wipe erases the engine's secrets; it answers nothing afterwards.
-func (e *Engine) Wipe() { e.ring.Wipe() }
+func (e *Engine) Wipe() {
+	e.ring.Wipe()
+	e.points.Clear()
+}
+
+// pointCacheSize bounds the cache of parsed points: a few hundred channels'
+// current per-commitment points.
+const pointCacheSize = 1024
+
+func newPointCache(size int) *lru.Cache[hsmproto.Pubkey, *btcec.PublicKey] {
+	return lru.New[hsmproto.Pubkey, *btcec.PublicKey](size)
+}
+
+// point parses a point lightningd or a subdaemon sent (a per-commitment
+// point, the commitment point of a close_info, a will-fund funding key),
+// through a bounded cache of public keys: the same points come again (every
+// sign_remote_htlc_tx of a commitment carries its per-commitment point), and
+// a parse is a square root, a fifth of a signature. hsmproto.Decode has
+// already refused points off the curve. ECDH points do not go through it:
+// each handshake brings a fresh one.
+func (e *Engine) point(p hsmproto.Pubkey) (*btcec.PublicKey, error) {
+	if k, ok := e.points.Get(p); ok {
+		return k, nil
+	}
+	k, err := p.Key()
+	if err != nil {
+		return nil, err
+	}
+	e.points.Add(p, k)
+	return k, nil
+}

@@ -86,7 +86,7 @@ func (e *Engine) handleGetOutputScriptpubkey(c Client, req *hsmproto.GetOutputSc
 	}
 	var point *btcec.PublicKey
 	if req.CommitmentPoint != nil {
-		if point, err = btcec.ParsePubKey(req.CommitmentPoint[:]); err != nil {
+		if point, err = e.point(*req.CommitmentPoint); err != nil {
 			// hsmproto.Decode already refused points off the curve.
 			return nil, badRequest(c, t, "could not parse request")
 		}
@@ -172,7 +172,7 @@ func (e *Engine) handleLockOutpoint(c Client, req *hsmproto.LockOutpoint) (hsmpr
 // commitment (funding pubkey, lease expiry, fee caps).
 func (e *Engine) handleSignOptionWillFundOffer(c Client, req *hsmproto.SignOptionWillFundOffer) (hsmproto.Message, error) {
 	t := req.MsgType()
-	fp, err := btcec.ParsePubKey(req.FundingPubkey[:])
+	fp, err := e.point(req.FundingPubkey)
 	if err != nil {
 		return nil, badRequest(c, t, "could not parse request")
 	}

@@ -71,7 +71,7 @@ func (e *Engine) handleSignRemoteHtlcTx(c Client, req *hsmproto.SignRemoteHtlcTx
 	if err != nil {
 		return nil, err
 	}
-	point, err := req.RemotePerCommitPoint.Key()
+	point, err := e.point(req.RemotePerCommitPoint)
 	if err != nil {
 		return nil, badRequest(c, t, "Failed deriving htlc privkey")
 	}

@@ -69,7 +69,7 @@ func (e *Engine) signRemoteHtlcToUs(c Client, t uint16, peer [33]byte, dbid uint
 	if err != nil {
 		return nil, err
 	}
-	point, err := remotePoint.Key()
+	point, err := e.point(remotePoint)
 	if err != nil {
 		return nil, badRequest(c, t, "Failed deriving htlc privkey")
 	}

@@ -242,7 +242,7 @@ func (e *Engine) utxoKey(t uint16, u *hsmproto.HsmUtxo) (*keys.PrivateKey, error
 	}
 	var point *btcec.PublicKey
 	if ci.CommitmentPoint != nil {
-		if point, err = ci.CommitmentPoint.Key(); err != nil {
+		if point, err = e.point(*ci.CommitmentPoint); err != nil {
 			return nil, statusFailed(t, "Deriving unilateral_close_privkey: invalid commitment point")
 		}
 	}
