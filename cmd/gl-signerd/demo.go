@@ -162,7 +162,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) (err error) {
 	fmt.Fprintf(d.out, "[5/5] stop: SIGTERM; the daemon drained and exited %d after %s\n", code, stopTook.Round(time.Millisecond))
 	fmt.Fprintln(d.out, "summary")
 	fmt.Fprintf(d.out, "  requests  %d signed, %d refused (expected), %d wrong\n", stats.Answered, stats.Refused, stats.Wrong)
-	fmt.Fprintf(d.out, "  latency   p50 %s, p99 %s, max %s (node → signer → node over mTLS gRPC on loopback)\n",
+	fmt.Fprintf(d.out, "  latency   p50 %s, p99 %s, max %s (node → signer → node over mTLS gRPC on loopback; requests held while the node moved included)\n",
 		fmtDur(d.lat.Percentile(50)), fmtDur(d.lat.Percentile(99)), fmtDur(d.lat.Percentile(100)))
 	fmt.Fprintf(d.out, "  node      %d requests answered exactly once (%d duplicates), %d streams, %d preemption\n",
 		emuStats.Answered, emuStats.Duplicates, emuStats.Streams, emuStats.Preemptions)
