@@ -13,6 +13,7 @@
 //	node.Schedule()
 //	resp, err := node.Submit(ctx, &greenlight.HsmRequest{Raw: msg}) // like lightningd
 //	node.Reschedule() // preempt and move to a new port
+//	node.CutStreams() // or only end the signer's streams, as a broken connection does
 //
 // What it checks, as Greenlight does:
 //   - Register and Recover take the "nobody" certificate, a one-time,
