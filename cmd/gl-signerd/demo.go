@@ -54,9 +54,12 @@ node, mTLS gRPC on loopback), runs gl-signerd init, register and run as a user
 would, and then plays the node: channels opened, payments made and received,
 fees updated, channels closed cooperatively and by force, the wallet spent,
 the node moved to another address mid-traffic, and one request the signer must
-refuse. Every answer is checked: signatures by the right keys, transactions
-run through a script engine, and bytes equal to those of an engine rebuilt
-from the printed recovery words.
+refuse. Channels end every way: cooperative close, our force close with the
+to_local sweep, the peer's force close (our output spent from the wallet), and
+the peer broadcasting a revoked state (the penalty sweep). Every answer is
+checked: signatures by the right keys, transactions run through a script
+engine, and bytes equal to those of an engine rebuilt from the printed
+recovery words.
 
 It prints its progress and a summary, stops the daemon with SIGTERM, removes
 everything it made, and exits 0 if every answer was right (1 otherwise).
@@ -65,7 +68,7 @@ Nothing outside this binary is needed.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDemo(cmd, &f) },
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.channels, "channels", 4, "channels to open (at least 2: one cooperative and one forced close)")
+	fl.IntVar(&f.channels, "channels", 4, "channels to open, ending in turn by cooperative close, force close, the peer's force close and the peer's breach (at least 2)")
 	fl.IntVar(&f.payments, "payments", 6, "payments per channel")
 	fl.BoolVar(&f.keep, "keep", false, "keep the temporary directory (state, logs) and print where it is")
 	fl.BoolVar(&f.verbose, "verbose", false, "print every request")
@@ -417,8 +420,8 @@ var channelPlans = []struct {
 }{
 	{"we fund, anchors", traffic.ChannelOptions{WeFund: true, Anchors: true, Announce: true}, traffic.CloseMutual},
 	{"peer funds, static_remotekey", traffic.ChannelOptions{}, traffic.CloseForce},
-	{"we fund, static_remotekey", traffic.ChannelOptions{WeFund: true}, traffic.CloseForce},
-	{"peer funds, anchors", traffic.ChannelOptions{Anchors: true, Announce: true}, traffic.CloseMutual},
+	{"we fund, static_remotekey", traffic.ChannelOptions{WeFund: true}, traffic.CloseRemote},
+	{"peer funds, anchors", traffic.ChannelOptions{Anchors: true, Announce: true}, traffic.CloseBreach},
 }
 
 // traffic plays the node: boot, channels in parallel (with a preemption in

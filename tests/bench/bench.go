@@ -573,7 +573,7 @@ func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n in
 			for j := 0; ctx.Err() == nil; j++ {
 				l := traffic.Lifecycle{
 					Channel:  traffic.ChannelOptions{WeFund: (i+j)%2 == 0, Anchors: (i+j)%3 != 0, Announce: j%4 == 0},
-					Payments: 4 + (i*7+j*3)%6, FeeUpdates: 1, Close: traffic.CloseKind((i + j) % 2),
+					Payments: 4 + (i*7+j*3)%6, FeeUpdates: 1, Close: closes[(i+j)%len(closes)],
 				}
 				if _, err := g.RunLifecycle(ctx, l); err != nil {
 					if ctx.Err() == nil {
@@ -835,3 +835,6 @@ func us(d time.Duration) string {
 }
 
 func mb(b uint64) float64 { return float64(b) / 1e6 }
+
+// closes are the ways the load's channels end.
+var closes = []traffic.CloseKind{traffic.CloseMutual, traffic.CloseForce, traffic.CloseRemote, traffic.CloseBreach}

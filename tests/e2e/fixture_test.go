@@ -319,7 +319,7 @@ func startLoad(ctx context.Context, g *traffic.Generator, workers, payments int)
 				}
 				lc := traffic.Lifecycle{
 					Channel:  traffic.ChannelOptions{WeFund: (w+i)%2 == 0, Anchors: (w+i)%3 != 0, Announce: i%4 == 0},
-					Payments: payments, FeeUpdates: i % 2, Close: traffic.CloseKind((w + i) % 2),
+					Payments: payments, FeeUpdates: i % 2, Close: closes[(w+i)%len(closes)],
 				}
 				if _, err := g.RunLifecycle(ctx, lc); err != nil {
 					l.mu.Lock()
@@ -460,3 +460,6 @@ func (p *tcpProxy) setDown(down bool) {
 	}
 	p.mu.Unlock()
 }
+
+// closes are the ways the load's channels end.
+var closes = []traffic.CloseKind{traffic.CloseMutual, traffic.CloseForce, traffic.CloseRemote, traffic.CloseBreach}

@@ -60,7 +60,8 @@ type Channel struct {
 	theirMsat     uint64
 	htlcs         []*htlc
 	feerate       uint32
-	local         *commitment // our current commitment, signed by the peer
+	local         *commitment            // our current commitment, signed by the peer
+	remote        map[uint64]*commitment // the peer's latest commitments, by number
 	localPeerSig  hsmproto.BitcoinSignature
 	nextHTLCCltv  uint32
 	closed        bool
@@ -106,7 +107,7 @@ func (g *Generator) OpenChannel(ctx context.Context, opts ChannelOptions) (*Chan
 	}
 	ch := &Channel{
 		g: g, rng: rng, peer: newPeer(rng), dbid: g.allocDBID(), opts: opts,
-		ourPoints: make(map[uint64]*btcec.PublicKey), feerate: opts.FeeRate,
+		ourPoints: make(map[uint64]*btcec.PublicKey), remote: make(map[uint64]*commitment), feerate: opts.FeeRate,
 		delayOnUs: uint16(144 + rng.IntN(577)), delayOnPeer: 144,
 		nextHTLCCltv: 900_000 + uint32(rng.IntN(50_000)),
 	}
@@ -301,6 +302,10 @@ func (ch *Channel) signRemote(ctx context.Context, n uint64, caps uint64) error 
 	})
 	if err != nil {
 		return err
+	}
+	ch.remote[n] = c
+	if n >= 3 {
+		delete(ch.remote, n-3)
 	}
 	ht := htlcSighashType(ch.opts.Anchors)
 	idx := c.htlcOutputs()

@@ -201,3 +201,128 @@ func (ch *Channel) sweepToLocal(ctx context.Context, c *commitment, i int, m uin
 	g.addUTXO(addr, wire.OutPoint{Hash: tx.TxHash(), Index: 0}, tx)
 	return nil
 }
+
+// CloseBreach plays a cheating peer: it broadcasts its last revoked
+// commitment, and lightningd has the signer sweep the peer's to_local
+// output with the revocation key (sign_any_penalty_to_us, with the secret
+// the peer revealed); then forget_channel.
+func (ch *Channel) CloseBreach(ctx context.Context) error {
+	if ch.closed {
+		return ErrChannelClosed
+	}
+	if ch.remoteNum == 0 {
+		return errors.New("traffic: the peer has no revoked commitment yet")
+	}
+	k := ch.remoteNum - 1
+	c := ch.remote[k]
+	if c == nil {
+		return fmt.Errorf("traffic: the peer's commitment %d is not kept", k)
+	}
+	ch.closed = true
+	if i := c.output("to_local"); i >= 0 {
+		g := ch.g
+		addr, err := g.newAddress(ctx, ch.rng.IntN(2) == 0)
+		if err != nil {
+			return err
+		}
+		prev := c.outs[i]
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{Hash: c.tx.TxHash(), Index: uint32(i)}, nil, nil))
+		tx.AddTxOut(wire.NewTxOut(prev.out.Value-1_000, addr.pkScript))
+		p := newPSBT(tx)
+		p.Inputs[0].WitnessUtxo = prev.out
+		p.Inputs[0].WitnessScript = prev.wscript
+		addr.describeOutput(&p.Outputs[0])
+		_, err = ask(ctx, g, ch.name("sign_any_penalty_to_us %d", k), signer.MasterClient, &hsmproto.SignAnyPenaltyToUs{
+			RevocationSecret: ch.peer.secret(k), Tx: hsmproto.BitcoinTx{Tx: tx, PSBT: p}, Wscript: prev.wscript,
+			Input: 0, Peerid: ch.peer.id, ChannelDBID: ch.dbid,
+		}, func(r *hsmproto.SignTxReply) error {
+			// The revocation key of the peer's commitment k.
+			if err := checkWitnessSig(r.Sig, c.revoc, tx, 0, prev.wscript, prev.out.PkScript, prev.out.Value, txscript.SigHashAll); err != nil {
+				return err
+			}
+			sig, err := derSig(r.Sig)
+			if err != nil {
+				return err
+			}
+			return runScript(tx, 0, wire.TxWitness{sig, {1}, prev.wscript}, txscript.NewCannedPrevOutputFetcher(prev.out.PkScript, prev.out.Value))
+		})
+		if err != nil {
+			return err
+		}
+		g.addUTXO(addr, wire.OutPoint{Hash: tx.TxHash(), Index: 0}, tx)
+	}
+	return ch.forget(ctx)
+}
+
+// CloseRemote plays a peer that force-closes with its current commitment:
+// our to_remote output on it becomes a wallet UTXO with close_info, which
+// lightningd spends with sign_withdrawal (the key is our payment basepoint;
+// with anchors the output is the 1-block CSV P2WSH); then forget_channel.
+func (ch *Channel) CloseRemote(ctx context.Context) error {
+	if ch.closed {
+		return ErrChannelClosed
+	}
+	if len(ch.htlcs) > 0 {
+		return errPendingHTLCs
+	}
+	c := ch.remote[ch.remoteNum]
+	if c == nil {
+		return errors.New("traffic: the peer's current commitment is not kept")
+	}
+	ch.closed = true
+	i := c.output("to_remote")
+	if i < 0 {
+		return ch.forget(ctx)
+	}
+	g := ch.g
+	addr, err := g.newAddress(ctx, ch.rng.IntN(2) == 0)
+	if err != nil {
+		return err
+	}
+	prev := c.outs[i].out
+	tx := wire.NewMsgTx(2)
+	in := wire.NewTxIn(&wire.OutPoint{Hash: c.tx.TxHash(), Index: uint32(i)}, nil, nil)
+	in.Sequence = 0xfffffffd
+	var csv uint32
+	if ch.opts.Anchors {
+		csv, in.Sequence = 1, 1
+	}
+	tx.AddTxIn(in)
+	tx.AddTxOut(wire.NewTxOut(prev.Value-500, addr.pkScript))
+	p := newPSBT(tx)
+	p.Inputs[0].NonWitnessUtxo = c.tx
+	p.Inputs[0].WitnessUtxo = prev
+	addr.describeOutput(&p.Outputs[0])
+	utxo := hsmproto.HsmUtxo{Txid: c.tx.TxHash(), Outnum: uint32(i), Amount: hsmproto.AmountSat(prev.Value), ScriptPubkey: prev.PkScript,
+		CloseInfo: &hsmproto.UnilateralCloseInfo{ChannelID: ch.dbid, PeerID: ch.peer.id, OptionAnchors: ch.opts.Anchors, Csv: csv}}
+	key := ch.ours.payment // option_static_remotekey: the basepoint itself
+	_, err = ask(ctx, g, ch.name("sign_withdrawal of to_remote after the peer's close"), signer.MasterClient,
+		&hsmproto.SignWithdrawal{Inputs: []hsmproto.HsmUtxo{utxo}, Psbt: p}, func(r *hsmproto.SignWithdrawalReply) error {
+			if r.Psbt == nil || len(r.Psbt.Inputs) != 1 || len(r.Psbt.Inputs[0].PartialSigs) != 1 {
+				return errors.New("the to_remote input is not signed")
+			}
+			rin := r.Psbt.Inputs[0]
+			ps := rin.PartialSigs[0]
+			if !bytes.Equal(ps.PubKey, key.SerializeCompressed()) {
+				return fmt.Errorf("to_remote signed by %x, not our payment basepoint", ps.PubKey)
+			}
+			wit := wire.TxWitness{ps.Signature, ps.PubKey}
+			if ch.opts.Anchors {
+				ws, err := input.CommitScriptToRemoteConfirmed(key)
+				if err != nil {
+					return err
+				}
+				if !bytes.Equal(rin.WitnessScript, ws) {
+					return errors.New("the reply's witness script is not our anchored to_remote script")
+				}
+				wit = wire.TxWitness{ps.Signature, ws}
+			}
+			return runScript(tx, 0, wit, txscript.NewCannedPrevOutputFetcher(prev.PkScript, prev.Value))
+		})
+	if err != nil {
+		return err
+	}
+	g.addUTXO(addr, wire.OutPoint{Hash: tx.TxHash(), Index: 0}, tx)
+	return ch.forget(ctx)
+}

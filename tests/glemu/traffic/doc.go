@@ -9,7 +9,7 @@
 //	ch, _ := g.OpenChannel(ctx, traffic.ChannelOptions{WeFund: true, Anchors: true})
 //	_ = ch.Pay(ctx, 50_000_000) // an outgoing payment: two commitment rounds
 //	_ = ch.Receive(ctx, 20_000_000)
-//	_ = ch.CloseMutual(ctx)
+//	_ = ch.CloseMutual(ctx) // or ForceClose, CloseRemote (the peer's), CloseBreach
 //	fmt.Println(g.Stats())
 //
 // A Generator plays lightningd and its subdaemons (openingd, channeld,

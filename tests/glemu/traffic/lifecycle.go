@@ -13,6 +13,8 @@ const (
 	CloseMutual CloseKind = iota // sign_mutual_close_tx, forget_channel
 	CloseForce                   // sign_commitment_tx, to_local sweep, forget_channel
 	CloseNone                    // leave the channel open
+	CloseRemote                  // the peer force-closes: to_remote swept with close_info
+	CloseBreach                  // the peer broadcasts a revoked commitment: penalty sweep
 )
 
 func (k CloseKind) String() string {
@@ -21,6 +23,10 @@ func (k CloseKind) String() string {
 		return "mutual close"
 	case CloseForce:
 		return "force close"
+	case CloseRemote:
+		return "peer's force close"
+	case CloseBreach:
+		return "peer's breach, penalty"
 	}
 	return "left open"
 }
@@ -80,6 +86,10 @@ func (g *Generator) RunLifecycle(ctx context.Context, l Lifecycle) (*Channel, er
 		err = ch.CloseMutual(ctx)
 	case CloseForce:
 		err = ch.ForceClose(ctx)
+	case CloseRemote:
+		err = ch.CloseRemote(ctx)
+	case CloseBreach:
+		err = ch.CloseBreach(ctx)
 	}
 	return ch, err
 }

@@ -48,6 +48,10 @@ func TestLifecyclesAgainstEngine(t *testing.T) {
 		{Channel: traffic.ChannelOptions{WeFund: false, Anchors: false}, Payments: 5, FeeUpdates: 1, Close: traffic.CloseForce},
 		{Channel: traffic.ChannelOptions{WeFund: true, Anchors: false, FeeRate: 5000}, Payments: 4, Close: traffic.CloseForce},
 		{Channel: traffic.ChannelOptions{WeFund: false, Anchors: true}, Payments: 4, Close: traffic.CloseMutual},
+		{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 3, Close: traffic.CloseRemote},
+		{Channel: traffic.ChannelOptions{WeFund: false}, Payments: 3, Close: traffic.CloseRemote},
+		{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 3, Close: traffic.CloseBreach},
+		{Channel: traffic.ChannelOptions{WeFund: false}, Payments: 4, Close: traffic.CloseBreach},
 	} {
 		ch, err := g.RunLifecycle(ctx, l)
 		if err != nil {
@@ -75,7 +79,7 @@ func TestLifecyclesAgainstEngine(t *testing.T) {
 	}
 	for _, name := range []string{"hsmd_sign_remote_commitment_tx", "hsmd_sign_remote_htlc_tx", "hsmd_validate_commitment_tx",
 		"hsmd_revoke_commitment_tx", "hsmd_validate_revocation", "hsmd_sign_mutual_close_tx", "hsmd_sign_commitment_tx",
-		"hsmd_sign_any_delayed_payment_to_us", "hsmd_sign_withdrawal", "hsmd_ecdh_req", "hsmd_sign_invoice",
+		"hsmd_sign_any_delayed_payment_to_us", "hsmd_sign_any_penalty_to_us", "hsmd_sign_withdrawal", "hsmd_ecdh_req", "hsmd_sign_invoice",
 		"hsmd_preapprove_invoice", "hsmd_cupdate_sig_req", "hsmd_cannouncement_sig_req", "hsmd_node_announcement_sig_req",
 		"hsmd_check_pubkey", "hsmd_setup_channel", "hsmd_forget_channel"} {
 		if s.ByType[name] == 0 {
