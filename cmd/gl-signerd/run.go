@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -74,6 +75,12 @@ Once running, network failures are logged and retried with backoff.`,
 }
 
 func runDaemon(cmd *cobra.Command, f *runFlags) error {
+	// Catch SIGINT/SIGTERM from the start: one that arrives while the store
+	// is opened waits here and stops the daemon at the first point where
+	// stopping is clean, instead of killing it half-started.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	if err := secretstore.DisableCoreDumps(); err != nil {
 		return err
 	}
@@ -115,6 +122,9 @@ func runDaemon(cmd *cobra.Command, f *runFlags) error {
 		return err
 	}
 	defer eng.Wipe()
+	// Opening the store took a 256 MiB Argon2id buffer; hand it back to
+	// the OS now rather than keep it resident for months.
+	debug.FreeOSMemory()
 	nodeID := eng.NodeID()
 	streamLog := log.Named("streamer") // the streamer adds the node id itself
 	log = log.With(zap.String("node_id", hex.EncodeToString(nodeID[:])))
@@ -181,10 +191,8 @@ func runDaemon(cmd *cobra.Command, f *runFlags) error {
 	}
 	d.streamer = st
 
-	// From here on, SIGINT/SIGTERM and ctl shutdown stop the daemon cleanly.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	// From here on, SIGINT/SIGTERM (also those caught during start-up)
+	// and ctl shutdown stop the daemon cleanly.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	defer cancel(nil)
 	d.stop = func(reason string) { cancel(errors.New(reason)) }
