@@ -34,8 +34,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -122,7 +124,7 @@ func (l *Log) Path() string { return l.path }
 // Append queues r and waits until it is durably written. If ctx ends
 // first, Append returns ctx's error; the line is still written.
 func (l *Log) Append(ctx context.Context, r Record) error {
-	line, err := json.Marshal(r)
+	line, err := encode(r)
 	if err != nil {
 		return fmt.Errorf("audit: encoding a record: %w", err)
 	}
@@ -249,4 +251,66 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// encode is json.Marshal(r), byte for byte, without reflection for the
+// records the daemon writes (every request encodes one). Anything out of
+// the ordinary (a string that needs escaping, a year json refuses, a
+// duration printed in exponent form) goes through json.Marshal.
+func encode(r Record) ([]byte, error) {
+	if y := r.Time.Year(); y < 0 || y > 9999 || !plain(r.TypeName) || !plain(r.Peer) ||
+		!plain(r.Outcome) || !plain(r.Reason) || !plain(r.Tag) {
+		return json.Marshal(r)
+	}
+	f := r.DurationMS
+	if a := math.Abs(f); math.IsNaN(f) || math.IsInf(f, 0) || (a != 0 && (a < 1e-6 || a >= 1e21)) {
+		return json.Marshal(r)
+	}
+	b := make([]byte, 0, 384+len(r.Reason)) // room for the newline Append adds
+	b = append(b, `{"time":"`...)
+	b = r.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, `","request_id":`...)
+	b = strconv.AppendUint(b, uint64(r.RequestID), 10)
+	b = append(b, `,"type":`...)
+	b = strconv.AppendUint(b, uint64(r.Type), 10)
+	b = append(b, `,"type_name":"`...)
+	b = append(b, r.TypeName...)
+	b = append(b, '"')
+	if r.Peer != "" {
+		b = append(b, `,"peer":"`...)
+		b = append(b, r.Peer...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"dbid":`...)
+	b = strconv.AppendUint(b, r.DBID, 10)
+	b = append(b, `,"capabilities":`...)
+	b = strconv.AppendUint(b, r.Capabilities, 10)
+	b = append(b, `,"outcome":"`...)
+	b = append(b, r.Outcome...)
+	b = append(b, '"')
+	if r.Reason != "" {
+		b = append(b, `,"reason":"`...)
+		b = append(b, r.Reason...)
+		b = append(b, '"')
+	}
+	if r.Tag != "" {
+		b = append(b, `,"tag":"`...)
+		b = append(b, r.Tag...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"duration_ms":`...)
+	b = strconv.AppendFloat(b, f, 'f', -1, 64)
+	return append(b, '}'), nil
+}
+
+// plain reports whether json.Marshal writes s as is between quotes:
+// printable ASCII without the characters it escapes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }

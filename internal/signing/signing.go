@@ -242,14 +242,20 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 	if h.opts.Observe != nil {
 		h.opts.Observe(d)
 	}
+	// Check first: the fields are not built when debug is off (every
+	// request passes here).
 	if err != nil {
 		// The streamer logs every refusal it sends; this adds the tag.
-		h.log.Debug("refused a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
-			zap.String("tag", d.Tag), zap.String("reason", d.Reason))
+		if ce := h.log.Check(zap.DebugLevel, "refused a request"); ce != nil {
+			ce.Write(zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
+				zap.String("tag", d.Tag), zap.String("reason", d.Reason))
+		}
 		return streamer.Response{Err: err}
 	}
-	h.log.Debug("answered a request", zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
-		zap.Duration("took", d.Duration))
+	if ce := h.log.Check(zap.DebugLevel, "answered a request"); ce != nil {
+		ce.Write(zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
+			zap.Duration("took", d.Duration))
+	}
 	return streamer.Response{Raw: reply}
 }
 
