@@ -5,18 +5,33 @@ import (
 	"sync"
 )
 
+// maxIdleWorkers bounds the queue goroutines kept waiting for a new queue
+// once theirs has drained, and the drained queues kept for reuse.
+const maxIdleWorkers = 32
+
 // dispatcher runs jobs with one ordered queue per channel. Each queue has
-// its own goroutine, started with the queue's first job and gone when the
-// queue drains, so idle channels cost nothing. A semaphore bounds how many
-// jobs run at once across channels. Submitting to a full queue blocks: the
-// receive loop then stops reading, which is the backpressure we want.
+// a goroutine of its own while it holds jobs; once it drains, the queue is
+// gone, so idle channels cost nothing. The goroutine then waits, up to
+// maxIdleWorkers of them, to take over the next channel's new queue: a
+// channeld with one request in flight empties its queue with every answer,
+// and a fresh goroutine per request would grow its stack to the engine's
+// depth each time. A semaphore bounds how many jobs run at once across
+// channels. Submitting to a full queue blocks: the receive loop then stops
+// reading, which is the backpressure we want.
 type dispatcher struct {
 	ctx    context.Context
 	depth  int
 	sem    chan struct{}
 	mu     sync.Mutex
 	queues map[channelKey]*queue
-	wg     sync.WaitGroup
+	free   []*queue // drained queues (empty channels) to reuse; guarded by mu
+	idle   int      // goroutines waiting on handoff; guarded by mu
+	// handoff gives a new queue to an idle goroutine (unbuffered: a send
+	// succeeds only if one is waiting).
+	handoff  chan queueRun
+	quit     chan struct{} // closed by wait: idle goroutines return
+	quitOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 type queue struct {
@@ -24,12 +39,19 @@ type queue struct {
 	n  int // jobs submitted and not yet finished; guarded by dispatcher.mu
 }
 
+type queueRun struct {
+	key channelKey
+	q   *queue
+}
+
 func newDispatcher(ctx context.Context, depth, concurrency int) *dispatcher {
 	return &dispatcher{
-		ctx:    ctx,
-		depth:  depth,
-		sem:    make(chan struct{}, concurrency),
-		queues: make(map[channelKey]*queue),
+		ctx:     ctx,
+		depth:   depth,
+		sem:     make(chan struct{}, concurrency),
+		queues:  make(map[channelKey]*queue),
+		handoff: make(chan queueRun),
+		quit:    make(chan struct{}),
 	}
 }
 
@@ -38,14 +60,25 @@ func newDispatcher(ctx context.Context, depth, concurrency int) *dispatcher {
 func (d *dispatcher) submit(key channelKey, job func(context.Context)) bool {
 	d.mu.Lock()
 	q := d.queues[key]
-	if q == nil {
-		q = &queue{ch: make(chan func(context.Context), d.depth)}
+	fresh := q == nil
+	if fresh {
+		if n := len(d.free); n > 0 {
+			q, d.free = d.free[n-1], d.free[:n-1]
+		} else {
+			q = &queue{ch: make(chan func(context.Context), d.depth)}
+		}
 		d.queues[key] = q
-		d.wg.Add(1)
-		go d.work(key, q)
 	}
 	q.n++
 	d.mu.Unlock()
+	if fresh {
+		select {
+		case d.handoff <- queueRun{key, q}: // an idle goroutine runs it
+		default:
+			d.wg.Add(1)
+			go d.work(key, q)
+		}
+	}
 	select {
 	case q.ch <- job:
 		return true
@@ -54,15 +87,44 @@ func (d *dispatcher) submit(key channelKey, job func(context.Context)) bool {
 	}
 }
 
+// work runs the queue of key until it drains, then waits for another
+// queue, until the context ends or wait is called.
 func (d *dispatcher) work(key channelKey, q *queue) {
 	defer d.wg.Done()
+	for d.drain(key, q) {
+		d.mu.Lock()
+		if d.idle >= maxIdleWorkers {
+			d.mu.Unlock()
+			return
+		}
+		d.idle++
+		d.mu.Unlock()
+		var r queueRun
+		select {
+		case r = <-d.handoff:
+		case <-d.quit:
+		case <-d.ctx.Done():
+		}
+		d.mu.Lock()
+		d.idle--
+		d.mu.Unlock()
+		if r.q == nil {
+			return
+		}
+		key, q = r.key, r.q
+	}
+}
+
+// drain runs the jobs of key's queue until none is left (true: the queue
+// is removed and kept for reuse) or the context ends (false).
+func (d *dispatcher) drain(key channelKey, q *queue) bool {
 	for {
 		select {
 		case job := <-q.ch:
 			select {
 			case d.sem <- struct{}{}:
 			case <-d.ctx.Done():
-				return
+				return false
 			}
 			job(d.ctx)
 			<-d.sem
@@ -70,16 +132,23 @@ func (d *dispatcher) work(key channelKey, q *queue) {
 			q.n--
 			if q.n == 0 {
 				delete(d.queues, key)
+				if len(d.free) < maxIdleWorkers {
+					d.free = append(d.free, q)
+				}
 				d.mu.Unlock()
-				return
+				return true
 			}
 			d.mu.Unlock()
 		case <-d.ctx.Done():
-			return
+			return false
 		}
 	}
 }
 
-// wait blocks until every queue goroutine has returned. Cancel the
-// dispatcher's context first unless all submitted jobs should finish.
-func (d *dispatcher) wait() { d.wg.Wait() }
+// wait blocks until every queue goroutine has returned: those running a
+// queue return once it drains. Cancel the dispatcher's context first
+// unless all submitted jobs should finish. No job may be submitted after.
+func (d *dispatcher) wait() {
+	d.quitOnce.Do(func() { close(d.quit) })
+	d.wg.Wait()
+}
