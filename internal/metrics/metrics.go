@@ -29,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,7 @@ type Metrics struct {
 	latency  *prometheus.HistogramVec
 	refusals *prometheus.CounterVec
 	paused   prometheus.Gauge
+	byType   sync.Map // uint16 message type → *typeChildren
 }
 
 // New registers the daemon's metrics in a new private registry. stats,
@@ -92,8 +94,19 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
 // Observe records one decision; it is a signing.Options.Observe.
 func (m *Metrics) Observe(d signing.Decision) {
+	if d.Outcome == signing.Answered {
+		// The common case, without a label lookup: the children of each
+		// known type are cached.
+		if c, ok := m.byType.Load(d.Type); ok {
+			c := c.(*typeChildren)
+			c.answered.Inc()
+			c.latency.Observe(d.Duration.Seconds())
+			return
+		}
+	}
 	name := hsmproto.MessageName(d.Type)
-	if strings.HasPrefix(name, "unknown_") {
+	known := !strings.HasPrefix(name, "unknown_")
+	if !known {
 		name = "unknown"
 	}
 	m.requests.WithLabelValues(name, d.Outcome).Inc()
@@ -101,6 +114,18 @@ func (m *Metrics) Observe(d signing.Decision) {
 	if d.Outcome == signing.Refused {
 		m.refusals.WithLabelValues(d.Tag).Inc()
 	}
+	if known && d.Outcome == signing.Answered { // at most one entry per CLN message type
+		m.byType.LoadOrStore(d.Type, &typeChildren{
+			answered: m.requests.WithLabelValues(name, signing.Answered),
+			latency:  m.latency.WithLabelValues(name),
+		})
+	}
+}
+
+// typeChildren are the instruments of one message type's answers.
+type typeChildren struct {
+	answered prometheus.Counter
+	latency  prometheus.Observer
 }
 
 // SetPaused records the pause state.

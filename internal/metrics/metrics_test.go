@@ -18,7 +18,10 @@ func TestScrape(t *testing.T) {
 	m := New(func() streamer.Stats {
 		return streamer.Stats{State: streamer.StateStreaming, Connects: 3, Disconnects: 2, ReportsDropped: 1}
 	}, time.Unix(1700000000, 0))
-	m.Observe(signing.Decision{Type: 4, Outcome: signing.Answered, Duration: time.Millisecond})
+	for range 3 { // the first through the labels, the others through the cached children
+		m.Observe(signing.Decision{Type: 4, Outcome: signing.Answered, Duration: time.Millisecond})
+	}
+	m.Observe(signing.Decision{Type: 4, Outcome: signing.Refused, Tag: signing.TagEngine})
 	m.Observe(signing.Decision{Type: 23, TypeName: "hsmd_sign_message", Outcome: signing.Refused, Tag: signing.TagSignMessage})
 	m.Observe(signing.Decision{Type: 777, TypeName: "unknown_777", Outcome: signing.Refused, Tag: signing.TagCapability})
 	m.SetPaused(true)
@@ -36,6 +39,10 @@ func TestScrape(t *testing.T) {
 	resp.Body.Close()
 	out := string(body)
 	for _, want := range []string{
+		`gl_signerd_requests_total{outcome="answered",type="hsmd_sign_any_cannouncement_req"} 3`,
+		`gl_signerd_requests_total{outcome="refused",type="hsmd_sign_any_cannouncement_req"} 1`,
+		`gl_signerd_request_duration_seconds_count{type="hsmd_sign_any_cannouncement_req"} 4`,
+		`gl_signerd_refusals_total{tag="engine"} 1`,
 		`gl_signerd_requests_total{outcome="refused",type="hsmd_sign_message"} 1`,
 		`gl_signerd_requests_total{outcome="refused",type="unknown"} 1`,
 		`gl_signerd_refusals_total{tag="sign-message-from-node"} 1`,
