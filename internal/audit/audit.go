@@ -83,6 +83,7 @@ type Log struct {
 
 	mu     sync.Mutex
 	queue  []pending
+	spare  []pending // the previous batch's array, for the next queue
 	closed bool
 	err    error // sticky write/sync error
 
@@ -129,7 +130,7 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 		return fmt.Errorf("audit: encoding a record: %w", err)
 	}
 	line = append(line, '\n')
-	p := pending{line: line, done: make(chan error, 1)}
+	p := pending{line: line, done: donePool.Get().(chan error)}
 	l.mu.Lock()
 	switch {
 	case l.err != nil:
@@ -148,11 +149,16 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 	}
 	select {
 	case err := <-p.done:
+		donePool.Put(p.done) // empty again; unlike one given up on below
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
+
+// donePool holds the channels (buffered, empty) by which the writer tells
+// Append its line is committed: one per request otherwise.
+var donePool = sync.Pool{New: func() any { return make(chan error, 1) }}
 
 // Stats returns the number of lines written and the number of fsyncs
 // that committed them.
@@ -197,7 +203,7 @@ func (l *Log) writer() {
 	for {
 		l.mu.Lock()
 		batch := l.queue
-		l.queue = nil
+		l.queue, l.spare = l.spare, nil
 		closed := l.closed
 		l.mu.Unlock()
 		if len(batch) == 0 {
@@ -222,9 +228,13 @@ func (l *Log) writer() {
 			l.commits++
 		}
 		l.mu.Unlock()
-		for _, p := range batch {
+		for i, p := range batch {
 			p.done <- err
+			batch[i] = pending{}
 		}
+		l.mu.Lock()
+		l.spare = batch[:0]
+		l.mu.Unlock()
 	}
 }
 
