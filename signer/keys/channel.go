@@ -43,6 +43,33 @@ type ChannelKeys struct {
 
 	funding, revocation, htlc, payment, delayedPayment PrivateKey
 	shaseed                                            Secret
+
+	// The shachain node above the current commitments (see shachain).
+	shaMu     sync.Mutex
+	shaPrefix uint64 // a shachain index whose low shachainNodeBits are 0
+	shaNode   Secret // the shachain value at shaPrefix
+	shaCached bool
+}
+
+// shachainNodeBits: the cached shachain node covers 2^8 indexes, so a
+// per-commitment secret costs at most 8 hashes instead of up to 48.
+const shachainNodeBits = 8
+
+// shachain is ShachainFromSeed(shaseed, index) through the cached node
+// above index: per_commit_secret walks down from the seed one hash per set
+// bit of the index, about 45 for the first commitments of a channel, and
+// consecutive commitments share all but the lowest bits. The node is a
+// secret like the seed (it derives 256 per-commitment secrets); Wipe
+// clears it. The caller holds ck.mu (read) and has checked ck.wiped.
+func (ck *ChannelKeys) shachain(index uint64) Secret {
+	prefix := index &^ (1<<shachainNodeBits - 1)
+	ck.shaMu.Lock()
+	defer ck.shaMu.Unlock()
+	if !ck.shaCached || ck.shaPrefix != prefix {
+		ck.shaNode = shachainDerive(0, prefix, ck.shaseed)
+		ck.shaPrefix, ck.shaCached = prefix, true
+	}
+	return shachainDerive(prefix, index, ck.shaNode)
 }
 
 // Channel returns the keys of channel (peer, dbid), deriving them on first
@@ -182,7 +209,10 @@ func (ck *ChannelKeys) PerCommitmentSecret(n uint64) (Secret, error) {
 	if ck.wiped {
 		return Secret{}, ErrWiped
 	}
-	return perCommitSecret(&ck.shaseed, n)
+	if n > MaxCommitmentIndex {
+		return Secret{}, ErrCommitmentIndex
+	}
+	return ck.shachain(ShachainIndex(n)), nil
 }
 
 // PerCommitmentPoint is per_commit_point(shaseed, n): PerCommitmentSecret(n)·G.
@@ -201,9 +231,8 @@ func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
 }
 
 // PerCommitmentSecretAndPoint returns PerCommitmentSecret(n) and
-// PerCommitmentPoint(m), as revoke_commitment_tx needs them (n and n+2): the
-// two shachain walks share the hashes of the index bits they have in
-// common.  It fails where either would, with the same errors.
+// PerCommitmentPoint(m), as revoke_commitment_tx needs them (n and n+2),
+// under one lock.  It fails where either would, with the same errors.
 func (ck *ChannelKeys) PerCommitmentSecretAndPoint(n, m uint64) (Secret, *btcec.PublicKey, error) {
 	ck.mu.RLock()
 	if ck.wiped {
@@ -214,7 +243,7 @@ func (ck *ChannelKeys) PerCommitmentSecretAndPoint(n, m uint64) (Secret, *btcec.
 		ck.mu.RUnlock()
 		return Secret{}, nil, ErrCommitmentIndex
 	}
-	secret, ms := shachainPair(ck.shaseed, ShachainIndex(n), ShachainIndex(m))
+	secret, ms := ck.shachain(ShachainIndex(n)), ck.shachain(ShachainIndex(m))
 	ck.mu.RUnlock()
 	defer ms.Wipe()
 	k, err := privKeyFromArray((*[32]byte)(&ms))
@@ -286,6 +315,10 @@ func (ck *ChannelKeys) Wipe() {
 		k.Wipe()
 	}
 	ck.shaseed.Wipe()
+	ck.shaMu.Lock()
+	ck.shaNode.Wipe()
+	ck.shaCached = false
+	ck.shaMu.Unlock()
 }
 
 // String implements fmt.Stringer without revealing secrets.

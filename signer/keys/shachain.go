@@ -36,15 +36,6 @@ func shachainDerive(from, to uint64, v Secret) Secret {
 	return v
 }
 
-// shachainPair is ShachainFromSeed for two indexes: the walk over the
-// high bits they share is done once (for revoke_commitment_tx's n and n+2,
-// all but the lowest two or three bits).
-func shachainPair(seed Secret, a, b uint64) (Secret, Secret) {
-	common := a &^ (uint64(1)<<uint(bits.Len64(a^b)) - 1)
-	v := shachainDerive(0, common, seed)
-	return shachainDerive(common, a, v), shachainDerive(common, b, v)
-}
-
 // shachainTrailingZeros is ccan's count_trailing_zeroes with
 // SHACHAIN_BITS = 48 (CLN's build).
 func shachainTrailingZeros(index uint64) int {
@@ -141,14 +132,6 @@ func (s *ShachainStore) CommitmentSecret(n uint64) (Secret, bool) {
 		return Secret{}, false
 	}
 	return s.Get(ShachainIndex(n))
-}
-
-// perCommitSecret is per_commit_secret() in common/derive_basepoints.c.
-func perCommitSecret(shaseed *Secret, n uint64) (Secret, error) {
-	if n > MaxCommitmentIndex {
-		return Secret{}, ErrCommitmentIndex
-	}
-	return ShachainFromSeed(*shaseed, ShachainIndex(n)), nil
 }
 
 // String implements fmt.Stringer without revealing the stored secrets.

@@ -208,8 +208,8 @@ func TestChannelBaseKeysCarryPubKeys(t *testing.T) {
 	}
 }
 
-// shachainPair and PerCommitmentSecretAndPoint give what the separate
-// walks give, for nearby and distant indexes and at the edges.
+// PerCommitmentSecretAndPoint gives what the separate derivations give,
+// for nearby and distant indexes and at the edges.
 func TestPerCommitmentSecretAndPoint(t *testing.T) {
 	r, err := New(bytes.Repeat([]byte{6}, 32))
 	if err != nil {
@@ -225,10 +225,6 @@ func TestPerCommitmentSecretAndPoint(t *testing.T) {
 		pairs = append(pairs, [2]uint64{n, n + 2}, [2]uint64{n * 7919, n*104729 + 1})
 	}
 	for _, p := range pairs {
-		a, b := ShachainFromSeed(ck.shaseed, p[0]), ShachainFromSeed(ck.shaseed, p[1])
-		if ga, gb := shachainPair(ck.shaseed, p[0], p[1]); ga != a || gb != b {
-			t.Fatalf("shachainPair(%d, %d) differs", p[0], p[1])
-		}
 		s, point, err := ck.PerCommitmentSecretAndPoint(p[0], p[1])
 		if err != nil {
 			t.Fatal(err)
@@ -247,5 +243,55 @@ func TestPerCommitmentSecretAndPoint(t *testing.T) {
 	r.Wipe()
 	if _, _, err := ck.PerCommitmentSecretAndPoint(1, 3); !errors.Is(err, ErrWiped) {
 		t.Errorf("after Wipe: %v", err)
+	}
+}
+
+// The cached shachain node changes no secret: per-commitment secrets in
+// order, out of order, across node boundaries and at the edges, from 4
+// goroutines at once (go test -race), equal ShachainFromSeed from the
+// seed; Wipe clears the node.
+func TestShachainNodeCache(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{8}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := r.Channel([33]byte{2, 2}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ns []uint64
+	for n := range uint64(600) {
+		ns = append(ns, n)
+	}
+	for _, n := range []uint64{255, 256, 257, 511, 512, 1 << 20, 1<<20 - 1, MaxCommitmentIndex, MaxCommitmentIndex - 255, 0, 77, 1 << 40} {
+		ns = append(ns, n, n+1)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for k := range 3 * len(ns) {
+				n := ns[(k*13+g*101)%len(ns)]
+				if n > MaxCommitmentIndex {
+					continue
+				}
+				got, err := ck.PerCommitmentSecret(n)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if want := ShachainFromSeed(ck.shaseed, ShachainIndex(n)); got != want {
+					t.Errorf("secret %d differs from the walk from the seed", n)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := ck.PerCommitmentSecret(MaxCommitmentIndex + 1); !errors.Is(err, ErrCommitmentIndex) {
+		t.Errorf("2^48: %v", err)
+	}
+	r.Wipe()
+	if ck.shaCached || ck.shaNode != (Secret{}) {
+		t.Error("the shachain node survives Wipe")
 	}
 }
