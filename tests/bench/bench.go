@@ -119,6 +119,9 @@ type Report struct {
 	RSSPeak       uint64 // VmHWM over the phase, bytes
 	RSSEnd        uint64 // VmRSS at its end
 	RSSStartupHWM uint64 // VmHWM before the reset: start-up included (the KDF)
+	// RSSIdle is VmRSS one second after the daemon attached to the node,
+	// before any traffic: what an idle daemon keeps.
+	RSSIdle uint64
 	// RSSSampledMax is the largest VmRSS sampled every 50 ms during the
 	// memory phase (VmHWM, reset at its start, starts from the RSS of
 	// that moment, which may still hold start-up garbage).
@@ -271,8 +274,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		return nil, fmt.Errorf("bench: the daemon did not attach: %w", err)
 	}
 	pid := d.cmd.Process.Pid
+	time.Sleep(time.Second)
+	idleRSS := procStatus(pid, "VmRSS")
 
-	rep = &Report{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: cpuModel(), Pinned: pinned, Verbose: cfg.KeepDir}
+	rep = &Report{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPU: cpuModel(), Pinned: pinned, Verbose: cfg.KeepDir, RSSIdle: idleRSS}
 	rec := &recorder{max: cfg.EngineSample}
 	g, err := traffic.New(node.InitMsg(), rec.sender(node), traffic.Options{Seed: 42, Network: "regtest"})
 	if err != nil {
@@ -820,6 +825,9 @@ func (r *Report) Write(w io.Writer) {
 					p.Name, float64(p.P50)/float64(r.EngineMean), float64(p.CPUPerRequest)/float64(r.EngineMean))
 			}
 		}
+	}
+	if r.RSSIdle > 0 {
+		fmt.Fprintf(w, "idle: RSS %.1f MB one second after attaching, before any traffic\n", mb(r.RSSIdle))
 	}
 	if r.Channels > 0 {
 		fmt.Fprintf(w, "memory: %d channels set up and exercised (%d requests): RSS sampled max %.1f MB, at the end %.1f MB; VmHWM over the phase %.1f MB, since start-up (KDF included) %.1f MB\n",
