@@ -56,7 +56,7 @@ func TestDispatcherOrderAndReuse(t *testing.T) {
 			}
 		}
 	}
-	if len(d.queues) != 0 || len(d.free) > maxIdleWorkers {
+	if len(d.queues) != 0 || len(d.free) > d.maxIdle {
 		t.Fatalf("%d queues left, %d kept", len(d.queues), len(d.free))
 	}
 	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
