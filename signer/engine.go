@@ -177,9 +177,6 @@ func init() {
 	}
 }
 
-// errNotImplemented marks a handler still being written.
-var errNotImplemented = errors.New("not implemented yet")
-
 // Handle answers one raw request (u16 type ‖ payload) from client c and
 // returns the raw reply, or a *RefusalError.
 func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, error) {
