@@ -203,7 +203,13 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 		}
 		return nil, &RefusalError{MsgType: t, Reason: err.Error(), Fatal: c.IsMaster()}
 	}
-	return reply.Encode(), nil
+	// Marshal, not Encode: a reply built from a request's own values must
+	// never take the engine down, only refuse that request.
+	out, err := hsmproto.Marshal(reply)
+	if err != nil {
+		return nil, &RefusalError{MsgType: t, Reason: "could not encode the reply", Fatal: c.IsMaster(), Err: err}
+	}
+	return out, nil
 }
 
 // Option configures an Engine.
