@@ -77,6 +77,7 @@ type Config struct {
 	Metrics   MetricsConfig   `koanf:"metrics"`
 	Control   ControlConfig   `koanf:"control"`
 	Streamer  StreamerConfig  `koanf:"streamer"`
+	Audit     AuditConfig     `koanf:"audit"`
 	Policy    PolicyConfig    `koanf:"policy"`
 }
 
@@ -118,6 +119,14 @@ type StreamerConfig struct {
 	KeepaliveTimeout time.Duration `koanf:"keepalive_timeout" help:"how long to wait for a keepalive answer before reconnecting"`
 }
 
+// AuditConfig tunes the audit log (<state-dir>/audit.log).
+type AuditConfig struct {
+	SyncInterval time.Duration `koanf:"sync_interval" help:"how long a decision's audit line, written before the answer, may wait for its fsync (a power loss can lose that much of the log); 0s fsyncs every line before answering"`
+}
+
+// MaxAuditSyncInterval bounds audit.sync_interval.
+const MaxAuditSyncInterval = time.Minute
+
 // PolicyConfig holds the signing policy limits. These are placeholders for
 // the policy engine, with defaults after Greenlight's VLS policy.
 type PolicyConfig struct {
@@ -141,6 +150,7 @@ func Default(stateDir string) *Config {
 			Keepalive:        10 * time.Second,
 			KeepaliveTimeout: 5 * time.Second,
 		},
+		Audit: AuditConfig{SyncInterval: 10 * time.Millisecond},
 		Policy: PolicyConfig{
 			MaxHTLCValueInFlightSat: 16_777_215,
 			MinFeerateSatPerKw:      253,
@@ -269,6 +279,9 @@ func (c *Config) validate() map[string]string {
 		if d.v <= 0 {
 			bad[d.key] = fmt.Sprintf("%q must be longer than zero", d.v)
 		}
+	}
+	if c.Audit.SyncInterval < 0 || c.Audit.SyncInterval > MaxAuditSyncInterval {
+		bad["audit.sync_interval"] = fmt.Sprintf("%q is out of range: use 0s (fsync before every answer) up to %s", c.Audit.SyncInterval, MaxAuditSyncInterval)
 	}
 	if _, ok := bad["streamer.backoff_max"]; !ok && c.Streamer.BackoffMax < c.Streamer.BackoffInitial {
 		bad["streamer.backoff_max"] = fmt.Sprintf("%s is shorter than streamer.backoff_initial (%s)", c.Streamer.BackoffMax, c.Streamer.BackoffInitial)

@@ -45,7 +45,8 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("Load with nothing set = %+v, want the defaults %+v", c, want)
 	}
 	if c.Scheduler.URI != "https://scheduler.gl.blckstrm.com" || c.Control.Socket != filepath.Join(dir, "control.sock") ||
-		c.Streamer.BackoffMax != 30*time.Second || c.Log.Level != "info" || c.Log.Format != "auto" || c.Metrics.Listen != "" {
+		c.Streamer.BackoffMax != 30*time.Second || c.Log.Level != "info" || c.Log.Format != "auto" || c.Metrics.Listen != "" ||
+		c.Audit.SyncInterval != 10*time.Millisecond {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -150,6 +151,10 @@ func TestErrors(t *testing.T) {
 		{"bad duration", "", []string{"GL_SIGNERD_STREAMER_KEEPALIVE=soon"}, nil,
 			`config: streamer.keepalive: "soon" is not a duration; write it with a unit, like "30s" or "1m30s" (from GL_SIGNERD_STREAMER_KEEPALIVE)`},
 		{"zero duration", "[streamer]\nkeepalive = \"0s\"\n", nil, nil, `config: streamer.keepalive: "0s" must be longer than zero (from FILE)`},
+		{"audit sync negative", "[audit]\nsync_interval = \"-1s\"\n", nil, nil,
+			`config: audit.sync_interval: "-1s" is out of range: use 0s (fsync before every answer) up to 1m0s (from FILE)`},
+		{"audit sync too long", "", []string{"GL_SIGNERD_AUDIT_SYNC_INTERVAL=2h"}, nil,
+			`config: audit.sync_interval: "2h0m0s" is out of range: use 0s (fsync before every answer) up to 1m0s (from GL_SIGNERD_AUDIT_SYNC_INTERVAL)`},
 		{"backoff order", "[streamer]\nbackoff_initial = \"1m\"\nbackoff_max = \"10s\"\n", nil, nil,
 			`config: streamer.backoff_max: 10s is shorter than streamer.backoff_initial (1m0s) (from FILE)`},
 		{"negative amount", "[policy]\nmax_invoice_msat = -1\n", nil, nil, `config: policy.max_invoice_msat: -1 is negative (from FILE)`},
@@ -219,6 +224,11 @@ func TestConfigFile(t *testing.T) {
 	}
 	if c.Network != "regtest" || c.Control.Socket != filepath.Join(dir, "ctl.sock") || c.Metrics.Listen != "[::1]:9090" {
 		t.Errorf("explicit file not applied: %+v", c)
+	}
+	// 0s is a valid audit.sync_interval: fsync before every answer.
+	writeConfig(t, dir, "[audit]\nsync_interval = \"0s\"\n")
+	if c, err := Load(Options{StateDir: dir, Environ: []string{}}); err != nil || c.Audit.SyncInterval != 0 {
+		t.Errorf("audit.sync_interval = 0s: %v, %+v", err, c)
 	}
 	// Empty tables are fine.
 	writeConfig(t, dir, "[metrics]\n[policy]\n")

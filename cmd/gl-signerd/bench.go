@@ -15,13 +15,14 @@ import (
 )
 
 type benchFlags struct {
-	rates    []int
-	duration time.Duration
-	workers  int
-	channels int
-	fastKDF  bool
-	pin      bool
-	keep     bool
+	rates         []int
+	duration      time.Duration
+	workers       int
+	generatorCPUs int
+	channels      int
+	fastKDF       bool
+	pin           bool
+	keep          bool
 }
 
 func init() {
@@ -43,8 +44,8 @@ nothing behind. The machine should be otherwise idle: the load generator runs
 here too.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.duration <= 0 || f.workers <= 0 {
-				return usageErr("--duration and --workers must be positive")
+			if f.duration <= 0 || f.workers <= 0 || f.generatorCPUs <= 0 {
+				return usageErr("--duration, --workers and --generator-cpus must be positive")
 			}
 			self, err := selfPath()
 			if err != nil {
@@ -56,7 +57,8 @@ here too.`,
 			defer cancel()
 			out := cmd.OutOrStdout()
 			rep, err := bench.Run(ctx, bench.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
-				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin, KeepDir: f.keep})
+				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin, KeepDir: f.keep,
+				GeneratorCPUs: f.generatorCPUs})
 			if rep != nil {
 				rep.Write(out)
 			}
@@ -67,6 +69,7 @@ here too.`,
 	fl.IntSliceVar(&f.rates, "rates", []int{100, 1000}, "paced phases, in requests per second (a saturation phase follows)")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "length of each phase")
 	fl.IntVar(&f.workers, "workers", 64, "concurrent channels during the phases")
+	fl.IntVar(&f.generatorCPUs, "generator-cpus", 1, "channel workers that may build and check transactions at once; the rest of the load generator's process is left to the emulated node's network work")
 	fl.IntVar(&f.channels, "channels", 1000, "channels set up for the memory phase (-1: skip it)")
 	fl.BoolVar(&f.fastKDF, "fast-kdf", false, "make the throw-away store with a cheap KDF instead of gl-signerd init, to see the daemon's memory without the start-up KDF's 256 MiB")
 	fl.BoolVar(&f.pin, "pin", false, "run the daemon on CPU 1 and the load generator on CPU 0 (taskset), so they do not compete for CPU")

@@ -2,20 +2,32 @@
 // decision (every hsmd request the daemon answered or refused), appended to
 // <state-dir>/audit.log.
 //
-//	log, err := audit.Open(path)
-//	err = log.Append(ctx, audit.Record{...}) // returns once the line is on disk
-//	err = log.Close()                          // writes and syncs what is queued
+//	log, err := audit.Open(path, audit.Options{SyncInterval: 10 * time.Millisecond})
+//	err = log.Append(ctx, audit.Record{...}) // returns once the line is written
+//	err = log.Close()                          // writes and syncs what is left
 //
 // # Durability
 //
-// Append returns only after its line has been written and fsync(2)ed, so a
-// decision that was acted on is never missing from the log, whatever
-// happens to the process or the machine afterwards. To keep the cost of
-// fsync off concurrent requests, one writer goroutine commits in groups:
-// every line queued while an fsync runs goes out with the next single
-// write and fsync (see BenchmarkAppend for the measured cost). Close stops
-// new appends (ErrClosed), then writes and syncs every queued line, so a
-// clean shutdown loses nothing.
+// Append always returns after its line has been written to the file, so a
+// decision that was acted on is never missing from the log whatever
+// happens to the process (a crash, SIGKILL, OOM kill): the kernel has the
+// line. Options.SyncInterval chooses what a crash of the whole machine
+// may cost:
+//
+//   - Zero: Append returns only once its line is also fsync(2)ed. One
+//     writer goroutine commits in groups (every line queued while an fsync
+//     runs goes out with the next single write and fsync), but a request
+//     still waits for a disk flush, about 0.2 ms here and much longer in
+//     the tail.
+//   - Above zero: a background goroutine fsyncs written lines at most once
+//     per interval, so a power loss can lose the lines of the last
+//     interval, and no request waits for the disk.
+//
+// The audit log is a record of decisions, not signer state: nothing is
+// signed differently because of it, so gl-signerd uses a short interval by
+// default (see BenchmarkAppend and docs/performance.md for the costs).
+// Close stops new appends (ErrClosed), then writes and syncs everything, so
+// a clean shutdown loses nothing in either mode.
 //
 // A failed write or fsync is sticky: the kernel may have dropped the data
 // (an fsync error is reported once), so every later Append fails with the
@@ -76,10 +88,18 @@ type Record struct {
 // ErrClosed is returned by Append after Close.
 var ErrClosed = errors.New("the audit log is closed")
 
+// Options tunes a Log.
+type Options struct {
+	// SyncInterval is how long a written line may wait for its fsync; zero
+	// makes Append wait for it (see Durability in the package comment).
+	SyncInterval time.Duration
+}
+
 // Log is an open audit log. It is safe for concurrent use.
 type Log struct {
-	f    *os.File
-	path string
+	f        *os.File
+	path     string
+	interval time.Duration
 
 	mu     sync.Mutex
 	queue  []pending
@@ -87,7 +107,10 @@ type Log struct {
 	closed bool
 	err    error // sticky write/sync error
 
+	dirty bool // written and not yet synced; guarded by mu (SyncInterval mode)
+
 	wake chan struct{}
+	stop chan struct{} // closed by Close
 	done chan struct{}
 
 	// statistics, guarded by mu
@@ -101,7 +124,10 @@ type pending struct {
 
 // Open opens (creating it with mode 0600 if needed) the audit log at path
 // for appending.
-func Open(path string) (*Log, error) {
+func Open(path string, opts Options) (*Log, error) {
+	if opts.SyncInterval < 0 {
+		return nil, fmt.Errorf("audit: the sync interval %s is negative", opts.SyncInterval)
+	}
 	_, statErr := os.Lstat(path)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
@@ -114,22 +140,31 @@ func Open(path string) (*Log, error) {
 			return nil, fmt.Errorf("cannot create the audit log: %w", err)
 		}
 	}
-	l := &Log{f: f, path: path, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go l.writer()
+	l := &Log{f: f, path: path, interval: opts.SyncInterval,
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	if l.interval > 0 {
+		go l.syncer()
+	} else {
+		go l.writer()
+	}
 	return l, nil
 }
 
 // Path is the file the log appends to.
 func (l *Log) Path() string { return l.path }
 
-// Append queues r and waits until it is durably written. If ctx ends
-// first, Append returns ctx's error; the line is still written.
+// Append writes r and returns once the line is in the file, and with a
+// zero SyncInterval once it is also synced. If ctx ends first, Append
+// returns ctx's error; the line is still written.
 func (l *Log) Append(ctx context.Context, r Record) error {
 	line, err := encode(r)
 	if err != nil {
 		return fmt.Errorf("audit: encoding a record: %w", err)
 	}
 	line = append(line, '\n')
+	if l.interval > 0 {
+		return l.write(line)
+	}
 	p := pending{line: line, done: donePool.Get().(chan error)}
 	l.mu.Lock()
 	switch {
@@ -179,6 +214,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	l.mu.Unlock()
+	close(l.stop)
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -235,6 +271,81 @@ func (l *Log) writer() {
 		l.mu.Lock()
 		l.spare = batch[:0]
 		l.mu.Unlock()
+	}
+}
+
+// write appends line at once (SyncInterval mode) and lets the syncer know.
+func (l *Log) write(line []byte) error {
+	l.mu.Lock()
+	switch {
+	case l.err != nil:
+		err := l.err
+		l.mu.Unlock()
+		return err
+	case l.closed:
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	if _, err := l.f.Write(line); err != nil {
+		l.err = fmt.Errorf("audit: writing %s: %w", l.path, err)
+		err := l.err
+		l.mu.Unlock()
+		return err
+	}
+	l.lines++
+	wasDirty := l.dirty
+	l.dirty = true
+	l.mu.Unlock()
+	if !wasDirty {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// syncer fsyncs written lines at most once per interval until Close,
+// then once more.
+func (l *Log) syncer() {
+	defer close(l.done)
+	timer := time.NewTimer(0)
+	<-timer.C
+	var last time.Time
+	for {
+		select {
+		case <-l.wake:
+		case <-l.stop:
+		}
+		stopping := false
+		if wait := l.interval - time.Since(last); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-l.stop:
+				timer.Stop()
+				stopping = true
+			}
+		}
+		l.mu.Lock()
+		dirty, sticky := l.dirty, l.err
+		l.dirty = false
+		stopping = stopping || l.closed
+		l.mu.Unlock()
+		if dirty && sticky == nil {
+			err := l.f.Sync()
+			last = time.Now()
+			l.mu.Lock()
+			if err != nil && l.err == nil {
+				l.err = fmt.Errorf("audit: syncing %s: %w", l.path, err)
+			} else if err == nil {
+				l.commits++
+			}
+			l.mu.Unlock()
+		}
+		if stopping {
+			return
+		}
 	}
 }
 

@@ -18,7 +18,8 @@
 //     (answeredWhilePaused), so peers can still connect;
 //  3. otherwise calls Engine.Handle with the request's hsmd client
 //     (signer.MasterClient for lightningd's own connection);
-//  4. records the decision durably in the audit log and tells observers
+//  4. records the decision in the audit log (written, and fsynced as
+//     audit.Options says) and tells observers
 //     (metrics, status) before answering. A decision that cannot be
 //     audited is refused: the daemon does not sign what it cannot record.
 //
@@ -53,7 +54,8 @@ type Engine interface {
 	Handle(ctx context.Context, c signer.Client, raw []byte) ([]byte, error)
 }
 
-// Auditor records decisions durably; *audit.Log implements it.
+// Auditor records decisions before they are answered; *audit.Log
+// implements it.
 type Auditor interface {
 	Append(ctx context.Context, r audit.Record) error
 }

@@ -64,6 +64,14 @@ type Config struct {
 	Rates []int
 	// PhaseDuration is the length of each rate phase (default 10 s).
 	PhaseDuration time.Duration
+	// GeneratorCPUs is how many channel workers may compute at once
+	// (build and check transactions between their requests; default 1).
+	// The generator's work is heavier than the daemon's, and Go does not
+	// preempt a goroutine for 10 ms: with every P of this process busy
+	// computing, the emulated node's network goroutines would wait, and
+	// the generator's load would show up as the daemon's latency. One
+	// computing worker leaves the rest of this process to the node.
+	GeneratorCPUs int
 	// Workers is the number of concurrent channels in the rate phases
 	// (default 64).
 	Workers int
@@ -154,6 +162,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 64
+	}
+	if cfg.GeneratorCPUs == 0 {
+		cfg.GeneratorCPUs = 1
 	}
 	if cfg.Channels == 0 {
 		cfg.Channels = 1000
@@ -289,7 +300,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 	// Rate phases and saturation, on Workers channels cycling through
 	// lifecycles.
-	pool := startWorkers(ctx, g, rec, cfg.Workers)
+	pool := startWorkers(ctx, g, rec, cfg.Workers, cfg.GeneratorCPUs)
 	defer pool.stop()
 	pool.setRate(cfg.Rates[0])
 	time.Sleep(time.Second) // warm-up: channels opening
@@ -477,8 +488,20 @@ type sampled struct {
 	raw []byte
 }
 
+// computeTokens is a context value: the semaphore whose token the calling
+// worker holds while it computes (see Config.GeneratorCPUs).
+type computeTokens struct{}
+
 func (r *recorder) sender(n *glemu.Node) traffic.Sender {
 	return func(ctx context.Context, req traffic.Request) ([]byte, error) {
+		// A worker gives its compute token back while it waits for a slot
+		// and the answer. It keeps it for lightningd's own requests: the
+		// generator sends those holding a lock that another worker may
+		// wait for with a token in hand.
+		if tokens, ok := ctx.Value(computeTokens{}).(chan struct{}); ok && req.Client != signer.MasterClient {
+			<-tokens
+			defer func() { tokens <- struct{}{} }()
+		}
 	wait:
 		for {
 			r.mu.Lock()
@@ -560,8 +583,10 @@ type workers struct {
 	once   sync.Once
 }
 
-func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n int) *workers {
+func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n, computing int) *workers {
 	ctx, cancel := context.WithCancel(ctx)
+	tokens := make(chan struct{}, computing)
+	ctx = context.WithValue(ctx, computeTokens{}, tokens)
 	w := &workers{rec: rec, cancel: cancel}
 	for i := 0; i < n; i++ {
 		w.wg.Add(1)
@@ -580,7 +605,10 @@ func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n in
 					Channel:  traffic.ChannelOptions{WeFund: (i+j)%2 == 0, Anchors: (i+j)%3 != 0, Announce: j%4 == 0},
 					Payments: 4 + (i*7+j*3)%6, FeeUpdates: 1, Close: closes[(i+j)%len(closes)],
 				}
-				if _, err := g.RunLifecycle(ctx, l); err != nil {
+				tokens <- struct{}{}
+				_, err := g.RunLifecycle(ctx, l)
+				<-tokens
+				if err != nil {
 					if ctx.Err() == nil {
 						w.mu.Lock()
 						if w.err == nil {

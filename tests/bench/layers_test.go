@@ -55,7 +55,7 @@ func BenchmarkLayers(b *testing.B) {
 	})
 	b.Run("stream", func(b *testing.B) { roundTrips(b, engineHandler, raw, nodeID) })
 	b.Run("stream+seam+audit", func(b *testing.B) {
-		log, err := audit.Open(filepath.Join(b.TempDir(), "audit.log"))
+		log, err := audit.Open(filepath.Join(b.TempDir(), "audit.log"), audit.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
