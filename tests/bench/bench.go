@@ -101,8 +101,11 @@ type Phase struct {
 	TargetRate int // 0: saturation, -1: not paced (memory phase)
 	Requests   int
 	Duration   time.Duration
-	P50, P99   time.Duration
-	Max        time.Duration
+	P50, P90   time.Duration
+	P99        time.Duration
+	// Over1ms is the share of requests slower than 1 ms.
+	Over1ms float64
+	Max     time.Duration
 	// CPUPerRequest is the daemon's user+system CPU time per request.
 	CPUPerRequest time.Duration
 	// Slowest are the five slowest requests, "latency name".
@@ -715,7 +718,9 @@ func measure(ctx context.Context, pid int, rec *recorder, d time.Duration, faile
 	ph := Phase{Requests: len(lat), Duration: took, Slowest: slow}
 	if len(lat) > 0 {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-		ph.P50, ph.P99, ph.Max = pct(lat, 50), pct(lat, 99), lat[len(lat)-1]
+		ph.P50, ph.P90, ph.P99, ph.Max = pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1]
+		over := len(lat) - sort.Search(len(lat), func(i int) bool { return lat[i] > time.Millisecond })
+		ph.Over1ms = float64(over) / float64(len(lat))
 		ph.CPUPerRequest = cpu / time.Duration(len(lat))
 	}
 	return ph, nil
@@ -833,9 +838,10 @@ func (r *Report) Write(w io.Writer) {
 	if r.Pinned {
 		fmt.Fprintln(w, "pinned: the daemon on CPU 1; the load generator and the emulator on CPU 0")
 	}
-	fmt.Fprintf(w, "%-12s %9s %9s %9s %9s %9s %12s\n", "phase", "requests", "req/s", "p50", "p99", "max", "daemon CPU/req")
+	fmt.Fprintf(w, "%-12s %9s %9s %9s %9s %9s %9s %8s %12s\n", "phase", "requests", "req/s", "p50", "p90", "p99", "max", ">1ms", "daemon CPU/req")
 	for _, p := range r.Phases {
-		fmt.Fprintf(w, "%-12s %9d %9.0f %9s %9s %9s %12s\n", p.Name, p.Requests, p.Achieved(), us(p.P50), us(p.P99), us(p.Max), us(p.CPUPerRequest))
+		fmt.Fprintf(w, "%-12s %9d %9.0f %9s %9s %9s %9s %7.2f%% %12s\n", p.Name, p.Requests, p.Achieved(),
+			us(p.P50), us(p.P90), us(p.P99), us(p.Max), 100*p.Over1ms, us(p.CPUPerRequest))
 	}
 	if r.Verbose {
 		for _, p := range r.Phases {
