@@ -74,8 +74,19 @@ func dialTLS(uri string, tlsConf *tls.Config, serverName string, ka Keepalive) (
 		grpc.WithTransportCredentials(credentials.NewTLS(conf)),
 		grpc.WithKeepaliveParams(ka.params()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxReceiveSize)),
+		// A fixed flow-control window turns off grpc-go's bandwidth
+		// estimation, which answers received data with HTTP/2 pings: on a
+		// stream of small requests that is extra frames and wake-ups for
+		// every few requests (8 % of the daemon's CPU at 1,000 requests/s
+		// in gl-signerd bench).
+		grpc.WithInitialWindowSize(flowWindow),
+		grpc.WithInitialConnWindowSize(flowWindow),
 	)
 }
+
+// flowWindow is the HTTP/2 flow-control window of our connections, per
+// stream and per connection: larger than any hsmd request we accept.
+const flowWindow = 16 << 20
 
 // SchedulerClient calls Greenlight's Scheduler and Debug services.
 type SchedulerClient struct {

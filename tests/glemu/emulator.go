@@ -154,6 +154,11 @@ func newServer(tlsConf *tls.Config) *grpc.Server {
 	return grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsConf)),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		// Fixed windows, as a tonic server (Greenlight's node is one) has
+		// by default, hyper's adaptive window being off: no grpc-go
+		// bandwidth-estimation pings.
+		grpc.InitialWindowSize(1<<20),
+		grpc.InitialConnWindowSize(1<<20),
 	)
 }
 
