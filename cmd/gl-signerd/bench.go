@@ -15,14 +15,16 @@ import (
 )
 
 type benchFlags struct {
-	rates         []int
-	duration      time.Duration
-	workers       int
-	generatorCPUs int
-	channels      int
-	fastKDF       bool
-	pin           bool
-	keep          bool
+	rates          []int
+	duration       time.Duration
+	workers        int
+	generatorCPUs  int
+	scriptRequests int
+	live           bool
+	channels       int
+	fastKDF        bool
+	pin            bool
+	keep           bool
 }
 
 func init() {
@@ -44,8 +46,8 @@ nothing behind. The machine should be otherwise idle: the load generator runs
 here too.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if f.duration <= 0 || f.workers <= 0 || f.generatorCPUs <= 0 {
-				return usageErr("--duration, --workers and --generator-cpus must be positive")
+			if f.duration <= 0 || f.workers <= 0 || f.generatorCPUs <= 0 || f.scriptRequests <= 0 {
+				return usageErr("--duration, --workers, --generator-cpus and --script-requests must be positive")
 			}
 			self, err := selfPath()
 			if err != nil {
@@ -58,7 +60,7 @@ here too.`,
 			out := cmd.OutOrStdout()
 			rep, err := bench.Run(ctx, bench.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
 				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin, KeepDir: f.keep,
-				GeneratorCPUs: f.generatorCPUs})
+				GeneratorCPUs: f.generatorCPUs, Live: f.live, ScriptRequests: f.scriptRequests})
 			if rep != nil {
 				rep.Write(out)
 			}
@@ -69,7 +71,9 @@ here too.`,
 	fl.IntSliceVar(&f.rates, "rates", []int{100, 1000}, "paced phases, in requests per second (a saturation phase follows)")
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "length of each phase")
 	fl.IntVar(&f.workers, "workers", 64, "concurrent channels during the phases")
-	fl.IntVar(&f.generatorCPUs, "generator-cpus", 1, "channel workers that may build and check transactions at once; the rest of the load generator's process is left to the emulated node's network work")
+	fl.BoolVar(&f.live, "live", false, "build each request of the paced phases as the run goes (the generator then competes with the daemon for CPU) instead of replaying recorded lifecycles")
+	fl.IntVar(&f.scriptRequests, "script-requests", 20000, "requests of lifecycles recorded (against the engine in process, every answer checked) for the phases to replay")
+	fl.IntVar(&f.generatorCPUs, "generator-cpus", 1, "with --live: channel workers that may build and check transactions at once; the rest of the load generator's process is left to the emulated node's network work")
 	fl.IntVar(&f.channels, "channels", 1000, "channels set up for the memory phase (-1: skip it)")
 	fl.BoolVar(&f.fastKDF, "fast-kdf", false, "make the throw-away store with a cheap KDF instead of gl-signerd init, to see the daemon's memory without the start-up KDF's 256 MiB")
 	fl.BoolVar(&f.pin, "pin", false, "run the daemon on CPU 1 and the load generator on CPU 0 (taskset), so they do not compete for CPU")

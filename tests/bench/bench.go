@@ -72,6 +72,17 @@ type Config struct {
 	// the generator's load would show up as the daemon's latency. One
 	// computing worker leaves the rest of this process to the node.
 	GeneratorCPUs int
+	// Live runs the rate phases with the generator building each request
+	// as it goes, as the memory phase does. By default they replay scripts
+	// instead: ScriptRequests requests of whole lifecycles recorded before
+	// the phases against an in-process engine with the daemon's seed, and
+	// checked by the generator then; each of the daemon's answers must be
+	// byte-equal to the recorded one. The load generator then costs almost
+	// nothing while the daemon is measured.
+	Live bool
+	// ScriptRequests is how many requests are recorded (default 20,000);
+	// the phases cycle through them.
+	ScriptRequests int
 	// Workers is the number of concurrent channels in the rate phases
 	// (default 64).
 	Workers int
@@ -165,6 +176,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 64
+	}
+	if cfg.ScriptRequests == 0 {
+		cfg.ScriptRequests = 20000
 	}
 	if cfg.GeneratorCPUs == 0 {
 		cfg.GeneratorCPUs = 1
@@ -303,7 +317,16 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 	// Rate phases and saturation, on Workers channels cycling through
 	// lifecycles.
-	pool := startWorkers(ctx, g, rec, cfg.Workers, cfg.GeneratorCPUs)
+	body := liveLifecycles(g, cfg.GeneratorCPUs)
+	if !cfg.Live {
+		fmt.Fprintf(out, "recording: %d requests of channel lifecycles, answered by the engine in process and checked\n", cfg.ScriptRequests)
+		scripts, err := recordScripts(ctx, oracle, node.InitMsg(), cfg.ScriptRequests)
+		if err != nil {
+			return rep, err
+		}
+		body = replayScripts(scripts, rec.sender(node))
+	}
+	pool := startWorkers(ctx, rec, cfg.Workers, body)
 	defer pool.stop()
 	pool.setRate(cfg.Rates[0])
 	time.Sleep(time.Second) // warm-up: channels opening
@@ -586,32 +609,32 @@ type workers struct {
 	once   sync.Once
 }
 
-func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n, computing int) *workers {
+// lifecycle is the i-th worker's j-th channel: workers start apart and
+// their channels live for different numbers of payments, so that they do
+// not open and close channels in step.
+func lifecycle(i, j int) traffic.Lifecycle {
+	return traffic.Lifecycle{
+		Channel:  traffic.ChannelOptions{WeFund: (i+j)%2 == 0, Anchors: (i+j)%3 != 0, Announce: j%4 == 0},
+		Payments: 4 + (i*7+j*3)%6, FeeUpdates: 1, Close: closes[(i+j)%len(closes)],
+	}
+}
+
+// startWorkers runs n workers, the i-th calling body(ctx, i, j) for
+// j = 0, 1, ... until the context ends or body fails.
+func startWorkers(ctx context.Context, rec *recorder, n int, body func(ctx context.Context, i, j int) error) *workers {
 	ctx, cancel := context.WithCancel(ctx)
-	tokens := make(chan struct{}, computing)
-	ctx = context.WithValue(ctx, computeTokens{}, tokens)
 	w := &workers{rec: rec, cancel: cancel}
 	for i := 0; i < n; i++ {
 		w.wg.Add(1)
 		go func() {
 			defer w.wg.Done()
-			// Workers start apart and their channels live for different
-			// numbers of payments, so that they do not open and close
-			// channels in step.
 			select {
 			case <-time.After(time.Duration(i) * 15 * time.Millisecond):
 			case <-ctx.Done():
 				return
 			}
 			for j := 0; ctx.Err() == nil; j++ {
-				l := traffic.Lifecycle{
-					Channel:  traffic.ChannelOptions{WeFund: (i+j)%2 == 0, Anchors: (i+j)%3 != 0, Announce: j%4 == 0},
-					Payments: 4 + (i*7+j*3)%6, FeeUpdates: 1, Close: closes[(i+j)%len(closes)],
-				}
-				tokens <- struct{}{}
-				_, err := g.RunLifecycle(ctx, l)
-				<-tokens
-				if err != nil {
+				if err := body(ctx, i, j); err != nil {
 					if ctx.Err() == nil {
 						w.mu.Lock()
 						if w.err == nil {
@@ -625,6 +648,20 @@ func startWorkers(ctx context.Context, g *traffic.Generator, rec *recorder, n, c
 		}()
 	}
 	return w
+}
+
+// liveLifecycles is the body of live workers: whole lifecycles from the
+// generator, at most computing of them building and checking at once
+// (see Config.GeneratorCPUs).
+func liveLifecycles(g *traffic.Generator, computing int) func(ctx context.Context, i, j int) error {
+	tokens := make(chan struct{}, computing)
+	return func(ctx context.Context, i, j int) error {
+		ctx = context.WithValue(ctx, computeTokens{}, tokens)
+		tokens <- struct{}{}
+		defer func() { <-tokens }()
+		_, err := g.RunLifecycle(ctx, lifecycle(i, j))
+		return err
+	}
 }
 
 // setRate paces the workers at rate requests per second (0: unpaced).
