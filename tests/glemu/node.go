@@ -486,6 +486,9 @@ func (n *Node) respond(resp *glpb.HsmResponse) {
 		n.mergeStateLocked(resp.GetSignerState())
 	}
 	delete(n.pending, id)
+	for s := range n.streams {
+		delete(s.sent, id) // no longer pending: never sent again
+	}
 	n.stats.Answered++
 	if n.answers == nil {
 		n.answers = make(map[uint32][32]byte)
