@@ -44,7 +44,7 @@ func TestRunSmall(t *testing.T) {
 	defer cancel()
 	var out bytes.Buffer
 	rep, err := bench.Run(ctx, bench.Config{Binary: bin, Out: &out, Rates: []int{200}, PhaseDuration: 500 * time.Millisecond,
-		Workers: 8, Channels: 20, EngineSample: 500, FastKDF: true})
+		Workers: 8, Channels: 20, EngineSample: 500, FastKDF: true, ScriptRequests: 2000})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
@@ -63,6 +63,24 @@ func TestRunSmall(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report has no %q", want)
 		}
+	}
+}
+
+// The paced phases can also build their requests as they go.
+func TestRunSmallLive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	rep, err := bench.Run(ctx, bench.Config{Binary: bin, Out: &out, Rates: []int{200}, PhaseDuration: 500 * time.Millisecond,
+		Workers: 8, Channels: -1, EngineSample: 500, FastKDF: true, Live: true})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(rep.Phases) != 2 || rep.Phases[0].Requests == 0 || rep.Phases[1].Requests == 0 {
+		t.Errorf("phases: %+v", rep.Phases)
+	}
+	if strings.Contains(out.String(), "recording:") {
+		t.Errorf("a live run recorded scripts:\n%s", out.String())
 	}
 }
 
