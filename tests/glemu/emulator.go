@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -159,6 +160,9 @@ func newServer(tlsConf *tls.Config) *grpc.Server {
 		// bandwidth-estimation pings.
 		grpc.InitialWindowSize(1<<20),
 		grpc.InitialConnWindowSize(1<<20),
+		// Handle calls on a few long-lived goroutines rather than a new
+		// one per call (each RespondHsmRequest is a call).
+		grpc.NumStreamWorkers(uint32(runtime.GOMAXPROCS(0))),
 	)
 }
 
