@@ -122,6 +122,8 @@ type StreamerConfig struct {
 // AuditConfig tunes the audit log (<state-dir>/audit.log).
 type AuditConfig struct {
 	SyncInterval time.Duration `koanf:"sync_interval" help:"how long a decision's audit line, written before the answer, may wait for its fsync (a power loss can lose that much of the log); 0s fsyncs every line before answering"`
+	MaxSizeMB    uint32        `koanf:"max_size_mb" help:"rotate audit.log once it is larger than this many MiB (to audit.log.1, older files shifting up); 0 never rotates"`
+	Keep         uint32        `koanf:"keep" help:"how many rotated audit logs to keep (audit.log.1 … audit.log.N); the oldest is removed"`
 }
 
 // MaxAuditSyncInterval bounds audit.sync_interval.
@@ -150,7 +152,7 @@ func Default(stateDir string) *Config {
 			Keepalive:        10 * time.Second,
 			KeepaliveTimeout: 5 * time.Second,
 		},
-		Audit: AuditConfig{SyncInterval: 10 * time.Millisecond},
+		Audit: AuditConfig{SyncInterval: 10 * time.Millisecond, MaxSizeMB: 64, Keep: 8},
 		Policy: PolicyConfig{
 			MaxHTLCValueInFlightSat: 16_777_215,
 			MinFeerateSatPerKw:      253,
@@ -282,6 +284,9 @@ func (c *Config) validate() map[string]string {
 	}
 	if c.Audit.SyncInterval < 0 || c.Audit.SyncInterval > MaxAuditSyncInterval {
 		bad["audit.sync_interval"] = fmt.Sprintf("%q is out of range: use 0s (fsync before every answer) up to %s", c.Audit.SyncInterval, MaxAuditSyncInterval)
+	}
+	if c.Audit.MaxSizeMB > 0 && c.Audit.Keep == 0 {
+		bad["audit.keep"] = "0 would delete the log at every rotation; keep at least 1, or set audit.max_size_mb = 0 to never rotate"
 	}
 	if _, ok := bad["streamer.backoff_max"]; !ok && c.Streamer.BackoffMax < c.Streamer.BackoffInitial {
 		bad["streamer.backoff_max"] = fmt.Sprintf("%s is shorter than streamer.backoff_initial (%s)", c.Streamer.BackoffMax, c.Streamer.BackoffInitial)

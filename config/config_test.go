@@ -46,7 +46,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Scheduler.URI != "https://scheduler.gl.blckstrm.com" || c.Control.Socket != filepath.Join(dir, "control.sock") ||
 		c.Streamer.BackoffMax != 30*time.Second || c.Log.Level != "info" || c.Log.Format != "auto" || c.Metrics.Listen != "" ||
-		c.Audit.SyncInterval != 10*time.Millisecond {
+		c.Audit.SyncInterval != 10*time.Millisecond || c.Audit.MaxSizeMB != 64 || c.Audit.Keep != 8 {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -155,6 +155,8 @@ func TestErrors(t *testing.T) {
 			`config: audit.sync_interval: "-1s" is out of range: use 0s (fsync before every answer) up to 1m0s (from FILE)`},
 		{"audit sync too long", "", []string{"GL_SIGNERD_AUDIT_SYNC_INTERVAL=2h"}, nil,
 			`config: audit.sync_interval: "2h0m0s" is out of range: use 0s (fsync before every answer) up to 1m0s (from GL_SIGNERD_AUDIT_SYNC_INTERVAL)`},
+		{"audit keep zero", "[audit]\nkeep = 0\n", nil, nil,
+			`config: audit.keep: 0 would delete the log at every rotation; keep at least 1, or set audit.max_size_mb = 0 to never rotate (from FILE)`},
 		{"backoff order", "[streamer]\nbackoff_initial = \"1m\"\nbackoff_max = \"10s\"\n", nil, nil,
 			`config: streamer.backoff_max: 10s is shorter than streamer.backoff_initial (1m0s) (from FILE)`},
 		{"negative amount", "[policy]\nmax_invoice_msat = -1\n", nil, nil, `config: policy.max_invoice_msat: -1 is negative (from FILE)`},
@@ -225,8 +227,9 @@ func TestConfigFile(t *testing.T) {
 	if c.Network != "regtest" || c.Control.Socket != filepath.Join(dir, "ctl.sock") || c.Metrics.Listen != "[::1]:9090" {
 		t.Errorf("explicit file not applied: %+v", c)
 	}
-	// 0s is a valid audit.sync_interval: fsync before every answer.
-	writeConfig(t, dir, "[audit]\nsync_interval = \"0s\"\n")
+	// 0s is a valid audit.sync_interval: fsync before every answer; and
+	// keep = 0 is fine when nothing rotates.
+	writeConfig(t, dir, "[audit]\nsync_interval = \"0s\"\nmax_size_mb = 0\nkeep = 0\n")
 	if c, err := Load(Options{StateDir: dir, Environ: []string{}}); err != nil || c.Audit.SyncInterval != 0 {
 		t.Errorf("audit.sync_interval = 0s: %v, %+v", err, c)
 	}

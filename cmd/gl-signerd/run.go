@@ -152,7 +152,9 @@ func runDaemon(cmd *cobra.Command, f *runFlags) error {
 	}
 	defer sched.Close()
 
-	auditLog, err := audit.Open(filepath.Join(stateDir, audit.FileName), audit.Options{SyncInterval: cfg.Audit.SyncInterval})
+	auditLog, err := audit.Open(filepath.Join(stateDir, audit.FileName), audit.Options{
+		SyncInterval: cfg.Audit.SyncInterval, MaxSize: int64(cfg.Audit.MaxSizeMB) << 20, Keep: int(cfg.Audit.Keep),
+	})
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,13 @@
 // Close stops new appends (ErrClosed), then writes and syncs everything, so
 // a clean shutdown loses nothing in either mode.
 //
+// # Rotation
+//
+// With Options.MaxSize, a log that has grown past it is synced, renamed
+// audit.log.1 (older files shift up to Options.Keep; the oldest goes) and
+// replaced by a new audit.log, by the goroutine that syncs, between two
+// commits. A failed rename or open is sticky, like a failed write.
+//
 // A failed write or fsync is sticky: the kernel may have dropped the data
 // (an fsync error is reported once), so every later Append fails with the
 // same error rather than pretend the log is whole. Callers treat that as a
@@ -93,6 +100,14 @@ type Options struct {
 	// SyncInterval is how long a written line may wait for its fsync; zero
 	// makes Append wait for it (see Durability in the package comment).
 	SyncInterval time.Duration
+	// MaxSize, if above zero, rotates the log once it has grown past this
+	// many bytes: audit.log becomes audit.log.1 (audit.log.1 becomes
+	// audit.log.2, and so on), and a new audit.log is started. The file
+	// may pass MaxSize by the lines of one commit.
+	MaxSize int64
+	// Keep is how many rotated files are kept (audit.log.1 … .Keep); the
+	// oldest is removed. Zero keeps one.
+	Keep int
 }
 
 // Log is an open audit log. It is safe for concurrent use.
@@ -100,6 +115,9 @@ type Log struct {
 	f        *os.File
 	path     string
 	interval time.Duration
+	maxSize  int64
+	keep     int
+	size     int64 // bytes in the current file; guarded by mu
 
 	mu     sync.Mutex
 	queue  []pending
@@ -114,7 +132,7 @@ type Log struct {
 	done chan struct{}
 
 	// statistics, guarded by mu
-	lines, commits uint64
+	lines, commits, rotations uint64
 }
 
 type pending struct {
@@ -128,19 +146,14 @@ func Open(path string, opts Options) (*Log, error) {
 	if opts.SyncInterval < 0 {
 		return nil, fmt.Errorf("audit: the sync interval %s is negative", opts.SyncInterval)
 	}
-	_, statErr := os.Lstat(path)
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if opts.MaxSize < 0 || opts.Keep < 0 {
+		return nil, fmt.Errorf("audit: a negative rotation setting (size %d, keep %d)", opts.MaxSize, opts.Keep)
+	}
+	f, size, err := openFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the audit log: %w", err)
+		return nil, err
 	}
-	if errors.Is(statErr, os.ErrNotExist) {
-		// Make the new file's directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("cannot create the audit log: %w", err)
-		}
-	}
-	l := &Log{f: f, path: path, interval: opts.SyncInterval,
+	l := &Log{f: f, path: path, interval: opts.SyncInterval, maxSize: opts.MaxSize, keep: max(opts.Keep, 1), size: size,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	if l.interval > 0 {
 		go l.syncer()
@@ -148,6 +161,70 @@ func Open(path string, opts Options) (*Log, error) {
 		go l.writer()
 	}
 	return l, nil
+}
+
+// openFile opens path for appending, creating it (mode 0600, its directory
+// entry synced) if needed, and returns its size.
+func openFile(path string) (*os.File, int64, error) {
+	_, statErr := os.Lstat(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cannot open the audit log: %w", err)
+	}
+	if errors.Is(statErr, os.ErrNotExist) {
+		// Make the new file's directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			f.Close()
+			return nil, 0, fmt.Errorf("cannot create the audit log: %w", err)
+		}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("cannot open the audit log: %w", err)
+	}
+	return f, fi.Size(), nil
+}
+
+// rotateLocked moves the full log aside (see Options.MaxSize) and starts
+// a new one. It runs on the goroutine that syncs (the writer or the
+// syncer), with mu held, so no write or fsync uses the file meanwhile.
+// A failure is sticky: the log cannot go on safely.
+func (l *Log) rotateLocked() {
+	if l.err != nil || l.maxSize <= 0 || l.size < l.maxSize {
+		return
+	}
+	fail := func(err error) { l.err = fmt.Errorf("audit: rotating %s: %w", l.path, err) }
+	if err := l.f.Sync(); err != nil {
+		fail(err)
+		return
+	}
+	if err := l.f.Close(); err != nil {
+		fail(err)
+		return
+	}
+	rotated := func(i int) string { return l.path + "." + strconv.Itoa(i) }
+	if err := os.Remove(rotated(l.keep)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		fail(err)
+		return
+	}
+	for i := l.keep - 1; i >= 1; i-- {
+		if err := os.Rename(rotated(i), rotated(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			fail(err)
+			return
+		}
+	}
+	if err := os.Rename(l.path, rotated(1)); err != nil {
+		fail(err)
+		return
+	}
+	f, size, err := openFile(l.path)
+	if err != nil {
+		fail(err)
+		return
+	}
+	l.f, l.size = f, size
+	l.rotations++
 }
 
 // Path is the file the log appends to.
@@ -201,6 +278,13 @@ func (l *Log) Stats() (lines, commits uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.lines, l.commits
+}
+
+// Rotations returns how many times the log was rotated since Open.
+func (l *Log) Rotations() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.rotations
 }
 
 // Close stops new appends, commits every queued line, and closes the
@@ -262,6 +346,7 @@ func (l *Log) writer() {
 		if err == nil {
 			l.lines += uint64(len(batch))
 			l.commits++
+			l.size += int64(len(buf))
 		}
 		l.mu.Unlock()
 		for i, p := range batch {
@@ -270,6 +355,7 @@ func (l *Log) writer() {
 		}
 		l.mu.Lock()
 		l.spare = batch[:0]
+		l.rotateLocked()
 		l.mu.Unlock()
 	}
 }
@@ -293,6 +379,7 @@ func (l *Log) write(line []byte) error {
 		return err
 	}
 	l.lines++
+	l.size += int64(len(line))
 	wasDirty := l.dirty
 	l.dirty = true
 	l.mu.Unlock()
@@ -341,6 +428,7 @@ func (l *Log) syncer() {
 			} else if err == nil {
 				l.commits++
 			}
+			l.rotateLocked()
 			l.mu.Unlock()
 		}
 		if stopping {

@@ -342,3 +342,119 @@ func runPar(b *testing.B, par int, fn func()) {
 	}
 	wg.Wait()
 }
+
+// TestRotation: past MaxSize the log moves to audit.log.1 (older files
+// shift up, the oldest beyond Keep is removed) and a new audit.log starts;
+// with enough files kept, every line is in exactly one of them, in each
+// writer's order, and every file is 0600.
+func TestRotation(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, FileName)
+			opts := m.opts
+			opts.MaxSize, opts.Keep = 4000, 1000
+			l, err := Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const writers, each = 8, 100
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						if err := l.Append(context.Background(), rec(uint32(w*1000+i))); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			rotations := l.Rotations() // Close's last sync may rotate too
+			if rotations == 0 {
+				t.Fatal("no rotation after 800 lines with a 4000-byte limit")
+			}
+			// Oldest first: audit.log.N … audit.log.1, audit.log.
+			var files []string
+			for i := 1; ; i++ {
+				p := fmt.Sprintf("%s.%d", path, i)
+				if _, err := os.Stat(p); err != nil {
+					break
+				}
+				files = append([]string{p}, files...)
+			}
+			files = append(files, path)
+			if uint64(len(files)) != rotations+1 {
+				t.Errorf("%d files for %d rotations", len(files), rotations)
+			}
+			seen := map[uint32]bool{}
+			last := map[uint32]int{}
+			for _, f := range files {
+				fi, err := os.Stat(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi.Mode().Perm() != 0o600 {
+					t.Errorf("%s has mode %v", f, fi.Mode().Perm())
+				}
+				for _, r := range readRecords(t, f) {
+					if seen[r.RequestID] {
+						t.Errorf("request %d appears twice", r.RequestID)
+					}
+					seen[r.RequestID] = true
+					w, i := r.RequestID/1000, int(r.RequestID%1000)
+					if prev, ok := last[w]; ok && i <= prev {
+						t.Errorf("writer %d: line %d after line %d", w, i, prev)
+					}
+					last[w] = i
+				}
+			}
+			if len(seen) != writers*each {
+				t.Errorf("%d distinct lines in %d files, want %d", len(seen), len(files), writers*each)
+			}
+		})
+	}
+}
+
+// TestRotationKeepsAtMostKeep: the oldest rotated file goes.
+func TestRotationKeepsAtMostKeep(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	l, err := Open(path, Options{MaxSize: 500, Keep: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := l.Append(context.Background(), rec(uint32(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l.Rotations() < 3 {
+		t.Fatalf("%d rotations", l.Rotations())
+	}
+	for _, name := range []string{FileName, FileName + ".1", FileName + ".2"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName+".3")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("audit.log.3 exists beyond Keep = 2 (%v)", err)
+	}
+	// The newest lines are in the current file and audit.log.1.
+	got := append(readRecords(t, filepath.Join(dir, FileName+".1")), readRecords(t, path)...)
+	if len(got) == 0 || got[len(got)-1].RequestID != 99 {
+		t.Errorf("the last line is not request 99: %+v", got)
+	}
+	if _, err := Open(path, Options{MaxSize: -1}); err == nil {
+		t.Error("a negative MaxSize was accepted")
+	}
+}
