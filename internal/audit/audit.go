@@ -244,14 +244,9 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 	}
 	p := pending{line: line, done: donePool.Get().(chan error)}
 	l.mu.Lock()
-	switch {
-	case l.err != nil:
-		err := l.err
+	if err := l.refusingLocked(); err != nil {
 		l.mu.Unlock()
 		return err
-	case l.closed:
-		l.mu.Unlock()
-		return ErrClosed
 	}
 	l.queue = append(l.queue, p)
 	l.mu.Unlock()
@@ -360,17 +355,24 @@ func (l *Log) writer() {
 	}
 }
 
+// refusingLocked says why no line may be added now: a sticky error, or
+// Close. The caller holds mu.
+func (l *Log) refusingLocked() error {
+	switch {
+	case l.err != nil:
+		return l.err
+	case l.closed:
+		return ErrClosed
+	}
+	return nil
+}
+
 // write appends line at once (SyncInterval mode) and lets the syncer know.
 func (l *Log) write(line []byte) error {
 	l.mu.Lock()
-	switch {
-	case l.err != nil:
-		err := l.err
+	if err := l.refusingLocked(); err != nil {
 		l.mu.Unlock()
 		return err
-	case l.closed:
-		l.mu.Unlock()
-		return ErrClosed
 	}
 	if _, err := l.f.Write(line); err != nil {
 		l.err = fmt.Errorf("audit: writing %s: %w", l.path, err)

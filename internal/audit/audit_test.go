@@ -269,34 +269,25 @@ func TestIntervalCloseSyncsAtOnce(t *testing.T) {
 // the same concurrency (a mutex, write, fsync per line).
 func BenchmarkAppend(b *testing.B) {
 	for _, par := range []int{1, 16} {
-		b.Run(fmt.Sprintf("group-commit/p%d", par), func(b *testing.B) {
-			l, err := Open(filepath.Join(b.TempDir(), FileName), Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			runPar(b, par, func() {
-				if err := l.Append(context.Background(), rec(1)); err != nil {
-					b.Error(err)
+		for _, mode := range []struct {
+			name string
+			opts Options
+		}{{"group-commit", Options{}}, {"sync-interval-10ms", Options{SyncInterval: 10 * time.Millisecond}}} {
+			b.Run(fmt.Sprintf("%s/p%d", mode.name, par), func(b *testing.B) {
+				l, err := Open(filepath.Join(b.TempDir(), FileName), mode.opts)
+				if err != nil {
+					b.Fatal(err)
 				}
+				defer l.Close()
+				runPar(b, par, func() {
+					if err := l.Append(context.Background(), rec(1)); err != nil {
+						b.Error(err)
+					}
+				})
+				lines, commits := l.Stats()
+				b.ReportMetric(float64(lines)/float64(max(commits, 1)), "lines/fsync")
 			})
-			lines, commits := l.Stats()
-			b.ReportMetric(float64(lines)/float64(max(commits, 1)), "lines/fsync")
-		})
-		b.Run(fmt.Sprintf("sync-interval-10ms/p%d", par), func(b *testing.B) {
-			l, err := Open(filepath.Join(b.TempDir(), FileName), Options{SyncInterval: 10 * time.Millisecond})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			runPar(b, par, func() {
-				if err := l.Append(context.Background(), rec(1)); err != nil {
-					b.Error(err)
-				}
-			})
-			lines, commits := l.Stats()
-			b.ReportMetric(float64(lines)/float64(max(commits, 1)), "lines/fsync")
-		})
+		}
 		b.Run(fmt.Sprintf("perline-fsync/p%d", par), func(b *testing.B) {
 			f, err := os.OpenFile(filepath.Join(b.TempDir(), FileName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 			if err != nil {
