@@ -136,14 +136,14 @@ type Report struct {
 	EngineRequests                int
 	EngineMean, EngineP50, EngP99 time.Duration
 	// The memory phase.
-	Channels      int
-	ChannelReqs   int
-	RSSPeak       uint64 // VmHWM over the phase, bytes
-	RSSEnd        uint64 // VmRSS at its end
+	Channels    int
+	ChannelReqs int
+	RSSPeak     uint64 // VmHWM over the phase, bytes
+	RSSEnd      uint64 // VmRSS at its end
 	// RSSEndAnon and RSSEndFile split RSSEnd: anonymous memory (the Go
 	// heap, stacks, runtime) and file pages (the binary's code and data).
 	RSSEndAnon, RSSEndFile uint64
-	RSSStartupHWM uint64 // VmHWM before the reset: start-up included (the KDF)
+	RSSStartupHWM          uint64 // VmHWM before the reset: start-up included (the KDF)
 	// RSSIdle is VmRSS one second after the daemon attached to the node,
 	// before any traffic: what an idle daemon keeps.
 	RSSIdle uint64
