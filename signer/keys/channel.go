@@ -150,9 +150,7 @@ func channelKeysFromSeed(id ChannelID, seed Secret) (*ChannelKeys, error) {
 	copy(ck.shaseed[:], buf[5*32:])
 	// Each base key carries its public key: copies handed out (FundingKey,
 	// the per-commitment derivations) then cost no point multiplication.
-	for _, k := range []*PrivateKey{&ck.funding, &ck.revocation, &ck.htlc, &ck.payment, &ck.delayedPayment} {
-		k.pub = k.k.PubKey()
-	}
+	setPublicKeys(&ck.funding, &ck.revocation, &ck.htlc, &ck.payment, &ck.delayedPayment)
 	ck.fundingPub = ck.funding.pub
 	ck.basepoints = Basepoints{
 		Revocation:     ck.revocation.pub,
