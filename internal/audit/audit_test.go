@@ -104,6 +104,48 @@ func testLinesPresentAfterClose(t *testing.T, opts Options) {
 	}
 }
 
+// appendFromWriters appends each lines from each of writers goroutines at
+// once; writer w's i-th line is request w·1000+i.
+func appendFromWriters(t *testing.T, l *Log, writers, each int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				if err := l.Append(context.Background(), rec(uint32(w*1000+i))); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// checkWriters checks records (oldest first) hold every line of
+// appendFromWriters exactly once, each writer's in its order.
+func checkWriters(t *testing.T, records []Record, writers, each int) {
+	t.Helper()
+	seen := map[uint32]bool{}
+	last := map[uint32]int{}
+	for _, r := range records {
+		if seen[r.RequestID] {
+			t.Errorf("request %d appears twice", r.RequestID)
+		}
+		seen[r.RequestID] = true
+		w, i := r.RequestID/1000, int(r.RequestID%1000)
+		if prev, ok := last[w]; ok && i <= prev {
+			t.Errorf("writer %d: line %d after line %d", w, i, prev)
+		}
+		last[w] = i
+	}
+	if len(seen) != writers*each {
+		t.Errorf("%d distinct lines, want %d", len(seen), writers*each)
+	}
+}
+
 func TestConcurrentWriters(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) { testConcurrentWriters(t, m.opts) })
@@ -117,24 +159,7 @@ func testConcurrentWriters(t *testing.T, opts Options) {
 		t.Fatal(err)
 	}
 	const writers, each = 32, 25
-	var wg sync.WaitGroup
-	errs := make(chan error, writers*each)
-	for w := range writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				if err := l.Append(context.Background(), rec(uint32(w*1000+i))); err != nil {
-					errs <- err
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	appendFromWriters(t, l, writers, each)
 	lines, commits := l.Stats()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
@@ -143,22 +168,7 @@ func testConcurrentWriters(t *testing.T, opts Options) {
 	if len(got) != writers*each || lines != writers*each {
 		t.Fatalf("%d records in the file, %d counted; want %d", len(got), lines, writers*each)
 	}
-	seen := map[uint32]int{}
-	last := map[int]int{}
-	for _, r := range got {
-		seen[r.RequestID]++
-		w, i := int(r.RequestID/1000), int(r.RequestID%1000)
-		// One writer's lines keep their order.
-		if prev, ok := last[w]; ok && i <= prev {
-			t.Errorf("writer %d: line %d after line %d", w, i, prev)
-		}
-		last[w] = i
-	}
-	for id, n := range seen {
-		if n != 1 {
-			t.Errorf("request %d appears %d times", id, n)
-		}
-	}
+	checkWriters(t, got, writers, each)
 	t.Logf("%d lines in %d fsyncs", lines, commits)
 }
 
@@ -350,20 +360,7 @@ func TestRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 			const writers, each = 8, 100
-			var wg sync.WaitGroup
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for i := range each {
-						if err := l.Append(context.Background(), rec(uint32(w*1000+i))); err != nil {
-							t.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			appendFromWriters(t, l, writers, each)
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -384,8 +381,7 @@ func TestRotation(t *testing.T) {
 			if uint64(len(files)) != rotations+1 {
 				t.Errorf("%d files for %d rotations", len(files), rotations)
 			}
-			seen := map[uint32]bool{}
-			last := map[uint32]int{}
+			var all []Record
 			for _, f := range files {
 				fi, err := os.Stat(f)
 				if err != nil {
@@ -394,21 +390,9 @@ func TestRotation(t *testing.T) {
 				if fi.Mode().Perm() != 0o600 {
 					t.Errorf("%s has mode %v", f, fi.Mode().Perm())
 				}
-				for _, r := range readRecords(t, f) {
-					if seen[r.RequestID] {
-						t.Errorf("request %d appears twice", r.RequestID)
-					}
-					seen[r.RequestID] = true
-					w, i := r.RequestID/1000, int(r.RequestID%1000)
-					if prev, ok := last[w]; ok && i <= prev {
-						t.Errorf("writer %d: line %d after line %d", w, i, prev)
-					}
-					last[w] = i
-				}
+				all = append(all, readRecords(t, f)...)
 			}
-			if len(seen) != writers*each {
-				t.Errorf("%d distinct lines in %d files, want %d", len(seen), len(files), writers*each)
-			}
+			checkWriters(t, all, writers, each)
 		})
 	}
 }

@@ -82,6 +82,9 @@ func recordScripts(ctx context.Context, e *signer.Engine, initMsg []byte, n int)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if len(scripts) == 0 {
+		return nil, fmt.Errorf("bench: no lifecycle recorded for %d requests", n)
+	}
 	return scripts, nil
 }
 
