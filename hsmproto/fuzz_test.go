@@ -139,8 +139,10 @@ func FuzzParsePSBT(f *testing.F) {
 				f.Add(b)
 			}
 		case *SignMutualCloseTx:
-			b, _ := m.Tx.PSBT.Bytes()
-			f.Add(b)
+			if p, err := m.Tx.ParsedPSBT(); err == nil {
+				b, _ := p.Bytes()
+				f.Add(b)
+			}
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1,8 +1,11 @@
 package hsmproto
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
 	"math/bits"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 )
@@ -21,6 +24,19 @@ func validPoint(b []byte) bool {
 	if len(b) != 33 || (b[0] != 2 && b[0] != 3) {
 		return false
 	}
+	if recentPoints.has(b) {
+		return true
+	}
+	if !onCurve(b) {
+		return false
+	}
+	recentPoints.add(b)
+	return true
+}
+
+// onCurve decides validPoint's last condition for b, a 33-byte point
+// with a valid prefix.
+func onCurve(b []byte) bool {
 	var x, y2 btcec.FieldVal
 	if overflow := x.SetByteSlice(b[1:]); overflow {
 		return false
@@ -39,6 +55,38 @@ func validPoint(b []byte) bool {
 	// with the square root.
 	_, err := btcec.ParsePubKey(b)
 	return err == nil
+}
+
+// recentPoints remembers points validPoint accepted lately: a channel's
+// remote funding key comes with every commitment signed on it, and a
+// commitment's per-commitment point with each of its HTLC signatures; the
+// check (2 µs) need not be repeated for them. It is direct-mapped on bytes
+// of x: a lookup compares the whole point, so a collision (chosen by a
+// peer or not) costs a check, never a wrong answer.
+var recentPoints pointCache
+
+// pointCacheSlots bounds the cache to 33 KiB.
+const pointCacheSlots = 1024
+
+type pointCache struct {
+	mu    sync.Mutex
+	slots [pointCacheSlots][33]byte // all zero: no point has prefix 0
+}
+
+func slotOf(b []byte) int {
+	return int(binary.LittleEndian.Uint16(b[31:])) % pointCacheSlots
+}
+
+func (c *pointCache) has(b []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Equal(c.slots[slotOf(b)][:], b)
+}
+
+func (c *pointCache) add(b []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	copy(c.slots[slotOf(b)][:], b)
 }
 
 // Signed-62 arithmetic after libsecp256k1's modinv64 (here every value and
@@ -88,7 +136,7 @@ func jacobiP(x *[5]uint64) int {
 	var jac uint64
 	for range 25 {
 		var t trans2x2
-		eta = posdivsteps62(eta, f[0]|f[1]<<62, g[0]|g[1]<<62, &t, &jac)
+		eta, t, jac = posdivsteps62(eta, f[0]|f[1]<<62, g[0]|g[1]<<62, jac)
 		updateFG62(n, &f, &g, &t)
 		if f[0] == 1 {
 			rest := uint64(0)
@@ -107,12 +155,11 @@ func jacobiP(x *[5]uint64) int {
 }
 
 // posdivsteps62 is secp256k1_modinv64_posdivsteps_62_var: 62 divsteps on
-// the low 64 bits of f (odd) and g, returning the new eta and the
-// transition matrix, and updating the low bit of jac.
-func posdivsteps62(eta int64, f, g uint64, t *trans2x2, jac *uint64) int64 {
+// the low 64 bits of f (odd) and g, returning the new eta, the
+// transition matrix and jac with its low bit updated.
+func posdivsteps62(eta int64, f, g uint64, j uint64) (int64, trans2x2, uint64) {
 	u, v, q, r := uint64(1), uint64(0), uint64(0), uint64(1)
 	i := uint(62)
-	j := *jac
 	for {
 		// All the halvings of g at once, at most i of them (sentinel bit).
 		zeros := uint(bits.TrailingZeros64(g|math.MaxUint64<<(i&63))) & 63
@@ -151,9 +198,7 @@ func posdivsteps62(eta int64, f, g uint64, t *trans2x2, jac *uint64) int64 {
 		q += u * w
 		r += v * w
 	}
-	*t = trans2x2{u, v, q, r}
-	*jac = j
-	return eta
+	return eta, trans2x2{u, v, q, r}, j
 }
 
 // u128 is an unsigned 128-bit accumulator.

@@ -102,7 +102,7 @@ func TestValidPointMatchesParse(t *testing.T) {
 }
 
 // BenchmarkValidPoint compares the Jacobi-symbol check with the square
-// root btcec.ParsePubKey takes.
+// root btcec.ParsePubKey takes, and with a point checked lately.
 func BenchmarkValidPoint(b *testing.B) {
 	var keys [][]byte
 	for i := range 64 {
@@ -110,6 +110,14 @@ func BenchmarkValidPoint(b *testing.B) {
 		keys = append(keys, k.PubKey().SerializeCompressed())
 	}
 	b.Run("jacobi", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if !onCurve(keys[i%len(keys)]) {
+				b.Fatal("invalid")
+			}
+		}
+	})
+	b.Run("remembered", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; b.Loop(); i++ {
 			if !validPoint(keys[i%len(keys)]) {
@@ -125,4 +133,31 @@ func BenchmarkValidPoint(b *testing.B) {
 			}
 		}
 	})
+}
+
+// A point remembered by validPoint does not make another point with the
+// same cache slot valid: the whole point is compared.
+func TestRecentPointsCompareWholePoint(t *testing.T) {
+	k, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{9}, 32))
+	p := k.PubKey().SerializeCompressed()
+	if !validPoint(p) || !recentPoints.has(p) {
+		t.Fatal("a valid point is not remembered")
+	}
+	q := append([]byte(nil), p...)
+	for i := 0; ; i++ {
+		q[1] = byte(i)
+		q[2] = byte(i >> 8)
+		if q[1] != p[1] && !onCurve(q) {
+			break
+		}
+	}
+	if slotOf(q) != slotOf(p) {
+		t.Fatal("the test point should share the slot")
+	}
+	if validPoint(q) {
+		t.Fatalf("validPoint(%x) is true: an invalid point sharing a remembered point's slot", q)
+	}
+	if recentPoints.has(q) || !recentPoints.has(p) {
+		t.Error("an invalid point was remembered, or evicted the valid one")
+	}
 }

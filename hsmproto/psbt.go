@@ -159,13 +159,25 @@ func readPSBTKV(b []byte, p int) (psbtKV, int, error) {
 // scanPSBT checks the framing and the libwally field rules before btcutil
 // parses anything.
 func scanPSBT(b []byte) error {
+	_, err := scanPSBTKeeping(b, nil, nil)
+	return err
+}
+
+// scanPSBTKeeping is scanPSBT that also decides, in the same pass, whether
+// b can be kept as bytes for the bitcoin_tx whose transaction tx was read
+// from txBytes (see keeper; with tx nil it cannot): kept is then
+// non-nil. The unsigned transaction, when it is txBytes, is not walked
+// again: tx's reading has checked those very bytes.
+func scanPSBTKeeping(b []byte, tx *wire.MsgTx, txBytes []byte) (kept *keptPSBT, err error) {
 	if !bytes.HasPrefix(b, psbtMagic) {
-		return fmt.Errorf("%w: no psbt magic", ErrBadPSBT)
+		return nil, fmt.Errorf("%w: no psbt magic", ErrBadPSBT)
 	}
+	var keep keeper
+	keep.start(tx)
 	p := len(psbtMagic)
 	nIn, nOut := -1, -1
-	var err error
 	p, err = scanMap(b, p, "global", -1, func(i int, kv psbtKV) error {
+		keep.global(i, kv, txBytes)
 		typ := kv.key[0]
 		switch {
 		case typ == 0x00:
@@ -174,6 +186,10 @@ func scanPSBT(b []byte) error {
 			}
 			if len(kv.key) != 1 {
 				return errors.New("key data on the unsigned transaction")
+			}
+			if keep.ok {
+				nIn, nOut = len(tx.TxIn), len(tx.TxOut)
+				return nil
 			}
 			var err error
 			_, nIn, nOut, err = txLayout(kv.val, false)
@@ -195,22 +211,36 @@ func scanPSBT(b []byte) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if nIn < 0 {
-		return fmt.Errorf("%w: no unsigned transaction", ErrBadPSBT)
+		return nil, fmt.Errorf("%w: no unsigned transaction", ErrBadPSBT)
 	}
 	for i := range nIn {
-		if p, err = scanMap(b, p, "input", i, checkInputKV); err != nil {
-			return err
+		p, err = scanMap(b, p, "input", i, func(j int, kv psbtKV) error {
+			if err := checkInputKV(j, kv); err != nil {
+				return err
+			}
+			keep.input(i, kv)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	for i := range nOut {
-		if p, err = scanMap(b, p, "output", i, checkOutputKV); err != nil {
-			return err
+		p, err = scanMap(b, p, "output", i, func(j int, kv psbtKV) error {
+			if err := checkOutputKV(j, kv); err != nil {
+				return err
+			}
+			keep.output(kv)
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return keep.result(b[:p]), nil
 }
 
 // scanMap reads one map up to its separator, rejecting duplicate keys and
@@ -616,27 +646,45 @@ func (w *psbtWriter) output(out *psbt.POutput) {
 
 func (d *decoder) readPSBT(f string, v **PSBT) {
 	start := d.off
+	if b, ok := d.readPSBTBytes(f); ok {
+		d.readPSBTFrom(f, start, b, v)
+	}
+}
+
+// readPSBTBytes reads a wally_psbt's length and bytes: nil for length 0,
+// ok false after a decoding error.
+func (d *decoder) readPSBTBytes(f string) (b []byte, ok bool) {
+	start := d.off
 	var n uint32
 	d.readU32(f, &n)
 	if d.err != nil {
-		return
+		return nil, false
 	}
 	if n == 0 {
-		// fromwire_wally_psbt returns NULL without failing (README
-		// surprise 2): a message may carry no PSBT.
-		*v = nil
-		return
+		return nil, true
 	}
 	if uint64(n) > uint64(d.left()) {
 		d.failAt(f, start, fmt.Errorf("%w: PSBT length %d, %d bytes left", ErrTruncated, n, d.left()))
-		return
+		return nil, false
 	}
-	p, err := ParsePSBT(d.b[d.off : d.off+int(n)])
-	if err != nil {
-		d.failAt(f, d.off, err)
-		return
-	}
+	b = d.b[d.off : d.off+int(n)]
 	d.off += int(n)
+	return b, true
+}
+
+// readPSBTFrom parses b, the PSBT whose length is at start, into *v:
+// nil for no bytes (fromwire_wally_psbt returns NULL without failing,
+// README surprise 2: a message may carry no PSBT).
+func (d *decoder) readPSBTFrom(f string, start int, b []byte, v **PSBT) {
+	if b == nil {
+		*v = nil
+		return
+	}
+	p, err := ParsePSBT(b)
+	if err != nil {
+		d.failAt(f, start+4, err)
+		return
+	}
 	*v = p
 }
 

@@ -64,6 +64,13 @@ func psbtsIn(v reflect.Value) []*PSBT {
 		}
 		return psbtsIn(v.Elem())
 	case reflect.Struct:
+		if v.Type() == typeBitcoinTx && v.CanAddr() {
+			p, err := v.Addr().Interface().(*BitcoinTx).ParsedPSBT()
+			if err != nil || p == nil {
+				return nil
+			}
+			return []*PSBT{p}
+		}
 		var out []*PSBT
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {

@@ -67,6 +67,38 @@ func (g gen) tx(inputs, outputs int, witness bool) *wire.MsgTx {
 }
 
 // psbt builds a PSBT with the fields CLN uses, in canonical (parsed) form.
+// channelTx is a bitcoin_tx as lightningd sends one for a channel
+// transaction: its PSBT has the same transaction, witness UTXOs and
+// sometimes scripts.
+func (g gen) channelTx(t testing.TB) BitcoinTx {
+	tx := g.tx(1+g.r.Intn(2), 1+g.r.Intn(5), false)
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		t.Fatal(err)
+	}
+	unsigned, err := parseTx(buf.Bytes()) // a copy as Decode returns it
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkt, err := psbt.NewFromUnsignedTx(unsigned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range pkt.Inputs {
+		pkt.Inputs[i].WitnessUtxo = wire.NewTxOut(g.r.Int63n(21e14), g.bytes(34))
+		if g.r.Intn(2) == 0 {
+			pkt.Inputs[i].WitnessScript = g.bytes(71)
+		}
+	}
+	for i := range pkt.Outputs {
+		if g.r.Intn(2) == 0 {
+			pkt.Outputs[i].WitnessScript = g.bytes(1 + g.r.Intn(140))
+		}
+	}
+	pkt.Unknowns = nil // as Decode returns it
+	return BitcoinTx{Tx: tx, PSBT: &PSBT{pkt}}
+}
+
 func (g gen) psbt(t testing.TB) *PSBT {
 	tx := g.tx(1+g.r.Intn(2), 1+g.r.Intn(2), false)
 	pkt, err := psbt.NewFromUnsignedTx(tx)
@@ -159,6 +191,10 @@ func (g gen) fill(t testing.TB, v reflect.Value) {
 		v.SetUint(uint64(g.r.Intn(2)))
 		return
 	case typeBitcoinTx:
+		if g.r.Intn(2) == 0 {
+			v.Set(reflect.ValueOf(g.channelTx(t)))
+			return
+		}
 		v.Set(reflect.ValueOf(BitcoinTx{Tx: g.tx(1+g.r.Intn(2), 1+g.r.Intn(3), g.r.Intn(2) == 0), PSBT: g.psbt(t)}))
 		return
 	case typePSBTPtr:
@@ -243,6 +279,10 @@ func TestRoundTripAllMessages(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s #%d: decode: %v\n%x", m.MsgName(), i, err, b)
 			}
+			if b2 := got.Encode(); !bytes.Equal(b2, b) {
+				t.Fatalf("%s #%d: re-encoding with the PSBTs kept differs", m.MsgName(), i)
+			}
+			parsePSBTs(t, got)
 			if !reflect.DeepEqual(got, m) {
 				t.Fatalf("%s #%d: decoded value differs\n got %#v\nwant %#v", m.MsgName(), i, got, m)
 			}
@@ -250,6 +290,17 @@ func TestRoundTripAllMessages(t *testing.T) {
 				t.Fatalf("%s #%d: re-encoding differs", m.MsgName(), i)
 			}
 			checkJSON(t, m)
+		}
+	}
+}
+
+// parsePSBTs builds the PSBTs Decode kept as bytes in m's bitcoin_txs,
+// so that m compares equal to the message that was encoded.
+func parsePSBTs(t testing.TB, m Message) {
+	t.Helper()
+	for _, p := range psbtsIn(reflect.ValueOf(m)) {
+		if p == nil || p.Packet == nil {
+			t.Fatalf("%s: a PSBT Decode kept does not parse", m.MsgName())
 		}
 	}
 }

@@ -14,9 +14,15 @@ import (
 // (amounts, scripts). On the wire: u32 length, the transaction (BIP144
 // serialization when any input has a witness), then a wally_psbt, which
 // here may not be empty.
+//
+// Decode leaves PSBT nil when the PSBT is one lightningd writes for a
+// channel transaction (see keeper): it keeps the checked bytes instead,
+// and ParsedPSBT builds the packet on first use; WitnessUTXOAmount reads
+// an input's amount without it. Encode and MarshalJSON work either way.
 type BitcoinTx struct {
 	Tx   *wire.MsgTx
 	PSBT *PSBT
+	kept *keptPSBT
 }
 
 // maxSatoshi is libwally's WALLY_SATOSHI_MAX: 21 million BTC. wally_tx_from_bytes
@@ -187,7 +193,8 @@ func (d *decoder) readBitcoinTx(f string, v *BitcoinTx) {
 		d.failAt(f, start, fmt.Errorf("%w: transaction length %d, %d bytes left", ErrTruncated, n, d.left()))
 		return
 	}
-	tx, err := parseTx(d.b[d.off : d.off+int(n)])
+	txBytes := d.b[d.off : d.off+int(n)]
+	tx, err := parseTx(txBytes)
 	if err != nil {
 		d.failAt(f, d.off, err)
 		return
@@ -195,17 +202,30 @@ func (d *decoder) readBitcoinTx(f string, v *BitcoinTx) {
 	d.off += int(n)
 	v.Tx = tx
 	d.enter(f, -1)
+	defer d.leave()
 	psbtStart := d.off
-	d.readPSBT("psbt", &v.PSBT)
-	if d.err == nil && v.PSBT == nil {
+	b, ok := d.readPSBTBytes("psbt")
+	switch {
+	case !ok:
+	case b == nil:
 		// fromwire_bitcoin_tx fails where fromwire_wally_psbt returns NULL.
 		d.failAt("psbt", psbtStart, fmt.Errorf("%w: a bitcoin_tx needs a PSBT, length is 0", ErrBadPSBT))
+	default:
+		kept, err := scanPSBTKeeping(b, tx, txBytes)
+		if err != nil || kept == nil {
+			d.readPSBTFrom("psbt", psbtStart, b, &v.PSBT) // or its error
+			return
+		}
+		v.kept = kept
 	}
-	d.leave()
 }
 
 func (e *encoder) writeBitcoinTx(v BitcoinTx) {
-	if v.Tx == nil || v.PSBT == nil || v.PSBT.Packet == nil {
+	p, err := v.ParsedPSBT()
+	if err != nil {
+		e.fail(err)
+	}
+	if v.Tx == nil || p == nil || p.Packet == nil {
 		e.fail(errors.New("bitcoin_tx needs both Tx and PSBT"))
 		e.writeU32(0)
 		e.writeU32(0)
@@ -218,7 +238,7 @@ func (e *encoder) writeBitcoinTx(v BitcoinTx) {
 	}
 	e.writeU32(e.count32("tx", buf.Len()))
 	e.writeBytes(buf.Bytes())
-	e.writePSBT(v.PSBT)
+	e.writePSBT(p)
 }
 
 // MarshalJSON shows the transaction (txid, inputs, outputs, hex) and the
@@ -228,7 +248,11 @@ func (v BitcoinTx) MarshalJSON() ([]byte, error) {
 	if v.Tx != nil {
 		addTxFields(&o, v.Tx)
 	}
-	o.add("psbt", v.PSBT)
+	p, err := v.ParsedPSBT()
+	if err != nil {
+		return nil, err
+	}
+	o.add("psbt", p)
 	return o.finish()
 }
 

@@ -64,10 +64,9 @@ func BenchmarkOverhead(b *testing.B) {
 			b.Fatal(err)
 		}
 		var ecdhRaws, points [][]byte
-		for i := range 64 {
-			k, _ := btcec.PrivKeyFromBytes(bytes.Repeat([]byte{byte(i + 1)}, 32))
-			points = append(points, k.PubKey().SerializeCompressed())
-			ecdhRaws = append(ecdhRaws, (&hsmproto.EcdhReq{Point: hsmproto.PubkeyFrom(k.PubKey())}).Encode())
+		for _, p := range freshPoints(freshPointCount) { // connectd's come from new connections
+			points = append(points, p[:])
+			ecdhRaws = append(ecdhRaws, (&hsmproto.EcdhReq{Point: p}).Encode())
 		}
 		connectd := Client{PeerID: e.NodeID(), Capabilities: CapECDH}
 		j := 0
@@ -136,15 +135,15 @@ func BenchmarkOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, n := range []int{0, 5, 30} {
-		raw := remoteCommitmentRequest(b, n)
-		m, err := hsmproto.Decode(raw)
+		raws := remoteCommitmentRequests(b, n, freshPointCount)
+		m, err := hsmproto.Decode(raws[0])
 		if err != nil {
 			b.Fatal(err)
 		}
 		req := m.(*hsmproto.SignRemoteCommitmentTx)
 		script := fundingScript(ck.FundingPubKey().SerializeCompressed(), req.RemoteFundingKey[:])
-		h := newSigHasher(req.Tx.Tx).witnessV0(0, script, uint64(req.Tx.PSBT.Inputs[0].WitnessUtxo.Value), sighashAll)
-		fams = append(fams, family{fmt.Sprintf("remote-commitment/htlcs=%d", n), cycle(handle(e, txChanneld, [][]byte{raw})), func() {
+		h := newSigHasher(req.Tx.Tx).witnessV0(0, script, witnessAmount(b, &req.Tx, 0), sighashAll)
+		fams = append(fams, family{fmt.Sprintf("remote-commitment/htlcs=%d", n), cycle(handle(e, txChanneld, raws)), func() {
 			fundingKey.SignLowR(h)
 		}})
 	}
@@ -176,7 +175,7 @@ func BenchmarkOverhead(b *testing.B) {
 		hs := make([][32]byte, len(reqs))
 		for i, r := range reqs {
 			raws[i] = r.Encode()
-			hs[i] = newSigHasher(r.Tx.Tx).witnessV0(0, r.Wscript, uint64(r.Tx.PSBT.Inputs[0].WitnessUtxo.Value), hsmproto.SighashSingleAnyoneCanPay)
+			hs[i] = newSigHasher(r.Tx.Tx).witnessV0(0, r.Wscript, witnessAmount(b, &r.Tx, 0), hsmproto.SighashSingleAnyoneCanPay)
 		}
 		key, err := ck.HTLCKey(remoteKey(b, 5))
 		if err != nil {

@@ -34,7 +34,14 @@ import (
 // own input (which need not be the transaction's). hsmd aborts when the
 // input has neither UTXO; it reads out of bounds when the non-witness UTXO
 // has no such output. Both are refused here.
-func psbtInputAmount(p *hsmproto.PSBT, in int) (uint64, error) {
+func psbtInputAmount(btx *hsmproto.BitcoinTx, in int) (uint64, error) {
+	if amount, ok := btx.WitnessUTXOAmount(in); ok {
+		return uint64(amount), nil
+	}
+	p, err := btx.ParsedPSBT()
+	if err != nil {
+		return 0, err
+	}
 	if p == nil || p.Packet == nil || p.UnsignedTx == nil || in >= len(p.Inputs) || in >= len(p.UnsignedTx.TxIn) {
 		return 0, fmt.Errorf("the PSBT has no input %d", in)
 	}
@@ -62,7 +69,7 @@ func signTxInput(t uint16, btx *hsmproto.BitcoinTx, in int, script []byte, key *
 	if tx == nil {
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "no transaction to sign")
 	}
-	amount, err := psbtInputAmount(btx.PSBT, in)
+	amount, err := psbtInputAmount(btx, in)
 	if err != nil {
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "%v: CLN's hsmd aborts on this request", err)
 	}

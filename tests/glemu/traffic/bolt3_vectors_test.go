@@ -192,8 +192,12 @@ func rebuild(t *testing.T, label string, setup *hsmproto.SetupChannel, ours, the
 		t.Errorf("%s: commitment\n got %x\nwant %x", label, got, w)
 		return c
 	}
+	wantPSBT, err := want.ParsedPSBT()
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
 	for i, o := range c.outs {
-		if ws := want.PSBT.Outputs[i].WitnessScript; !bytes.Equal(o.wscript, ws) {
+		if ws := wantPSBT.Outputs[i].WitnessScript; !bytes.Equal(o.wscript, ws) {
 			t.Errorf("%s: output %d witness script\n got %x\nwant %x", label, i, o.wscript, ws)
 		}
 	}
