@@ -135,15 +135,18 @@ func BenchmarkOverhead(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, n := range []int{0, 5, 30} {
-		raws := remoteCommitmentRequests(b, n, freshPointCount)
-		m, err := hsmproto.Decode(raws[0])
+		request := remoteCommitmentRequests(b, n)
+		m, err := hsmproto.Decode(request(0))
 		if err != nil {
 			b.Fatal(err)
 		}
 		req := m.(*hsmproto.SignRemoteCommitmentTx)
 		script := fundingScript(ck.FundingPubKey().SerializeCompressed(), req.RemoteFundingKey[:])
 		h := newSigHasher(req.Tx.Tx).witnessV0(0, script, witnessAmount(b, &req.Tx, 0), sighashAll)
-		fams = append(fams, family{fmt.Sprintf("remote-commitment/htlcs=%d", n), cycle(handle(e, txChanneld, raws)), func() {
+		fams = append(fams, family{fmt.Sprintf("remote-commitment/htlcs=%d", n), cycle(func(i int) error {
+			_, err := e.Handle(ctx, txChanneld, request(i))
+			return err
+		}), func() {
 			fundingKey.SignLowR(h)
 		}})
 	}
