@@ -25,6 +25,7 @@ var keepPSBTs = true
 type keptPSBT struct {
 	raw            []byte
 	witnessAmounts []int64
+	outputs        [2]int // the transaction's serialized outputs in raw
 }
 
 // keeper decides, field by field as scanPSBTKeeping reads them, whether
@@ -39,6 +40,7 @@ type keeper struct {
 	ok      bool
 	tx      *wire.MsgTx
 	amounts []int64
+	outputs [2]int
 }
 
 func (k *keeper) start(tx *wire.MsgTx) {
@@ -71,6 +73,61 @@ func (k *keeper) global(i int, kv psbtKV, txBytes []byte) {
 		k.ok = false
 	}
 	k.fits(kv)
+	if k.ok {
+		// The value follows the magic, the key (length 1, type 0) and
+		// its canonical length.
+		at := len(psbtMagic) + 2 + compactSizeLen(len(txBytes))
+		start, end, ok := outputsSpan(txBytes)
+		k.outputs = [2]int{at + start, at + end}
+		k.ok = ok
+	}
+}
+
+func compactSizeLen(n int) int {
+	switch {
+	case n < 0xfd:
+		return 1
+	case n <= 0xffff:
+		return 3
+	case n <= 0xffffffff:
+		return 5
+	}
+	return 9
+}
+
+// outputsSpan locates the outputs (after their count, before the lock
+// time) in b, a transaction serialized without witness that has been read.
+func outputsSpan(b []byte) (start, end int, ok bool) {
+	p := 4
+	varint := func() int {
+		v, np, err := readCompact(b, p)
+		if err != nil || v > uint64(len(b)) {
+			ok = false
+			return 0
+		}
+		p = np
+		return int(v)
+	}
+	ok = true
+	nIn := varint()
+	for range nIn {
+		p += 36
+		p += varint() // the script
+		p += 4
+		if !ok || p > len(b) {
+			return 0, 0, false
+		}
+	}
+	nOut := varint()
+	start = p
+	for range nOut {
+		p += 8
+		p += varint()
+		if !ok || p > len(b) {
+			return 0, 0, false
+		}
+	}
+	return start, p, ok && p+4 == len(b)
 }
 
 func (k *keeper) input(i int, kv psbtKV) {
@@ -108,7 +165,7 @@ func (k *keeper) result(b []byte) *keptPSBT {
 	if !k.ok {
 		return nil
 	}
-	return &keptPSBT{raw: append([]byte(nil), b...), witnessAmounts: k.amounts}
+	return &keptPSBT{raw: append([]byte(nil), b...), witnessAmounts: k.amounts, outputs: k.outputs}
 }
 
 // parse builds the packet, as ParsePSBT does.
@@ -132,6 +189,19 @@ func (v *BitcoinTx) ParsedPSBT() (*PSBT, error) {
 	}
 	v.PSBT, v.kept = p, nil
 	return p, nil
+}
+
+// SerializedOutputs is the serialization of the transaction's outputs (no
+// count) as Decode read them, when it kept the PSBT (which carries the
+// same transaction); nil otherwise. A signer hashes it for BIP 143 and
+// BIP 341 instead of serializing Tx.TxOut again. It does not follow later
+// changes to Tx: callers that change Tx must not use it.
+func (v *BitcoinTx) SerializedOutputs() []byte {
+	if v.kept == nil || v.PSBT != nil {
+		return nil
+	}
+	o := v.kept.outputs
+	return v.kept.raw[o[0]:o[1]:o[1]]
 }
 
 // WitnessUTXOAmount is the amount of the witness UTXO that the PSBT gives

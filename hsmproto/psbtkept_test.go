@@ -1,9 +1,12 @@
 package hsmproto
 
 import (
+	"bytes"
 	"math/rand"
 	"reflect"
 	"testing"
+
+	"github.com/btcsuite/btcd/wire"
 )
 
 // decodeBothWays decodes raw with the PSBTs of bitcoin_txs kept as bytes
@@ -40,7 +43,24 @@ func decodeBothWays(t testing.TB, raw []byte) (m Message, kept bool) {
 			}
 		}
 	}
+	// The outputs kept serialized are the transaction's.
+	if btx := bitcoinTxOf(m); btx != nil {
+		if got := btx.SerializedOutputs(); got != nil || btx.kept != nil {
+			var want bytes.Buffer
+			for _, out := range btx.Tx.TxOut {
+				if err := wire.WriteTxOut(&want, 0, 0, out); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !bytes.Equal(got, want.Bytes()) {
+				t.Fatalf("%s: serialized outputs %x, want %x", m.MsgName(), got, want)
+			}
+		}
+	}
 	parsePSBTs(t, m)
+	if btx := bitcoinTxOf(m); btx != nil && btx.SerializedOutputs() != nil {
+		t.Fatalf("%s: serialized outputs kept once the PSBT is parsed", m.MsgName())
+	}
 	if !reflect.DeepEqual(m, eager) {
 		t.Fatalf("%s: keeping PSBTs changes the message\nkept   %#v\nparsed %#v", m.MsgName(), m, eager)
 	}

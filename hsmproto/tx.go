@@ -161,15 +161,23 @@ func amountError(what string, sat uint64, kind error) error {
 // re-serialized length): no non-minimal varints, no witness marker
 // without a witness.
 func parseTx(b []byte) (*wire.MsgTx, error) {
-	n, _, _, err := txLayout(b, true)
-	if err != nil {
-		return nil, err
-	}
-	if n != len(b) {
-		return nil, fmt.Errorf("%w: transaction is %d bytes, length says %d", ErrBadTx, n, len(b))
-	}
 	tx, ok := decodeTx(b, true)
-	if !ok {
+	if ok {
+		// decodeTx read all of b as txLayout would have walked it; of
+		// txLayout's checks only the amounts are left.
+		for i, out := range tx.TxOut {
+			if v := uint64(out.Value); v > maxSatoshi {
+				return nil, amountError(fmt.Sprintf("output %d", i), v, ErrBadTx)
+			}
+		}
+	} else {
+		n, _, _, err := txLayout(b, true)
+		if err != nil {
+			return nil, err
+		}
+		if n != len(b) {
+			return nil, fmt.Errorf("%w: transaction is %d bytes, length says %d", ErrBadTx, n, len(b))
+		}
 		// btcd says why (or reads it after all: its result stands).
 		tx = new(wire.MsgTx)
 		if err := tx.Deserialize(bytes.NewReader(b)); err != nil {

@@ -2,6 +2,7 @@ package hsmproto
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand"
 	"reflect"
 	"testing"
@@ -141,4 +142,66 @@ func BenchmarkParseTx(b *testing.B) {
 			}
 		}
 	})
+}
+
+// parseTxByLayout is parseTx as it was before it trusted decodeTx's walk:
+// txLayout first, then decodeTx or btcd. parseTx must agree with it.
+func parseTxByLayout(b []byte) (*wire.MsgTx, error) {
+	n, _, _, err := txLayout(b, true)
+	if err != nil {
+		return nil, err
+	}
+	if n != len(b) {
+		return nil, fmt.Errorf("%w: transaction is %d bytes, length says %d", ErrBadTx, n, len(b))
+	}
+	tx, ok := decodeTx(b, true)
+	if !ok {
+		tx = new(wire.MsgTx)
+		if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadTx, err)
+		}
+	}
+	if size := tx.SerializeSize(); size != len(b) {
+		return nil, fmt.Errorf("%w: not canonically serialized (%d bytes, canonical %d)", ErrBadTx, len(b), size)
+	}
+	return tx, nil
+}
+
+func checkParseTx(t *testing.T, b []byte) {
+	got, err := parseTx(b)
+	want, wantErr := parseTxByLayout(b)
+	if (err == nil) != (wantErr == nil) || (err != nil && err.Error() != wantErr.Error()) {
+		t.Fatalf("parseTx(%x): error %v, by layout %v", b, err, wantErr)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseTx(%x) reads a different transaction", b)
+	}
+}
+
+// FuzzParseTx: parseTx decides and reads as parseTxByLayout does.
+func FuzzParseTx(f *testing.F) {
+	g := gen{rand.New(rand.NewSource(11))}
+	for _, w := range []bool{true, false} {
+		f.Add(serializeTx(f, g.tx(1, 2, w), w))
+		f.Add(serializeTx(f, g.tx(2, 30, w), w))
+	}
+	big := g.tx(1, 1, false)
+	big.TxOut[0].Value = maxSatoshi + 1
+	f.Add(serializeTx(f, big, false))
+	f.Fuzz(checkParseTx)
+}
+
+// TestParseTxMutations: every single-byte change of some transactions.
+func TestParseTxMutations(t *testing.T) {
+	g := gen{rand.New(rand.NewSource(12))}
+	for _, w := range []bool{true, false} {
+		b := serializeTx(t, g.tx(2, 3, w), w)
+		for i := range b {
+			for _, x := range []byte{0x01, 0x80, 0xff} {
+				m := append([]byte(nil), b...)
+				m[i] ^= x
+				checkParseTx(t, m)
+			}
+		}
+	}
 }

@@ -81,7 +81,9 @@ func signTxInput(t uint16, btx *hsmproto.BitcoinTx, in int, script []byte, key *
 	case amount > maxSatoshi: // defensive: hsmproto.Decode refuses such an amount, as libwally does
 		return hsmproto.BitcoinSignature{}, statusFailed(t, "input %d spends %d sat, more than 21 million BTC, which libwally cannot hash: CLN's hsmd aborts on this request", in, amount)
 	}
-	h := newSigHasher(tx).witnessV0(in, script, amount, uint32(sighashType))
+	hasher := newSigHasher(tx)
+	hasher.outputs = btx.SerializedOutputs()
+	h := hasher.witnessV0(in, script, amount, uint32(sighashType))
 	return hsmproto.BitcoinSignature{Sig: keys.CompactSig(key.SignLowR(h)), SighashType: sighashType}, nil
 }
 

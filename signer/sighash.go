@@ -60,6 +60,9 @@ func validSighash(hashType uint32) bool {
 
 type sigHasher struct {
 	tx *wire.MsgTx
+	// outputs, when set, is tx's outputs serialized (as
+	// hsmproto.BitcoinTx.SerializedOutputs gives them): hashed as it is.
+	outputs []byte
 
 	v0                              bool
 	prevouts0, sequences0, outputs0 [32]byte // BIP143: double SHA-256
@@ -128,6 +131,13 @@ func (s *sigHasher) midstates(double bool) (prevouts, sequences, outputs [32]byt
 		h.Write(buf)
 	}
 	sequences = sum(h, double)
+	if s.outputs != nil {
+		outputs = sha256.Sum256(s.outputs)
+		if double {
+			outputs = sha256.Sum256(outputs[:])
+		}
+		return
+	}
 	h.Reset()
 	for _, out := range s.tx.TxOut {
 		buf = appendTxOut(buf[:0], out)
