@@ -51,7 +51,8 @@
 // chainhash.Hash; amounts are AmountMsat and AmountSat; enum side is Side;
 // wirestring is string; an optional field (?T) is a pointer, nil when
 // absent; an array is a slice (nil when empty); bitcoin_tx is BitcoinTx
-// (a btcd wire.MsgTx and a PSBT); wally_psbt is *PSBT (nil for the
+// (a btcd wire.MsgTx and a PSBT, which Decode may keep as checked bytes
+// until BitcoinTx.ParsedPSBT is called); wally_psbt is *PSBT (nil for the
 // zero-length PSBT CLN accepts); a TLV stream is a struct of pointers plus
 // the Unknown records.
 //
