@@ -93,8 +93,8 @@ var errParserPanic = errors.New("btcutil panicked")
 
 // psbtKV is one key-value pair of a PSBT map; key is nil for the separator.
 type psbtKV struct {
-	key, val []byte
-	off      int
+	key, val    []byte
+	off, valOff int // where the pair and its value start in the PSBT
 }
 
 // readCompact reads a Bitcoin CompactSize (canonical, as btcd requires).
@@ -152,7 +152,7 @@ func readPSBTKV(b []byte, p int) (psbtKV, int, error) {
 		return kv, p, fmt.Errorf("%w: key of %d bytes at byte %d", ErrBadPSBT, len(key), kv.off)
 	}
 	val, p, err := readVarBytes(b, p)
-	kv.key, kv.val = key, val
+	kv.key, kv.val, kv.valOff = key, val, p-len(val)
 	return kv, p, err
 }
 

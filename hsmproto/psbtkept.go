@@ -74,60 +74,16 @@ func (k *keeper) global(i int, kv psbtKV, txBytes []byte) {
 	}
 	k.fits(kv)
 	if k.ok {
-		// The value follows the magic, the key (length 1, type 0) and
-		// its canonical length.
-		at := len(psbtMagic) + 2 + compactSizeLen(len(txBytes))
-		start, end, ok := outputsSpan(txBytes)
-		k.outputs = [2]int{at + start, at + end}
-		k.ok = ok
-	}
-}
-
-func compactSizeLen(n int) int {
-	switch {
-	case n < 0xfd:
-		return 1
-	case n <= 0xffff:
-		return 3
-	case n <= 0xffffffff:
-		return 5
-	}
-	return 9
-}
-
-// outputsSpan locates the outputs (after their count, before the lock
-// time) in b, a transaction serialized without witness that has been read.
-func outputsSpan(b []byte) (start, end int, ok bool) {
-	p := 4
-	varint := func() int {
-		v, np, err := readCompact(b, p)
-		if err != nil || v > uint64(len(b)) {
-			ok = false
-			return 0
+		// The outputs end where the lock time starts (no witness); they
+		// are as long as tx's outputs serialize.
+		end := kv.valOff + len(txBytes) - 4
+		n := 0
+		for _, out := range k.tx.TxOut {
+			n += out.SerializeSize()
 		}
-		p = np
-		return int(v)
+		k.outputs = [2]int{end - n, end}
+		k.ok = end-n >= kv.valOff
 	}
-	ok = true
-	nIn := varint()
-	for range nIn {
-		p += 36
-		p += varint() // the script
-		p += 4
-		if !ok || p > len(b) {
-			return 0, 0, false
-		}
-	}
-	nOut := varint()
-	start = p
-	for range nOut {
-		p += 8
-		p += varint()
-		if !ok || p > len(b) {
-			return 0, 0, false
-		}
-	}
-	return start, p, ok && p+4 == len(b)
 }
 
 func (k *keeper) input(i int, kv psbtKV) {
