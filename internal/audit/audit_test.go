@@ -49,18 +49,28 @@ var modes = []struct {
 	{"sync-interval", Options{SyncInterval: 5 * time.Millisecond}},
 }
 
-func TestLinesPresentAfterClose(t *testing.T) {
+// inEachMode runs f as a subtest in each durability mode.
+func inEachMode(t *testing.T, f func(t *testing.T, opts Options)) {
 	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) { testLinesPresentAfterClose(t, m.opts) })
+		t.Run(m.name, func(t *testing.T) { f(t, m.opts) })
 	}
 }
 
-func testLinesPresentAfterClose(t *testing.T, opts Options) {
+// openTemp opens a log in a new temporary directory.
+func openTemp(t *testing.T, opts Options) (*Log, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), FileName)
 	l, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l, path
+}
+
+func TestLinesPresentAfterClose(t *testing.T) { inEachMode(t, testLinesPresentAfterClose) }
+
+func testLinesPresentAfterClose(t *testing.T, opts Options) {
+	l, path := openTemp(t, opts)
 	for i := range 10 {
 		if err := l.Append(context.Background(), rec(uint32(i))); err != nil {
 			t.Fatal(err)
@@ -146,18 +156,10 @@ func checkWriters(t *testing.T, records []Record, writers, each int) {
 	}
 }
 
-func TestConcurrentWriters(t *testing.T) {
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) { testConcurrentWriters(t, m.opts) })
-	}
-}
+func TestConcurrentWriters(t *testing.T) { inEachMode(t, testConcurrentWriters) }
 
 func testConcurrentWriters(t *testing.T, opts Options) {
-	path := filepath.Join(t.TempDir(), FileName)
-	l, err := Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, path := openTemp(t, opts)
 	const writers, each = 32, 25
 	appendFromWriters(t, l, writers, each)
 	lines, commits := l.Stats()
@@ -172,18 +174,10 @@ func testConcurrentWriters(t *testing.T, opts Options) {
 	t.Logf("%d lines in %d fsyncs", lines, commits)
 }
 
-func TestWriteErrorIsSticky(t *testing.T) {
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) { testWriteErrorIsSticky(t, m.opts) })
-	}
-}
+func TestWriteErrorIsSticky(t *testing.T) { inEachMode(t, testWriteErrorIsSticky) }
 
 func testWriteErrorIsSticky(t *testing.T, opts Options) {
-	path := filepath.Join(t.TempDir(), FileName)
-	l, err := Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, _ := openTemp(t, opts)
 	if err := l.Append(context.Background(), rec(1)); err != nil {
 		t.Fatal(err)
 	}
