@@ -93,6 +93,7 @@ func DecodePrefix(raw []byte) (m Message, n int, err error) {
 		return nil, 0, &DecodeError{Field: "type", Err: fmt.Errorf("%w %d (0x%04x)", ErrUnknownType, t, t)}
 	}
 	d := decoder{msg: wm.MsgName(), b: raw, off: 2, end: len(raw)}
+	d.path = d.pathBuf[:0]
 	wm.decode(&d)
 	if d.err != nil {
 		return nil, 0, d.err
@@ -110,7 +111,7 @@ func Marshal(m Message) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("hsmproto: %T is not a message of this package", m)
 	}
-	e := encoder{b: binary.BigEndian.AppendUint16(make([]byte, 0, 64), wm.MsgType())}
+	e := encoder{b: binary.BigEndian.AppendUint16(make([]byte, 0, 128), wm.MsgType())}
 	wm.encode(&e)
 	if e.err != nil {
 		return nil, fmt.Errorf("hsmproto: encode %s: %w", wm.MsgName(), e.err)
@@ -168,6 +169,8 @@ type decoder struct {
 	end  int
 	err  *DecodeError
 	path []pathElem
+
+	pathBuf [4]pathElem // path's first elements, without an allocation
 }
 
 type pathElem struct {

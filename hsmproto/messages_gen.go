@@ -808,11 +808,10 @@ func (m *InitReplyV4) decode(d *decoder) {
 	if n := uint64(nNumHsmCapabilities); n > 0 && d.err == nil {
 		m.HsmCapabilities = make([]uint32, 0, d.capacity(n, 4))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem uint32
+			m.HsmCapabilities = append(m.HsmCapabilities, *new(uint32))
 			d.enter("hsm_capabilities", i)
-			d.readU32("", &elem)
+			d.readU32("", &m.HsmCapabilities[i])
 			d.leave()
-			m.HsmCapabilities = append(m.HsmCapabilities, elem)
 		}
 	}
 	d.readNodeID("node_id", &m.NodeID)
@@ -1503,11 +1502,10 @@ func (m *SignWithdrawal) decode(d *decoder) {
 	if n := uint64(nNumInputs); n > 0 && d.err == nil {
 		m.Inputs = make([]HsmUtxo, 0, d.capacity(n, 53))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem HsmUtxo
+			m.Inputs = append(m.Inputs, *new(HsmUtxo))
 			d.enter("inputs", i)
-			elem.decode(d)
+			m.Inputs[i].decode(d)
 			d.leave()
-			m.Inputs = append(m.Inputs, elem)
 		}
 	}
 	d.readPSBT("psbt", &m.Psbt)
@@ -2310,11 +2308,10 @@ func (m *ValidateCommitmentTx) decode(d *decoder) {
 	if n := uint64(nNumHtlcs); n > 0 && d.err == nil {
 		m.Htlcs = make([]HsmHtlc, 0, d.capacity(n, 45))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem HsmHtlc
+			m.Htlcs = append(m.Htlcs, *new(HsmHtlc))
 			d.enter("htlcs", i)
-			elem.decode(d)
+			m.Htlcs[i].decode(d)
 			d.leave()
-			m.Htlcs = append(m.Htlcs, elem)
 		}
 	}
 	d.readU64("commit_num", &m.CommitNum)
@@ -2325,11 +2322,10 @@ func (m *ValidateCommitmentTx) decode(d *decoder) {
 	if n := uint64(nNumHtlcSigs); n > 0 && d.err == nil {
 		m.HtlcSigs = make([]BitcoinSignature, 0, d.capacity(n, 65))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem BitcoinSignature
+			m.HtlcSigs = append(m.HtlcSigs, *new(BitcoinSignature))
 			d.enter("htlc_sigs", i)
-			d.readBitcoinSignature("", &elem)
+			d.readBitcoinSignature("", &m.HtlcSigs[i])
 			d.leave()
-			m.HtlcSigs = append(m.HtlcSigs, elem)
 		}
 	}
 }
@@ -2706,11 +2702,10 @@ func (m *SignRemoteCommitmentTx) decode(d *decoder) {
 	if n := uint64(nNumHtlcs); n > 0 && d.err == nil {
 		m.Htlcs = make([]HsmHtlc, 0, d.capacity(n, 45))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem HsmHtlc
+			m.Htlcs = append(m.Htlcs, *new(HsmHtlc))
 			d.enter("htlcs", i)
-			elem.decode(d)
+			m.Htlcs[i].decode(d)
 			d.leave()
-			m.Htlcs = append(m.Htlcs, elem)
 		}
 	}
 	d.readU32("feerate", &m.Feerate)
@@ -3792,11 +3787,10 @@ func (m *SignAnchorspend) decode(d *decoder) {
 	if n := uint64(nNumInputs); n > 0 && d.err == nil {
 		m.Inputs = make([]HsmUtxo, 0, d.capacity(n, 53))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem HsmUtxo
+			m.Inputs = append(m.Inputs, *new(HsmUtxo))
 			d.enter("inputs", i)
-			elem.decode(d)
+			m.Inputs[i].decode(d)
 			d.leave()
-			m.Inputs = append(m.Inputs, elem)
 		}
 	}
 	d.readPSBT("psbt", &m.Psbt)
@@ -4110,11 +4104,10 @@ func (m *SignHtlcTxMingle) decode(d *decoder) {
 	if n := uint64(nNumInputs); n > 0 && d.err == nil {
 		m.Inputs = make([]HsmUtxo, 0, d.capacity(n, 53))
 		for i := 0; uint64(i) < n && d.err == nil; i++ {
-			var elem HsmUtxo
+			m.Inputs = append(m.Inputs, *new(HsmUtxo))
 			d.enter("inputs", i)
-			elem.decode(d)
+			m.Inputs[i].decode(d)
 			d.leave()
-			m.Inputs = append(m.Inputs, elem)
 		}
 	}
 	d.readPSBT("psbt", &m.Psbt)

@@ -229,6 +229,12 @@ func scanPSBTKeeping(b []byte, tx *wire.MsgTx, txBytes []byte) (kept *keptPSBT, 
 		}
 	}
 	for i := range nOut {
+		if p < len(b) && b[p] == 0 {
+			// An empty map, its separator alone (lightningd's output
+			// maps): what scanMap would read, without setting it up.
+			p++
+			continue
+		}
 		p, err = scanMap(b, p, "output", i, func(j int, kv psbtKV) error {
 			if err := checkOutputKV(j, kv); err != nil {
 				return err

@@ -1,6 +1,7 @@
 package hsmproto
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -10,9 +11,10 @@ import (
 // decodeTx reads the serialized transaction b into the wire.MsgTx that
 // btcd's MsgTx.Deserialize (witness true) or DeserializeNoWitness would
 // return, field for field: signature scripts, witness items and output
-// scripts are capacity-capped slices of one new buffer (never of b), a
-// signature script is empty but not nil, Witness is nil without the BIP144
-// marker and a slice of the announced length with it.
+// scripts are capacity-capped slices of one new buffer (never of b: of a
+// copy of it, so that each is stored once), a signature script is empty but
+// not nil, Witness is nil without the BIP144 marker and a slice of the
+// announced length with it.
 //
 // It reads straight from the bytes instead of through btcd's io.Reader
 // and buffer pool, which costs several times more on the transactions of
@@ -20,6 +22,7 @@ import (
 // would fail (the caller then asks btcd for its error) or where b is not
 // one whole transaction; the caller has checked b with txLayout.
 func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
+	b = bytes.Clone(b)
 	p := 0
 	fail := false
 	take := func(n uint64) []byte {
@@ -27,7 +30,7 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 			fail = true
 			return nil
 		}
-		s := b[p : p+int(n)]
+		s := b[p : p+int(n) : p+int(n)]
 		p += int(n)
 		return s
 	}
@@ -77,9 +80,6 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 		segwit = true
 	}
 
-	// Scripts point into b until they are all read, then move to one
-	// new buffer, as btcd does.
-	total := 0
 	nIn := count(41)
 	ins := make([]wire.TxIn, nIn)
 	tx.TxIn = make([]*wire.TxIn, nIn)
@@ -95,7 +95,6 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 		in.PreviousOutPoint.Index = binary.LittleEndian.Uint32(op[chainhash.HashSize:])
 		in.SignatureScript = script
 		in.Sequence = binary.LittleEndian.Uint32(seq)
-		total += len(script)
 		tx.TxIn[i] = in
 	}
 	nOut := count(9)
@@ -108,7 +107,6 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 			return nil, false
 		}
 		outs[i] = wire.TxOut{Value: int64(binary.LittleEndian.Uint64(v)), PkScript: script}
-		total += len(script)
 		tx.TxOut[i] = &outs[i]
 	}
 	if segwit {
@@ -117,7 +115,6 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 			w := make(wire.TxWitness, count(1))
 			for j := range w {
 				w[j] = take(varint())
-				total += len(w[j])
 			}
 			ins[i].Witness = w
 			hasWitness = hasWitness || len(w) > 0
@@ -131,26 +128,6 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 	}
 	if fail || p != len(b) {
 		return nil, false
-	}
-
-	// Each input's signature script then its witness items, then the
-	// output scripts: btcd's order.
-	scripts := make([]byte, total)
-	off := 0
-	own := func(s []byte) []byte {
-		n := copy(scripts[off:], s)
-		out := scripts[off : off+n : off+n]
-		off += n
-		return out
-	}
-	for i := range ins {
-		ins[i].SignatureScript = own(ins[i].SignatureScript)
-		for j, item := range ins[i].Witness {
-			ins[i].Witness[j] = own(item)
-		}
-	}
-	for i := range outs {
-		outs[i].PkScript = own(outs[i].PkScript)
 	}
 	return tx, true
 }

@@ -121,6 +121,43 @@ func FuzzDecodeTx(f *testing.F) {
 	})
 }
 
+// decodeTx's scripts and witness items are its own: changing b afterwards
+// changes none of them, and appending to one never writes over another.
+func TestDecodeTxOwnsItsBytes(t *testing.T) {
+	g := gen{rand.New(rand.NewSource(17))}
+	tx := g.tx(2, 3, true)
+	tx.TxIn[0].SignatureScript = g.bytes(5)
+	b := serializeTx(t, tx, true)
+	got, ok := decodeTx(b, true)
+	if !ok {
+		t.Fatal("not read")
+	}
+	want, _ := decodeTx(bytes.Clone(b), true)
+	for i := range b {
+		b[i] ^= 0xff
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("changing the bytes read changed the transaction")
+	}
+	var items [][]byte
+	for _, in := range got.TxIn {
+		items = append(items, in.SignatureScript)
+		items = append(items, in.Witness...)
+	}
+	for _, out := range got.TxOut {
+		items = append(items, out.PkScript)
+	}
+	for i, item := range items {
+		if cap(item) != len(item) {
+			t.Fatalf("item %d: capacity %d beyond its %d bytes", i, cap(item), len(item))
+		}
+		_ = append(item, 0xaa, 0xbb, 0xcc)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("appending to a script wrote over another")
+	}
+}
+
 // BenchmarkParseTx: a commitment-sized transaction (1 input, 34 outputs),
 // decodeTx against btcd's reader.
 func BenchmarkParseTx(b *testing.B) {

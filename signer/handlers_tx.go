@@ -134,6 +134,7 @@ func (e *Engine) signFundingInput(t uint16, peer [33]byte, dbid uint64, btx *hsm
 		return hsmproto.BitcoinSignature{}, keyFailure(t, err)
 	}
 	defer key.Wipe()
-	script := fundingScript(ck.FundingPubKey().SerializeCompressed(), remote[:])
+	local := ck.FundingPubKeyCompressed()
+	script := fundingScript(local[:], remote[:])
 	return signTxInput(t, btx, in, script, key, hsmproto.SighashAll)
 }

@@ -76,10 +76,8 @@ type sigHasher struct {
 
 func newSigHasher(tx *wire.MsgTx) *sigHasher { return &sigHasher{tx: tx} }
 
-var (
-	le32 = binary.LittleEndian.AppendUint32
-	le64 = binary.LittleEndian.AppendUint64
-)
+func le32(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b, v) }
+func le64(b []byte, v uint64) []byte { return binary.LittleEndian.AppendUint64(b, v) }
 
 func appendVarBytes(b, v []byte) []byte {
 	return append(appendVarInt(b, uint64(len(v))), v...)
@@ -116,35 +114,38 @@ func sum(h hash.Hash, double bool) [32]byte {
 }
 
 // midstates hashes the transaction's outpoints, sequences and outputs with
-// single (BIP341) or double (BIP143) SHA-256.
+// single (BIP341) or double (BIP143) SHA-256. Each is serialized whole and
+// hashed at once, in a buffer on the stack for transactions of a few
+// inputs (channel transactions have one).
 func (s *sigHasher) midstates(double bool) (prevouts, sequences, outputs [32]byte) {
-	h := sha256.New()
-	var buf []byte
+	var stack [4 * 36]byte
+	buf := stack[:0]
 	for _, in := range s.tx.TxIn {
-		buf = appendOutPoint(buf[:0], &in.PreviousOutPoint)
-		h.Write(buf)
+		buf = appendOutPoint(buf, &in.PreviousOutPoint)
 	}
-	prevouts = sum(h, double)
-	h.Reset()
+	prevouts = hashOf(buf, double)
+	buf = buf[:0]
 	for _, in := range s.tx.TxIn {
-		buf = le32(buf[:0], in.Sequence)
-		h.Write(buf)
+		buf = le32(buf, in.Sequence)
 	}
-	sequences = sum(h, double)
+	sequences = hashOf(buf, double)
 	if s.outputs != nil {
-		outputs = sha256.Sum256(s.outputs)
-		if double {
-			outputs = sha256.Sum256(outputs[:])
-		}
-		return
+		return prevouts, sequences, hashOf(s.outputs, double)
 	}
-	h.Reset()
+	buf = buf[:0]
 	for _, out := range s.tx.TxOut {
-		buf = appendTxOut(buf[:0], out)
-		h.Write(buf)
+		buf = appendTxOut(buf, out)
 	}
-	outputs = sum(h, double)
-	return
+	return prevouts, sequences, hashOf(buf, double)
+}
+
+// hashOf is the single (BIP341) or double (BIP143, pre-segwit) SHA-256 of b.
+func hashOf(b []byte, double bool) [32]byte {
+	h := sha256.Sum256(b)
+	if double {
+		h = sha256.Sum256(h[:])
+	}
+	return h
 }
 
 // witnessV0 is the BIP143 signature hash of input idx spending amount with
@@ -159,8 +160,8 @@ func (s *sigHasher) witnessV0(idx int, scriptCode []byte, amount uint64, hashTyp
 	base := hashType & sighashMask
 	var zero [32]byte
 
-	b := make([]byte, 0, 160+len(scriptCode))
-	b = le32(b, uint32(tx.Version))
+	var stack [256]byte // the preimage, for scripts of up to 100 bytes
+	b := le32(stack[:0], uint32(tx.Version))
 	if acp {
 		b = append(b, zero[:]...)
 	} else {
@@ -186,7 +187,7 @@ func (s *sigHasher) witnessV0(idx int, scriptCode []byte, amount uint64, hashTyp
 	}
 	b = le32(b, tx.LockTime)
 	b = le32(b, hashType)
-	return chainhash.DoubleHashH(b)
+	return hashOf(b, true)
 }
 
 // legacy is the pre-segwit signature hash of input idx with script as its

@@ -35,8 +35,9 @@ type ChannelKeys struct {
 	id ChannelID
 
 	// Public halves: immutable, readable without the lock.
-	fundingPub *btcec.PublicKey
-	basepoints Basepoints
+	fundingPub   *btcec.PublicKey
+	fundingPub33 [33]byte // fundingPub compressed, for every funding script
+	basepoints   Basepoints
 
 	mu    sync.RWMutex
 	wiped bool
@@ -152,6 +153,7 @@ func channelKeysFromSeed(id ChannelID, seed Secret) (*ChannelKeys, error) {
 	// the per-commitment derivations) then cost no point multiplication.
 	setPublicKeys(&ck.funding, &ck.revocation, &ck.htlc, &ck.payment, &ck.delayedPayment)
 	ck.fundingPub = ck.funding.pub
+	copy(ck.fundingPub33[:], ck.fundingPub.SerializeCompressed())
 	ck.basepoints = Basepoints{
 		Revocation:     ck.revocation.pub,
 		Payment:        ck.payment.pub,
@@ -166,6 +168,9 @@ func (ck *ChannelKeys) ID() ChannelID { return ck.id }
 
 // FundingPubKey is the channel's funding public key.
 func (ck *ChannelKeys) FundingPubKey() *btcec.PublicKey { return ck.fundingPub }
+
+// FundingPubKeyCompressed is FundingPubKey in its 33-byte form.
+func (ck *ChannelKeys) FundingPubKeyCompressed() [33]byte { return ck.fundingPub33 }
 
 // Basepoints are the channel's basepoints.
 func (ck *ChannelKeys) Basepoints() Basepoints { return ck.basepoints }

@@ -55,6 +55,11 @@ func TestGetChannelBasepointsVectors(t *testing.T) {
 				if got := f.key.SerializeCompressed(); !bytes.Equal(got, want) {
 					t.Errorf("%s basepoint %x, want %x", f.name, got, want)
 				}
+				if f.name == "funding" {
+					if got := ck.FundingPubKeyCompressed(); !bytes.Equal(got[:], want) {
+						t.Errorf("compressed funding key %x, want %x", got, want)
+					}
+				}
 			}
 		})
 	}

@@ -165,6 +165,11 @@ func (e *emitter) elemType(typeName string) string {
 	return e.t.byName[typeName].goName()
 }
 
+// zeroValue is an expression for the zero value of an element of typeName.
+func (e *emitter) zeroValue(typeName string) string {
+	return "*new(" + e.elemType(typeName) + ")"
+}
+
 func (e *emitter) isSubtype(typeName string) bool {
 	it := e.t.byName[typeName]
 	return it != nil && it.kind != kindMsg
@@ -335,16 +340,16 @@ func (e *emitter) emitDecodeField(recv string, f *field) {
 	case f.count != "" && f.typeName == "u8":
 		e.p("\t%s = d.readBytes(%q, uint64(%s))", v, f.name, countVar(cf))
 	case f.count != "":
-		// Elements are appended as they decode, so that an error names the
-		// element and field; capacity is bounded by the bytes left.
+		// Elements are appended, then decoded in place, one at a time, so
+		// that an error names the element and field; capacity is bounded
+		// by the bytes left. (After an error the message is dropped.)
 		e.p("\tif n := uint64(%s); n > 0 && d.err == nil {", countVar(cf))
 		e.p("\t\t%s = make(%s, 0, d.capacity(n, %d))", v, e.goFieldType(f), e.minSize(f.typeName))
 		e.p("\t\tfor i := 0; uint64(i) < n && d.err == nil; i++ {")
-		e.p("\t\t\tvar elem %s", e.elemType(f.typeName))
+		e.p("\t\t\t%s = append(%s, %s)", v, v, e.zeroValue(f.typeName))
 		e.p("\t\t\td.enter(%q, i)", f.name)
-		e.p("\t\t\t%s", e.decodeValue(f.typeName, "", "&elem"))
+		e.p("\t\t\t%s", e.decodeValue(f.typeName, "", "&"+v+"[i]"))
 		e.p("\t\t\td.leave()")
-		e.p("\t\t\t%s = append(%s, elem)", v, v)
 		e.p("\t\t}")
 		e.p("\t}")
 	case f.optional:
