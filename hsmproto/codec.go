@@ -228,6 +228,20 @@ func (d *decoder) take(f string, n int) []byte {
 	return b
 }
 
+// peek returns the next n bytes without consuming them, or nil after an
+// error or if fewer are left. The generated decoders of fixed-size
+// subtypes use it to read all their fields at once.
+func (d *decoder) peek(n int) []byte {
+	if !flatDecoding || d.err != nil || n > d.left() {
+		return nil
+	}
+	return d.b[d.off : d.off+n]
+}
+
+// flatDecoding turns peek, and so the generated decoders' reading of a
+// subtype at once, off when false: tests compare Decode's results both ways.
+var flatDecoding = true
+
 func (d *decoder) readU8(f string, v *uint8) {
 	if b := d.take(f, 1); b != nil {
 		*v = b[0]

@@ -2,7 +2,11 @@
 
 package hsmproto
 
-import "github.com/btcsuite/btcd/chaincfg/chainhash"
+import (
+	"encoding/binary"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+)
 
 // CLNVersion is the Core Lightning release whose hsmd wire protocol this
 // package speaks; MinVersion and MaxVersion are the hsmd wire versions
@@ -4170,6 +4174,14 @@ func (v *HsmHtlc) encode(e *encoder) {
 }
 
 func (v *HsmHtlc) decode(d *decoder) {
+	if b := d.peek(45); b != nil && b[0] <= 1 {
+		v.Side = Side(b[0])
+		v.Amount = AmountMsat(binary.BigEndian.Uint64(b[1:]))
+		v.PaymentHash = SHA256(b[9:41])
+		v.CltvExpiry = binary.BigEndian.Uint32(b[41:])
+		d.off += 45
+		return
+	}
 	d.readSide("side", &v.Side)
 	d.readAmountMsat("amount", &v.Amount)
 	d.readSHA256("payment_hash", &v.PaymentHash)
@@ -4227,6 +4239,12 @@ func (v *Bip32KeyVersion) encode(e *encoder) {
 }
 
 func (v *Bip32KeyVersion) decode(d *decoder) {
+	if b := d.peek(8); b != nil {
+		v.Bip32PubkeyVersion = binary.BigEndian.Uint32(b[0:])
+		v.Bip32PrivkeyVersion = binary.BigEndian.Uint32(b[4:])
+		d.off += 8
+		return
+	}
 	d.readU32("bip32_pubkey_version", &v.Bip32PubkeyVersion)
 	d.readU32("bip32_privkey_version", &v.Bip32PrivkeyVersion)
 }
@@ -4293,6 +4311,15 @@ func (v *Secrets) encode(e *encoder) {
 }
 
 func (v *Secrets) decode(d *decoder) {
+	if b := d.peek(160); b != nil {
+		v.FundingPrivkey = Privkey(b[0:32])
+		v.RevocationBasepointSecret = Secret(b[32:64])
+		v.PaymentBasepointSecret = Secret(b[64:96])
+		v.DelayedPaymentBasepointSecret = Secret(b[96:128])
+		v.HtlcBasepointSecret = Secret(b[128:160])
+		d.off += 160
+		return
+	}
 	d.readPrivkey("funding_privkey", &v.FundingPrivkey)
 	d.readSecret("revocation_basepoint_secret", &v.RevocationBasepointSecret)
 	d.readSecret("payment_basepoint_secret", &v.PaymentBasepointSecret)
@@ -4609,4 +4636,7 @@ func (v InitReplyV4Tlvs) MarshalJSON() ([]byte, error) {
 	return o.finish()
 }
 
-var _ chainhash.Hash
+var (
+	_ chainhash.Hash
+	_ = binary.BigEndian
+)
