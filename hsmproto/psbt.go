@@ -159,7 +159,7 @@ func readPSBTKV(b []byte, p int) (psbtKV, int, error) {
 // scanPSBT checks the framing and the libwally field rules before btcutil
 // parses anything.
 func scanPSBT(b []byte) error {
-	_, err := scanPSBTKeeping(b, nil, nil)
+	_, err := scanPSBTKeeping(b, nil, nil, nil)
 	return err
 }
 
@@ -167,8 +167,10 @@ func scanPSBT(b []byte) error {
 // b can be kept as bytes for the bitcoin_tx whose transaction tx was read
 // from txBytes (see keeper; with tx nil it cannot): kept is then
 // non-nil. The unsigned transaction, when it is txBytes, is not walked
-// again: tx's reading has checked those very bytes.
-func scanPSBTKeeping(b []byte, tx *wire.MsgTx, txBytes []byte) (kept *keptPSBT, err error) {
+// again: tx's reading has checked those very bytes. own, if not nil, is
+// the copy of txBytes that tx's scripts are slices of: the kept PSBT
+// shares it instead of copying those bytes once more.
+func scanPSBTKeeping(b []byte, tx *wire.MsgTx, txBytes, own []byte) (kept *keptPSBT, err error) {
 	if !bytes.HasPrefix(b, psbtMagic) {
 		return nil, fmt.Errorf("%w: no psbt magic", ErrBadPSBT)
 	}
@@ -246,7 +248,7 @@ func scanPSBTKeeping(b []byte, tx *wire.MsgTx, txBytes []byte) (kept *keptPSBT, 
 			return nil, err
 		}
 	}
-	return keep.result(b[:p]), nil
+	return keep.result(b[:p], own), nil
 }
 
 // scanMap reads one map up to its separator, rejecting duplicate keys and

@@ -21,11 +21,24 @@ import (
 var keepPSBTs = true
 
 // keptPSBT is a bitcoin_tx's PSBT as Decode keeps it: bytes that fastPSBT
-// reads, and the amount of each input's witness UTXO (−1 for none).
+// reads, and the amount of each input's witness UTXO (−1 for none). The
+// bytes are kept in two parts: the unsigned transaction, which is the
+// bitcoin_tx's own transaction and so shares the copy Tx was read from,
+// and the rest of the PSBT around it (a hundred bytes for lightningd's).
 type keptPSBT struct {
-	raw            []byte
+	tx             []byte // the unsigned transaction
+	frame          []byte // the PSBT without tx: tx goes at split
+	split          int
 	witnessAmounts []int64
-	outputs        [2]int // the transaction's serialized outputs in raw
+	outputs        [2]int // the transaction's serialized outputs in tx
+}
+
+// raw is the PSBT's bytes, whole.
+func (k *keptPSBT) raw() []byte {
+	b := make([]byte, 0, len(k.frame)+len(k.tx))
+	b = append(b, k.frame[:k.split]...)
+	b = append(b, k.tx...)
+	return append(b, k.frame[k.split:]...)
 }
 
 // keeper decides, field by field as scanPSBTKeeping reads them, whether
@@ -40,7 +53,8 @@ type keeper struct {
 	ok      bool
 	tx      *wire.MsgTx
 	amounts []int64
-	outputs [2]int
+	txAt    [2]int // the unsigned transaction in the PSBT
+	outputs [2]int // its serialized outputs, in it
 }
 
 func (k *keeper) start(tx *wire.MsgTx) {
@@ -74,15 +88,16 @@ func (k *keeper) global(i int, kv psbtKV, txBytes []byte) {
 	}
 	k.fits(kv)
 	if k.ok {
+		k.txAt = [2]int{kv.valOff, kv.valOff + len(kv.val)}
 		// The outputs end where the lock time starts (no witness); they
 		// are as long as tx's outputs serialize.
-		end := kv.valOff + len(txBytes) - 4
+		end := len(txBytes) - 4
 		n := 0
 		for _, out := range k.tx.TxOut {
 			n += out.SerializeSize()
 		}
 		k.outputs = [2]int{end - n, end}
-		k.ok = end-n >= kv.valOff
+		k.ok = end-n >= 0
 	}
 }
 
@@ -116,20 +131,28 @@ func (k *keeper) output(kv psbtKV) {
 }
 
 // result is the kept PSBT, b being its bytes up to the last output map
-// (libwally ignores what follows, and so does Bytes), or nil.
-func (k *keeper) result(b []byte) *keptPSBT {
+// (libwally ignores what follows, and so does Bytes), or nil. own, if not
+// nil, is a copy of the unsigned transaction's bytes to share.
+func (k *keeper) result(b, own []byte) *keptPSBT {
 	if !k.ok {
 		return nil
 	}
-	return &keptPSBT{raw: append([]byte(nil), b...), witnessAmounts: k.amounts, outputs: k.outputs}
+	at := k.txAt
+	if own == nil {
+		own = bytes.Clone(b[at[0]:at[1]])
+	}
+	frame := make([]byte, 0, len(b)-(at[1]-at[0]))
+	frame = append(append(frame, b[:at[0]]...), b[at[1]:]...)
+	return &keptPSBT{tx: own, frame: frame, split: at[0], witnessAmounts: k.amounts, outputs: k.outputs}
 }
 
 // parse builds the packet, as ParsePSBT does.
 func (k *keptPSBT) parse() (*PSBT, error) {
-	if pkt, ok := fastPSBT(k.raw); ok {
+	raw := k.raw()
+	if pkt, ok := fastPSBT(raw); ok {
 		return &PSBT{pkt}, nil
 	}
-	return ParsePSBT(k.raw) // not reached: a keeper admits only what fastPSBT reads
+	return ParsePSBT(raw) // not reached: a keeper admits only what fastPSBT reads
 }
 
 // ParsedPSBT returns v.PSBT, first building it from the bytes Decode kept
@@ -151,13 +174,14 @@ func (v *BitcoinTx) ParsedPSBT() (*PSBT, error) {
 // count) as Decode read them, when it kept the PSBT (which carries the
 // same transaction); nil otherwise. A signer hashes it for BIP 143 and
 // BIP 341 instead of serializing Tx.TxOut again. It does not follow later
-// changes to Tx: callers that change Tx must not use it.
+// changes to Tx: callers that change Tx must not use it. (Tx's scripts
+// are slices of the same bytes: they are not to be changed in place.)
 func (v *BitcoinTx) SerializedOutputs() []byte {
 	if v.kept == nil || v.PSBT != nil {
 		return nil
 	}
 	o := v.kept.outputs
-	return v.kept.raw[o[0]:o[1]:o[1]]
+	return v.kept.tx[o[0]:o[1]:o[1]]
 }
 
 // WitnessUTXOAmount is the amount of the witness UTXO that the PSBT gives

@@ -161,33 +161,40 @@ func amountError(what string, sat uint64, kind error) error {
 // re-serialized length): no non-minimal varints, no witness marker
 // without a witness.
 func parseTx(b []byte) (*wire.MsgTx, error) {
-	tx, ok := decodeTx(b, true)
+	tx, _, err := parseTxOwn(b)
+	return tx, err
+}
+
+// parseTxOwn is parseTx that also returns the copy of b that the
+// transaction's scripts are slices of, when it has one (nil otherwise).
+func parseTxOwn(b []byte) (tx *wire.MsgTx, own []byte, err error) {
+	tx, own, ok := decodeTxOwn(b, true)
 	if ok {
 		// decodeTx read all of b as txLayout would have walked it; of
 		// txLayout's checks only the amounts are left.
 		for i, out := range tx.TxOut {
 			if v := uint64(out.Value); v > maxSatoshi {
-				return nil, amountError(fmt.Sprintf("output %d", i), v, ErrBadTx)
+				return nil, nil, amountError(fmt.Sprintf("output %d", i), v, ErrBadTx)
 			}
 		}
 	} else {
 		n, _, _, err := txLayout(b, true)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if n != len(b) {
-			return nil, fmt.Errorf("%w: transaction is %d bytes, length says %d", ErrBadTx, n, len(b))
+			return nil, nil, fmt.Errorf("%w: transaction is %d bytes, length says %d", ErrBadTx, n, len(b))
 		}
 		// btcd says why (or reads it after all: its result stands).
 		tx = new(wire.MsgTx)
 		if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadTx, err)
+			return nil, nil, fmt.Errorf("%w: %v", ErrBadTx, err)
 		}
 	}
 	if size := tx.SerializeSize(); size != len(b) {
-		return nil, fmt.Errorf("%w: not canonically serialized (%d bytes, canonical %d)", ErrBadTx, len(b), size)
+		return nil, nil, fmt.Errorf("%w: not canonically serialized (%d bytes, canonical %d)", ErrBadTx, len(b), size)
 	}
-	return tx, nil
+	return tx, own, nil
 }
 
 func (d *decoder) readBitcoinTx(f string, v *BitcoinTx) {
@@ -202,7 +209,7 @@ func (d *decoder) readBitcoinTx(f string, v *BitcoinTx) {
 		return
 	}
 	txBytes := d.b[d.off : d.off+int(n)]
-	tx, err := parseTx(txBytes)
+	tx, own, err := parseTxOwn(txBytes)
 	if err != nil {
 		d.failAt(f, d.off, err)
 		return
@@ -219,7 +226,7 @@ func (d *decoder) readBitcoinTx(f string, v *BitcoinTx) {
 		// fromwire_bitcoin_tx fails where fromwire_wally_psbt returns NULL.
 		d.failAt("psbt", psbtStart, fmt.Errorf("%w: a bitcoin_tx needs a PSBT, length is 0", ErrBadPSBT))
 	default:
-		kept, err := scanPSBTKeeping(b, tx, txBytes)
+		kept, err := scanPSBTKeeping(b, tx, txBytes, own)
 		if err != nil || kept == nil {
 			d.readPSBTFrom("psbt", psbtStart, b, &v.PSBT) // or its error
 			return

@@ -22,6 +22,13 @@ import (
 // would fail (the caller then asks btcd for its error) or where b is not
 // one whole transaction; the caller has checked b with txLayout.
 func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
+	tx, _, ok = decodeTxOwn(b, witness)
+	return tx, ok
+}
+
+// decodeTxOwn is decodeTx that also returns the copy of b it read, which
+// the scripts and witness items are slices of.
+func decodeTxOwn(b []byte, witness bool) (tx *wire.MsgTx, own []byte, ok bool) {
 	b = bytes.Clone(b)
 	p := 0
 	fail := false
@@ -74,7 +81,7 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 	segwit := false
 	if witness && len(b)-p >= 2 && b[p] == 0 {
 		if b[p+1] != 1 {
-			return nil, false
+			return nil, nil, false
 		}
 		p += 2
 		segwit = true
@@ -88,7 +95,7 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 		script := take(varint())
 		seq := take(4)
 		if fail {
-			return nil, false
+			return nil, nil, false
 		}
 		in := &ins[i]
 		copy(in.PreviousOutPoint.Hash[:], op[:chainhash.HashSize])
@@ -104,7 +111,7 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 		v := take(8)
 		script := take(varint())
 		if fail {
-			return nil, false
+			return nil, nil, false
 		}
 		outs[i] = wire.TxOut{Value: int64(binary.LittleEndian.Uint64(v)), PkScript: script}
 		tx.TxOut[i] = &outs[i]
@@ -120,14 +127,14 @@ func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 			hasWitness = hasWitness || len(w) > 0
 		}
 		if !hasWitness {
-			return nil, false // btcd: errSuperfluousWitnessRecord
+			return nil, nil, false // btcd: errSuperfluousWitnessRecord
 		}
 	}
 	if s := take(4); s != nil {
 		tx.LockTime = binary.LittleEndian.Uint32(s)
 	}
 	if fail || p != len(b) {
-		return nil, false
+		return nil, nil, false
 	}
-	return tx, true
+	return tx, b, true
 }
