@@ -14,7 +14,9 @@ import (
 // building btcutil's packet from it costs as much again as the rest of the
 // request's decoding (for a commitment with 30 HTLCs, 5 of 15 µs, and most
 // of the allocations). So Decode checks such a PSBT as ParsePSBT does, keeps
-// its bytes and amounts, and leaves the packet to BitcoinTx.ParsedPSBT.
+// its bytes and amounts, and leaves the packet to BitcoinTx.ParsedPSBT. The
+// bytes of its unsigned transaction are those the bitcoin_tx's Tx was read
+// from, and are not copied twice.
 
 // keepPSBTs turns keeping off when false: tests compare Decode's results
 // both ways.
