@@ -76,27 +76,13 @@ func TestFlatDecode(t *testing.T) {
 // hasFlatSubtype reports whether v holds a non-empty value of a subtype
 // the generated decoders read at once.
 func hasFlatSubtype(v reflect.Value) bool {
-	switch v.Kind() {
-	case reflect.Pointer, reflect.Interface:
-		return !v.IsNil() && hasFlatSubtype(v.Elem())
-	case reflect.Struct:
-		switch v.Interface().(type) {
+	return holds(v, func(s reflect.Value) (found, stop bool) {
+		switch s.Interface().(type) {
 		case HsmHtlc, Bip32KeyVersion, Secrets:
-			return true
+			return true, true
 		}
-		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() && hasFlatSubtype(v.Field(i)) {
-				return true
-			}
-		}
-	case reflect.Slice:
-		for i := range v.Len() {
-			if hasFlatSubtype(v.Index(i)) {
-				return true
-			}
-		}
-	}
-	return false
+		return false, false
+	})
 }
 
 func FuzzFlatDecode(f *testing.F) {

@@ -68,21 +68,34 @@ func decodeBothWays(t testing.TB, raw []byte) (m Message, kept bool) {
 }
 
 func hasKeptPSBT(v reflect.Value) bool {
+	return holds(v, func(s reflect.Value) (found, stop bool) {
+		if s.Type() != typeBitcoinTx {
+			return false, false
+		}
+		return s.Addr().Interface().(*BitcoinTx).kept != nil, true
+	})
+}
+
+// holds walks v (a message or part of one) through pointers, interfaces,
+// exported struct fields and slices, and reports whether match finds a
+// struct it is looking for; a struct on which match says stop is not
+// walked further.
+func holds(v reflect.Value, match func(reflect.Value) (found, stop bool)) bool {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
-		return !v.IsNil() && hasKeptPSBT(v.Elem())
+		return !v.IsNil() && holds(v.Elem(), match)
 	case reflect.Struct:
-		if v.Type() == typeBitcoinTx {
-			return v.Addr().Interface().(*BitcoinTx).kept != nil
+		if found, stop := match(v); found || stop {
+			return found
 		}
 		for i := range v.NumField() {
-			if v.Type().Field(i).IsExported() && hasKeptPSBT(v.Field(i)) {
+			if v.Type().Field(i).IsExported() && holds(v.Field(i), match) {
 				return true
 			}
 		}
 	case reflect.Slice:
 		for i := range v.Len() {
-			if hasKeptPSBT(v.Index(i)) {
+			if holds(v.Index(i), match) {
 				return true
 			}
 		}
