@@ -2,7 +2,9 @@ package hsmproto
 
 import (
 	"math/rand"
+	"os"
 	"reflect"
+	"regexp"
 	"testing"
 )
 
@@ -73,16 +75,39 @@ func TestFlatDecode(t *testing.T) {
 	t.Logf("messages mutated, by type: %v", perType)
 }
 
-// hasFlatSubtype reports whether v holds a non-empty value of a subtype
-// the generated decoders read at once.
+// flatSubtypes are the subtypes whose generated decoders read them at
+// once (TestFlatSubtypesListed keeps the list in step with the generator).
+var flatSubtypes = map[reflect.Type]bool{
+	reflect.TypeFor[HsmHtlc]():         true,
+	reflect.TypeFor[Bip32KeyVersion](): true,
+	reflect.TypeFor[Secrets]():         true,
+}
+
+// hasFlatSubtype reports whether v holds a value of one of flatSubtypes.
 func hasFlatSubtype(v reflect.Value) bool {
 	return holds(v, func(s reflect.Value) (found, stop bool) {
-		switch s.Interface().(type) {
-		case HsmHtlc, Bip32KeyVersion, Secrets:
-			return true, true
-		}
-		return false, false
+		return flatSubtypes[s.Type()], flatSubtypes[s.Type()]
 	})
+}
+
+// The generated decoders that begin with a peek are flatSubtypes'.
+func TestFlatSubtypesListed(t *testing.T) {
+	src, err := os.ReadFile("messages_gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`func \(v \*(\w+)\) decode\(d \*decoder\) \{\n\tif b := d\.peek\(`)
+	generated := map[string]bool{}
+	for _, m := range re.FindAllSubmatch(src, -1) {
+		generated[string(m[1])] = true
+	}
+	listed := map[string]bool{}
+	for typ := range flatSubtypes {
+		listed[typ.Name()] = true
+	}
+	if !reflect.DeepEqual(generated, listed) {
+		t.Fatalf("subtypes read at once: generated %v, listed in flatSubtypes %v", generated, listed)
+	}
 }
 
 func FuzzFlatDecode(f *testing.F) {

@@ -19,8 +19,8 @@ import (
 // It reads straight from the bytes instead of through btcd's io.Reader
 // and buffer pool, which costs several times more on the transactions of
 // every signing request. ok is false, and nothing is returned, where btcd
-// would fail (the caller then asks btcd for its error) or where b is not
-// one whole transaction; the caller has checked b with txLayout.
+// would fail or where b is not one whole transaction: parseTx then walks b
+// with txLayout and asks btcd, for the error.
 func decodeTx(b []byte, witness bool) (tx *wire.MsgTx, ok bool) {
 	tx, _, ok = decodeTxOwn(b, witness)
 	return tx, ok
