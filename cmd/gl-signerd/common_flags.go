@@ -25,6 +25,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gl-signerd/config"
+	"gl-signerd/internal/daemon"
 	"gl-signerd/secretstore"
 )
 
@@ -78,7 +79,7 @@ func resolveStateDir(flag string) (string, error) {
 }
 
 // storePath is the secret store's path in a state directory.
-func storePath(stateDir string) string { return filepath.Join(stateDir, secretstore.FileName) }
+func storePath(stateDir string) string { return daemon.StorePath(stateDir) }
 
 // readPassphrase finds the secret store passphrase: --passphrase-file, the
 // systemd credential, or the terminal (twice when confirm is set).

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 
 	"gl-signerd/config"
 	"gl-signerd/internal/control"
+	"gl-signerd/internal/daemon"
 )
 
 type ctlFlags struct {
@@ -66,7 +68,7 @@ usage, 4 invalid configuration.`,
 			if err != nil || f.json {
 				return printRaw(cmd.OutOrStdout(), raw, err)
 			}
-			var s Status
+			var s daemon.Status
 			if err := json.Unmarshal(raw, &s); err != nil {
 				return fmt.Errorf("the daemon's status does not decode: %w", err)
 			}
@@ -79,7 +81,7 @@ usage, 4 invalid configuration.`,
 		Short: "Refuse every signing request, with a clear error, until resume",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			raw, err := ctlCall(cmd, f, "pause", PauseArgs{Reason: f.reason})
+			raw, err := ctlCall(cmd, f, "pause", daemon.PauseArgs{Reason: f.reason})
 			if err != nil || f.json {
 				return printRaw(cmd.OutOrStdout(), raw, err)
 			}
@@ -190,7 +192,7 @@ func printRaw(w io.Writer, raw json.RawMessage, err error) error {
 	return nil
 }
 
-func printStatus(w io.Writer, s *Status, now time.Time) {
+func printStatus(w io.Writer, s *daemon.Status, now time.Time) {
 	ago := func(t time.Time) string { return now.Sub(t).Round(time.Second).String() }
 	fmt.Fprintf(w, "node id:      %s\n", s.NodeID)
 	fmt.Fprintf(w, "network:      %s\n", s.Network)
@@ -241,4 +243,14 @@ func printStatus(w io.Writer, s *Status, now time.Time) {
 		fmt.Fprintf(w, "last refusal: %s ago, %s from %s [%s]: %s\n", ago(r.Time), r.Type, who, r.Tag, strings.TrimSpace(r.Reason))
 	}
 	fmt.Fprintf(w, "audit log:    %s (%d lines written)\n", s.Audit.Path, s.Audit.Lines)
+}
+
+// sortedTypes returns the message names of counts in order.
+func sortedTypes(m map[string]*daemon.TypeCounts) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -2,12 +2,12 @@ package main
 
 // gl-signerd demo: the whole daemon against an emulated Greenlight, on this
 // machine, with a throw-away seed. The daemon part runs this very binary's
-// init, register and run commands as child processes (the code path a user
-// runs, not a copy); the emulator (tests/glemu) and the traffic generator
+// init (--recover, with recovery words the demo makes), register and run
+// commands as child processes (the code path a user runs, not a copy); the
+// emulator (tests/glemu) and the traffic generator
 // (tests/glemu/traffic) play Greenlight and the node.
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -19,8 +19,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,9 +27,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/daemon"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
-	"gl-signerd/signer/keys"
 	"gl-signerd/tests/glemu"
 	"gl-signerd/tests/glemu/traffic"
 )
@@ -58,8 +56,8 @@ refuse. Channels end every way: cooperative close, our force close with the
 to_local sweep, the peer's force close (our output spent from the wallet), and
 the peer broadcasting a revoked state (the penalty sweep). Every answer is
 checked: signatures by the right keys, transactions run through a script
-engine, and bytes equal to those of an engine rebuilt from the printed
-recovery words.
+engine, and bytes equal to those of an engine rebuilt from the recovery
+words.
 
 It prints its progress and a summary, stops the daemon with SIGTERM, removes
 everything it made, and exits 0 if every answer was right (1 otherwise).
@@ -244,8 +242,14 @@ func (d *demo) setup(ctx context.Context) error {
 
 // command runs one gl-signerd command to completion.
 func (d *demo) command(ctx context.Context, args ...string) (stdout []byte, err error) {
+	return d.commandWithInput(ctx, nil, args...)
+}
+
+// commandWithInput runs one gl-signerd command to completion with stdin.
+func (d *demo) commandWithInput(ctx context.Context, stdin io.Reader, args ...string) (stdout []byte, err error) {
 	c := exec.CommandContext(ctx, d.self, args...)
 	c.Env = d.env
+	c.Stdin = stdin
 	var out, errb bytes.Buffer
 	c.Stdout, c.Stderr = &out, &errb
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -255,49 +259,31 @@ func (d *demo) command(ctx context.Context, args ...string) (stdout []byte, err 
 	return out.Bytes(), nil
 }
 
-var (
-	wordRE   = regexp.MustCompile(`(\d+) ([a-z]+)`)
-	nodeIDRE = regexp.MustCompile(`(?m)^node id: (0[23][0-9a-f]{64})$`)
-)
-
-// initSeed runs gl-signerd init for a new regtest seed. The recovery words
-// are kept (in memory) to rebuild the engine as an oracle.
+// initSeed makes new recovery words for a regtest seed and gives them to
+// gl-signerd init --recover on stdin, as a user restoring a seed would.
+// The words are kept (in memory) to rebuild the engine as an oracle; the
+// node id is derived from them by the code init uses.
 func (d *demo) initSeed(ctx context.Context) (string, [33]byte, error) {
 	var id [33]byte
-	out, err := d.command(ctx, "init", "--no-confirm", "--network", "regtest", "--state-dir", d.state, "--passphrase-file", d.pass)
+	words, err := secretstore.NewMnemonic(12)
 	if err != nil {
 		return "", id, err
 	}
-	m := nodeIDRE.FindSubmatch(out)
-	if m == nil {
-		return "", id, fmt.Errorf("gl-signerd init printed no node id")
+	seed, err := secretstore.GreenlightSeed(words, secretstore.Regtest)
+	if err != nil {
+		return "", id, err
 	}
-	b, _ := hex.DecodeString(string(m[1]))
-	copy(id[:], b)
-	var words []string
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	type numbered struct {
-		n int
-		w string
+	id, err = daemon.NodeID(seed)
+	seed.Wipe()
+	if err != nil {
+		return "", id, err
 	}
-	var all []numbered
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "  ") {
-			continue
-		}
-		for _, wm := range wordRE.FindAllStringSubmatch(line, -1) {
-			var n int
-			fmt.Sscan(wm[1], &n)
-			all = append(all, numbered{n, wm[2]})
-		}
+	if _, err := d.commandWithInput(ctx, strings.NewReader(words+"\n"),
+		"init", "--recover", "--network", "regtest", "--state-dir", d.state, "--passphrase-file", d.pass); err != nil {
+		return "", id, err
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].n < all[j].n })
-	for _, nw := range all {
-		words = append(words, nw.w)
-	}
-	fmt.Fprintf(d.out, "[1/5] init: a new seed (%d recovery words, kept in memory only), node id %x\n", len(words), id)
-	return strings.Join(words, " "), id, nil
+	fmt.Fprintf(d.out, "[1/5] init: a new seed (%d recovery words, kept in memory only), node id %x\n", len(strings.Fields(words)), id)
+	return words, id, nil
 }
 
 func (d *demo) register(ctx context.Context, id [33]byte) error {
@@ -386,7 +372,7 @@ func (d *demo) stopDaemon() {
 	d.daemon = nil
 }
 
-// oracleEngine rebuilds the engine from the recovery words init printed,
+// oracleEngine rebuilds the engine from the recovery words given to init,
 // as the daemon builds it from the store.
 func oracleEngine(words string) (*signer.Engine, error) {
 	network, err := secretstore.ParseNetwork("regtest")
@@ -395,11 +381,10 @@ func oracleEngine(words string) (*signer.Engine, error) {
 	}
 	seed, err := secretstore.GreenlightSeed(words, network)
 	if err != nil {
-		return nil, fmt.Errorf("the recovery words init printed do not make a seed: %w", err)
+		return nil, fmt.Errorf("the recovery words do not make a seed: %w", err)
 	}
 	defer seed.Wipe()
-	return signer.NewEngine(seed.Secret, signer.WithSecretType(keys.SecretType(seed.Type.CLNType())),
-		signer.WithBIP32Version(keys.BIP32Testnet))
+	return daemon.NewEngine(seed)
 }
 
 func fmtDur(d time.Duration) string {

@@ -1,5 +1,11 @@
 package main
 
+import (
+	"errors"
+
+	"gl-signerd/internal/daemon"
+)
+
 // Exit codes, documented in the README. A script can tell what went wrong
 // without parsing the message.
 const (
@@ -27,4 +33,30 @@ func withExitCode(code int, err error) error {
 		return nil
 	}
 	return &exitError{code: code, err: err}
+}
+
+// exitCodeOf is the exit code for err: the one withExitCode gave it, else
+// the one for the Kind of a daemon error, else ExitFailure.
+func exitCodeOf(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var de *daemon.Error
+	if errors.As(err, &de) {
+		switch de.Kind {
+		case daemon.SecretStore:
+			return ExitSecretStore
+		case daemon.Config:
+			return ExitConfig
+		case daemon.Network:
+			return ExitNetwork
+		case daemon.Locked:
+			return ExitLocked
+		}
+	}
+	return ExitFailure
 }

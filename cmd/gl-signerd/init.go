@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"gl-signerd/internal/daemon"
 	"gl-signerd/secretstore"
-	"gl-signerd/signer/keys"
 )
 
 type initFlags struct {
@@ -181,7 +181,7 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 	}
 	defer seed.Wipe()
 
-	nodeID, err := nodeIDOf(seed)
+	nodeID, err := daemon.NodeID(seed)
 	if err != nil {
 		return err
 	}
@@ -194,16 +194,6 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 		fmt.Fprintf(out, "%s was not changed: once the node id above is your node's, keep that file as safe as the store, or destroy it.\n", f.importFile)
 	}
 	return nil
-}
-
-// nodeIDOf derives the node id CLN's hsmd would announce for the seed.
-func nodeIDOf(seed *secretstore.Seed) ([33]byte, error) {
-	ring, err := keys.New(seed.Secret, keys.WithSecretType(keys.SecretType(seed.Type.CLNType())))
-	if err != nil {
-		return [33]byte{}, fmt.Errorf("cannot derive the node id: %w", err)
-	}
-	defer ring.Wipe()
-	return ring.NodeID(), nil
 }
 
 const maxMnemonicInput = 4096

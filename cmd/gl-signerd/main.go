@@ -8,7 +8,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 
@@ -34,11 +33,7 @@ func run(args []string) int {
 		return ExitOK
 	}
 	fmt.Fprintf(os.Stderr, "gl-signerd: %v\n", err)
-	var ee *exitError
-	if errors.As(err, &ee) {
-		return ee.code
-	}
-	return ExitFailure
+	return exitCodeOf(err)
 }
 
 func init() {

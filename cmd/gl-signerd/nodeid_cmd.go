@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gl-signerd/internal/daemon"
 	"gl-signerd/secretstore"
 )
 
@@ -31,7 +32,7 @@ directory belongs to, without starting the signer.`,
 				return err
 			}
 			defer seed.Wipe()
-			id, err := nodeIDOf(seed)
+			id, err := daemon.NodeID(seed)
 			if err != nil {
 				return err
 			}

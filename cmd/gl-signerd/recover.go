@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
 
-	"gl-signerd/streamer"
+	"gl-signerd/internal/daemon"
 )
 
 type recoverFlags struct {
@@ -37,16 +39,6 @@ variables).`,
 }
 
 func runRecover(cmd *cobra.Command, f *recoverFlags) error {
-	s, err := openGreenlightSession(cmd, f.stateDir, f.configFile, f.passFile, false)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ctx, cancel := interruptible()
-	defer cancel()
-	dev, err := streamer.Recover(ctx, s.sched, nodeKeySigner{s.ring})
-	if err != nil {
-		return schedulerError(s.uri, "Recover", err)
-	}
-	return storeDevice(cmd, s, dev, "recovered")
+	return enrol(cmd, f.stateDir, f.configFile, f.passFile, false, "recovered",
+		func(ctx context.Context, s *daemon.Enrolment) (*daemon.Enrolled, error) { return s.Recover(ctx) })
 }

@@ -1,8 +1,14 @@
-package main
-
-// The running daemon: the signing seam with its observers (metrics, the
-// status counters behind gl-signerd ctl status), the control commands, and
-// systemd notification. run.go starts it and shuts it down.
+// Package daemon is gl-signerd's daemon and the Greenlight enrolment that
+// precedes it: Run unlocks the secret store, checks the device identity,
+// answers the node's hsmd requests through the signing seam and serves the
+// control socket and metrics until it is stopped; Register and Recover get
+// the device certificate Run needs. cmd/gl-signerd only parses flags,
+// prints and maps this package's errors (their Kind) to exit codes.
+//
+// This file is the running daemon: the signing seam with its observers
+// (metrics, the status counters behind gl-signerd ctl status), the control
+// commands, and systemd notification. run.go starts it and shuts it down.
+package daemon
 
 import (
 	"context"
@@ -11,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sort"
 	"sync"
 	"time"
 
@@ -28,6 +33,7 @@ import (
 // daemon is the state shared by the running parts.
 type daemon struct {
 	log          *zap.Logger
+	version      string
 	stateDir     string
 	nodeID       [33]byte
 	network      string
@@ -179,7 +185,7 @@ func ptrTime(t time.Time) *time.Time {
 func (d *daemon) status() Status {
 	now := time.Now()
 	s := Status{
-		Version:       versionString(),
+		Version:       d.version,
 		PID:           os.Getpid(),
 		NodeID:        hex.EncodeToString(d.nodeID[:]),
 		Network:       d.network,
@@ -273,16 +279,6 @@ func (d *daemon) registerCommands(srv *control.Server) {
 			return map[string]bool{"stopping": true}, nil
 		},
 	})
-}
-
-// sortedTypes returns the message names of counts in order.
-func sortedTypes(m map[string]*TypeCounts) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 // notify tells systemd (if it started us with Type=notify) about our

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -88,12 +88,8 @@ func TestControlCommands(t *testing.T) {
 		st.LastRefusal == nil || st.LastRefusal.Tag != signing.TagPaused || st.Requests.Refused != 1 {
 		t.Errorf("status while paused %+v (last refusal %+v)", st.Signing, st.LastRefusal)
 	}
-	var sb strings.Builder
-	printStatus(&sb, &st, time.Now())
-	for _, want := range []string{"signing:      PAUSED for 0s: looking at channel 7", "hsmd_derive_secret  1 answered, 1 refused", "[paused]"} {
-		if !strings.Contains(sb.String(), want) {
-			t.Errorf("human status lacks %q:\n%s", want, sb.String())
-		}
+	if tc := st.Requests.ByType["hsmd_derive_secret"]; tc == nil || tc.Answered != 1 || tc.Refused != 1 {
+		t.Errorf("status by type while paused: %+v", st.Requests.ByType)
 	}
 
 	// Bad arguments are refused with a sentence, and change nothing.
@@ -140,23 +136,23 @@ func TestControlCommands(t *testing.T) {
 	}
 }
 
-// A second instance on the same state directory exits 6 and names the
-// first one's pid.
+// A second instance on the same state directory is refused (Locked, exit
+// code 6) and names the first one's pid.
 func TestSecondInstanceLocked(t *testing.T) {
 	dir := t.TempDir()
-	if err := os.WriteFile(storePath(dir), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(StorePath(dir), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	first, err := lockStateDir(dir)
+	first, err := LockStateDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Release()
-	_, err = lockStateDir(dir)
-	var ee *exitError
+	_, err = LockStateDir(dir)
+	var de *Error
 	var held *dirlock.HeldError
-	if !errors.As(err, &ee) || ee.code != ExitLocked || !errors.As(err, &held) {
-		t.Fatalf("second lock: %v, want exit code %d", err, ExitLocked)
+	if !errors.As(err, &de) || de.Kind != Locked || !errors.As(err, &held) {
+		t.Fatalf("second lock: %v, want an error of Kind Locked", err)
 	}
 	if want := fmt.Sprintf("another gl-signerd (pid %d) is using the state directory %s", os.Getpid(), dir); !strings.Contains(err.Error(), want) {
 		t.Errorf("message %q lacks %q", err, want)

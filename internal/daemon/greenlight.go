@@ -1,9 +1,9 @@
-package main
+package daemon
 
-// What register, recover and run share: the device identity files in the
-// state directory, the TLS material from the configuration, the engine and
-// its start-up messages, the node key's challenge signature, and how
-// scheduler errors become one clear message with exit code 5 (or 1).
+// What Register, Recover and Run share: the device identity files in the
+// state directory, the TLS material from the configuration, the engine's
+// start-up messages, the node key's challenge signature, and how scheduler
+// errors become one clear message of Kind Network (or Failed).
 //
 // State directory files written here (all 0600, replaced atomically):
 //
@@ -28,7 +28,6 @@ import (
 
 	"gl-signerd/config"
 	"gl-signerd/hsmproto"
-	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	"gl-signerd/streamer"
@@ -54,32 +53,6 @@ func signerProto() string {
 		return parts[0] + "." + parts[1]
 	}
 	return v
-}
-
-// seedNetwork returns the network to use: the seed's, which a network
-// setting may repeat but not contradict.
-func seedNetwork(cfg *config.Config, seed *secretstore.Seed) (string, error) {
-	if cfg.Network != "" && cfg.Network != string(seed.Network) {
-		return "", withExitCode(ExitConfig, fmt.Errorf(
-			"the secret store is for %s, but the configuration says network %s; a seed is bound to its network: fix the setting, or use a store made for %s",
-			seed.Network, cfg.Network, cfg.Network))
-	}
-	return string(seed.Network), nil
-}
-
-// newEngine builds the signing engine for seed on network.
-func newEngine(seed *secretstore.Seed, network string) (*signer.Engine, error) {
-	v := keys.BIP32Testnet
-	if network == "bitcoin" {
-		v = keys.BIP32Mainnet
-	}
-	eng, err := signer.NewEngine(seed.Secret,
-		signer.WithSecretType(keys.SecretType(seed.Type.CLNType())),
-		signer.WithBIP32Version(v))
-	if err != nil {
-		return nil, fmt.Errorf("cannot start the signing engine: %w", err)
-	}
-	return eng, nil
 }
 
 // startupSecrets are the derive_secret requests lightningd makes while it
@@ -143,7 +116,7 @@ func caPEM(cfg *config.Config, stateDir string) ([]byte, error) {
 	if cfg.TLS.CACert != "" {
 		b, err := config.ReadPEM("tls.ca_cert", cfg.TLS.CACert)
 		if err != nil {
-			return nil, withExitCode(ExitConfig, err)
+			return nil, withKind(Config, err)
 		}
 		return b, nil
 	}
@@ -152,10 +125,10 @@ func caPEM(cfg *config.Config, stateDir string) ([]byte, error) {
 		return b, nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, withExitCode(ExitConfig, errors.New(
+		return nil, withKind(Config, errors.New(
 			"no Greenlight CA certificate: set tls.ca_cert (or GL_CA_CRT) to the CA file Greenlight gave you (ca.pem)"))
 	}
-	return nil, withExitCode(ExitConfig, fmt.Errorf("cannot read the stored CA certificate: %w", err))
+	return nil, withKind(Config, fmt.Errorf("cannot read the stored CA certificate: %w", err))
 }
 
 // nobodyTLS is the TLS configuration with the "nobody" identity that
@@ -163,35 +136,36 @@ func caPEM(cfg *config.Config, stateDir string) ([]byte, error) {
 func nobodyTLS(cfg *config.Config, ca []byte) (streamer.Credentials, error) {
 	creds := streamer.Credentials{CA: ca}
 	if cfg.TLS.NobodyCert == "" || cfg.TLS.NobodyKey == "" {
-		return creds, withExitCode(ExitConfig, errors.New(
+		return creds, withKind(Config, errors.New(
 			"registering or recovering a node needs Greenlight's developer (\"nobody\") certificate: set tls.nobody_cert and tls.nobody_key (or GL_NOBODY_CRT and GL_NOBODY_KEY)"))
 	}
 	var err error
 	if creds.Cert, err = config.ReadPEM("tls.nobody_cert", cfg.TLS.NobodyCert); err != nil {
-		return creds, withExitCode(ExitConfig, err)
+		return creds, withKind(Config, err)
 	}
 	if creds.Key, err = config.ReadPEM("tls.nobody_key", cfg.TLS.NobodyKey); err != nil {
-		return creds, withExitCode(ExitConfig, err)
+		return creds, withKind(Config, err)
 	}
 	return creds, nil
 }
 
-// clientTLS wraps streamer.ClientTLS with a message naming the settings.
+// dialScheduler reaches the scheduler at uri with creds; its errors name
+// the settings (what) the credentials came from.
 func dialScheduler(uri string, creds streamer.Credentials, what string) (*streamer.SchedulerClient, error) {
 	tlsConf, err := streamer.ClientTLS(creds)
 	if err != nil {
-		return nil, withExitCode(ExitConfig, fmt.Errorf("%s: %w", what, err))
+		return nil, withKind(Config, fmt.Errorf("%s: %w", what, err))
 	}
 	sc, err := streamer.DialScheduler(uri, tlsConf)
 	if err != nil {
-		return nil, withExitCode(ExitConfig, fmt.Errorf("scheduler.uri: %w", err))
+		return nil, withKind(Config, fmt.Errorf("scheduler.uri: %w", err))
 	}
 	return sc, nil
 }
 
 // schedulerError turns an error from a scheduler call into one message
-// with an exit code: 5 for the network and TLS identities, 1 for a request
-// the scheduler answered and refused.
+// of Kind Network for the network and TLS identities, Failed for a
+// request the scheduler answered and refused.
 func schedulerError(uri, call string, err error) error {
 	if err == nil {
 		return nil
@@ -203,29 +177,29 @@ func schedulerError(uri, call string, err error) error {
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
-		return withExitCode(ExitFailure, fmt.Errorf("%s was interrupted", call))
+		return withKind(Failed, fmt.Errorf("%s was interrupted", call))
 	case strings.Contains(desc, "x509:") || strings.Contains(desc, "tls: failed to verify certificate"):
-		return withExitCode(ExitNetwork, fmt.Errorf(
+		return withKind(Network, fmt.Errorf(
 			"the scheduler at %s presented a certificate the Greenlight CA does not vouch for (%s); check tls.ca_cert and scheduler.uri", uri, tlsDetail(desc)))
 	case strings.Contains(desc, "remote error: tls:"):
-		return withExitCode(ExitNetwork, fmt.Errorf(
+		return withKind(Network, fmt.Errorf(
 			"the scheduler at %s refused our certificate (%s); a device certificate may have expired or belong to another node: run gl-signerd recover for a new one", uri, tlsDetail(desc)))
 	}
 	switch st.Code() {
 	case codes.Unavailable:
-		return withExitCode(ExitNetwork, fmt.Errorf("cannot reach the Greenlight scheduler at %s: %s; check scheduler.uri and the network", uri, desc))
+		return withKind(Network, fmt.Errorf("cannot reach the Greenlight scheduler at %s: %s; check scheduler.uri and the network", uri, desc))
 	case codes.DeadlineExceeded:
-		return withExitCode(ExitNetwork, fmt.Errorf("the Greenlight scheduler at %s did not answer %s within %s; check scheduler.uri and the network", uri, call, schedulerTimeout))
+		return withKind(Network, fmt.Errorf("the Greenlight scheduler at %s did not answer %s within %s; check scheduler.uri and the network", uri, call, schedulerTimeout))
 	case codes.Unauthenticated, codes.PermissionDenied:
-		return withExitCode(ExitNetwork, fmt.Errorf("the scheduler at %s refused our identity for %s: %s", uri, call, desc))
+		return withKind(Network, fmt.Errorf("the scheduler at %s refused our identity for %s: %s", uri, call, desc))
 	case codes.AlreadyExists:
-		return withExitCode(ExitFailure, fmt.Errorf("the scheduler says: %s; to get a device certificate for an existing node, run gl-signerd recover", desc))
+		return withKind(Failed, fmt.Errorf("the scheduler says: %s; to get a device certificate for an existing node, run gl-signerd recover", desc))
 	case codes.NotFound:
-		return withExitCode(ExitFailure, fmt.Errorf("the scheduler says: %s; a new node is registered with gl-signerd register", desc))
+		return withKind(Failed, fmt.Errorf("the scheduler says: %s; a new node is registered with gl-signerd register", desc))
 	case codes.Unknown:
-		return withExitCode(ExitFailure, fmt.Errorf("%s failed: %v", call, err))
+		return withKind(Failed, fmt.Errorf("%s failed: %v", call, err))
 	}
-	return withExitCode(ExitFailure, fmt.Errorf("the scheduler refused %s: %s", call, desc))
+	return withKind(Failed, fmt.Errorf("the scheduler refused %s: %s", call, desc))
 }
 
 // grpcStatus is the gRPC status err carries, however deeply wrapped (the
@@ -271,29 +245,29 @@ func loadDevice(stateDir string, nodeID [33]byte, now time.Time) (cert, key []by
 	certPath := filepath.Join(stateDir, deviceCertFile)
 	cert, err = os.ReadFile(certPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, info, withExitCode(ExitNetwork, fmt.Errorf(
+		return nil, nil, info, withKind(Network, fmt.Errorf(
 			"%s has no device certificate: register a new node with gl-signerd register, or get a certificate for an existing one with gl-signerd recover", stateDir))
 	}
 	if err == nil {
 		key, err = os.ReadFile(filepath.Join(stateDir, deviceKeyFile))
 	}
 	if err != nil {
-		return nil, nil, info, withExitCode(ExitNetwork, fmt.Errorf("cannot read the device identity: %w", err))
+		return nil, nil, info, withKind(Network, fmt.Errorf("cannot read the device identity: %w", err))
 	}
 	info, err = streamer.ParseCertInfo(cert)
 	if err != nil {
-		return nil, nil, info, withExitCode(ExitNetwork, fmt.Errorf("%s: %w; get a new one with gl-signerd recover", certPath, err))
+		return nil, nil, info, withKind(Network, fmt.Errorf("%s: %w; get a new one with gl-signerd recover", certPath, err))
 	}
 	switch {
 	case info.NodeID != nodeID:
-		return nil, nil, info, withExitCode(ExitNetwork, fmt.Errorf(
+		return nil, nil, info, withKind(Network, fmt.Errorf(
 			"%s is a certificate for %q, but the secret store holds node %s; get a certificate for this node with gl-signerd recover",
 			certPath, info.CommonName, hex.EncodeToString(nodeID[:])))
 	case now.After(info.NotAfter):
-		return nil, nil, info, withExitCode(ExitNetwork, fmt.Errorf(
+		return nil, nil, info, withKind(Network, fmt.Errorf(
 			"the device certificate %s expired on %s; get a new one with gl-signerd recover", certPath, info.NotAfter.UTC().Format(time.RFC3339)))
 	case now.Before(info.NotBefore):
-		return nil, nil, info, withExitCode(ExitNetwork, fmt.Errorf(
+		return nil, nil, info, withKind(Network, fmt.Errorf(
 			"the device certificate %s is valid only from %s; check the system clock", certPath, info.NotBefore.UTC().Format(time.RFC3339)))
 	}
 	return cert, key, info, nil

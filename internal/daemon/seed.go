@@ -1,0 +1,89 @@
+package daemon
+
+// The secret store as the daemon uses it: the state directory's lock, the
+// network a seed is bound to, and the one place a seed becomes keys (the
+// node key ring, the signing engine).
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"gl-signerd/config"
+	"gl-signerd/internal/dirlock"
+	"gl-signerd/secretstore"
+	"gl-signerd/signer"
+	"gl-signerd/signer/keys"
+)
+
+// StorePath is the secret store's path in a state directory.
+func StorePath(stateDir string) string { return filepath.Join(stateDir, secretstore.FileName) }
+
+// LockStateDir checks that stateDir holds a secret store and takes its
+// lock, so that no other gl-signerd uses the directory meanwhile. Its
+// errors are of Kind SecretStore (no store) or Locked.
+func LockStateDir(stateDir string) (*dirlock.Lock, error) {
+	if _, err := os.Stat(StorePath(stateDir)); errors.Is(err, fs.ErrNotExist) {
+		return nil, withKind(SecretStore, fmt.Errorf(
+			"there is no secret store in %s: create one with gl-signerd init, or point --state-dir at the right directory", stateDir))
+	}
+	l, err := dirlock.Acquire(stateDir)
+	var held *dirlock.HeldError
+	if errors.As(err, &held) {
+		return nil, withKind(Locked, err)
+	}
+	if err != nil {
+		return nil, withKind(Failed, err)
+	}
+	return l, nil
+}
+
+// seedNetwork returns the network to use: the seed's, which a network
+// setting may repeat but not contradict.
+func seedNetwork(cfg *config.Config, seed *secretstore.Seed) (string, error) {
+	if cfg.Network != "" && cfg.Network != string(seed.Network) {
+		return "", withKind(Config, fmt.Errorf(
+			"the secret store is for %s, but the configuration says network %s; a seed is bound to its network: fix the setting, or use a store made for %s",
+			seed.Network, cfg.Network, cfg.Network))
+	}
+	return string(seed.Network), nil
+}
+
+// secretType is how CLN's key derivation reads seed's secret.
+func secretType(seed *secretstore.Seed) keys.SecretType {
+	return keys.SecretType(seed.Type.CLNType())
+}
+
+// nodeKeys derives the node's key ring from seed, as CLN's hsmd does.
+// The caller wipes it.
+func nodeKeys(seed *secretstore.Seed) (*keys.Ring, error) {
+	return keys.New(seed.Secret, keys.WithSecretType(secretType(seed)))
+}
+
+// NodeID is the node id CLN's hsmd would announce for seed.
+func NodeID(seed *secretstore.Seed) ([33]byte, error) {
+	ring, err := nodeKeys(seed)
+	if err != nil {
+		return [33]byte{}, fmt.Errorf("cannot derive the node id: %w", err)
+	}
+	defer ring.Wipe()
+	return ring.NodeID(), nil
+}
+
+// NewEngine builds the signing engine for seed on its network. The
+// caller wipes it.
+func NewEngine(seed *secretstore.Seed) (*signer.Engine, error) {
+	v := keys.BIP32Testnet
+	if seed.Network == "bitcoin" {
+		v = keys.BIP32Mainnet
+	}
+	eng, err := signer.NewEngine(seed.Secret,
+		signer.WithSecretType(secretType(seed)),
+		signer.WithBIP32Version(v))
+	if err != nil {
+		return nil, fmt.Errorf("cannot start the signing engine: %w", err)
+	}
+	return eng, nil
+}
