@@ -3,8 +3,8 @@ package main
 // gl-signerd demo: the whole daemon against an emulated Greenlight, on this
 // machine, with a throw-away seed. The daemon part runs this very binary's
 // init, register and run commands as child processes (the code path a user
-// runs, not a copy); the emulator (tests/glemu) and the traffic generator
-// (tests/glemu/traffic) play Greenlight and the node.
+// runs, not a copy); the emulator (internal/glemu) and the traffic generator
+// (internal/traffic) play Greenlight and the node.
 
 import (
 	"bufio"
@@ -29,11 +29,11 @@ import (
 	"github.com/spf13/cobra"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
-	"gl-signerd/tests/glemu"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 type demoFlags struct {
