@@ -1,7 +1,7 @@
 package main
 
 // gl-signerd bench: the whole daemon measured on this machine (package
-// tests/bench does the work).
+// internal/loadgen does the work).
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"gl-signerd/tests/bench"
+	"gl-signerd/internal/loadgen"
 )
 
 type benchFlags struct {
@@ -58,7 +58,7 @@ here too.`,
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 			defer cancel()
 			out := cmd.OutOrStdout()
-			rep, err := bench.Run(ctx, bench.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
+			rep, err := loadgen.Run(ctx, loadgen.Config{Binary: self, Out: out, Rates: f.rates, PhaseDuration: f.duration,
 				Workers: f.workers, Channels: f.channels, FastKDF: f.fastKDF, PinCPUs: f.pin, KeepDir: f.keep,
 				GeneratorCPUs: f.generatorCPUs, Live: f.live, ScriptRequests: f.scriptRequests})
 			if rep != nil {

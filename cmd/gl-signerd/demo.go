@@ -4,8 +4,8 @@ package main
 // machine, with a throw-away seed. The daemon part runs this very binary's
 // init (--recover, with recovery words the demo makes), register and run
 // commands as child processes (the code path a user runs, not a copy); the
-// emulator (tests/glemu) and the traffic generator
-// (tests/glemu/traffic) play Greenlight and the node.
+// emulator (internal/glemu) and the traffic generator
+// (internal/traffic) play Greenlight and the node.
 
 import (
 	"bytes"
@@ -28,10 +28,10 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/daemon"
+	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
-	"gl-signerd/tests/glemu"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 type demoFlags struct {

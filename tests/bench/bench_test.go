@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"gl-signerd/internal/loadgen"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
-	"gl-signerd/tests/bench"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 var bin string
@@ -43,7 +43,7 @@ func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	rep, err := bench.Run(ctx, bench.Config{Binary: bin, Out: &out, Rates: []int{200}, PhaseDuration: 500 * time.Millisecond,
+	rep, err := loadgen.Run(ctx, loadgen.Config{Binary: bin, Out: &out, Rates: []int{200}, PhaseDuration: 500 * time.Millisecond,
 		Workers: 8, Channels: 20, EngineSample: 500, FastKDF: true, ScriptRequests: 2000})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -71,7 +71,7 @@ func TestRunSmallLive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	rep, err := bench.Run(ctx, bench.Config{Binary: bin, Out: &out, Rates: []int{200}, PhaseDuration: 500 * time.Millisecond,
+	rep, err := loadgen.Run(ctx, loadgen.Config{Binary: bin, Out: &out, Rates: []int{200}, PhaseDuration: 500 * time.Millisecond,
 		Workers: 8, Channels: -1, EngineSample: 500, FastKDF: true, Live: true})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -88,7 +88,7 @@ func TestRunSmallLive(t *testing.T) {
 // are reported as metrics. go test -bench Daemon -benchtime 1x ./tests/bench
 func BenchmarkDaemon(b *testing.B) {
 	for i := 0; i < b.N; i++ {
-		rep, err := bench.Run(context.Background(), bench.Config{Binary: bin, FastKDF: true})
+		rep, err := loadgen.Run(context.Background(), loadgen.Config{Binary: bin, FastKDF: true})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,11 +14,11 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/audit"
+	"gl-signerd/internal/glemu"
 	"gl-signerd/internal/signing"
 	"gl-signerd/signer"
 	"gl-signerd/streamer"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
 )
 
 // BenchmarkLayers splits one request's round trip by layer, in process, one

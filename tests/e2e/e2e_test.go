@@ -1,5 +1,5 @@
 // Package e2e runs the real gl-signerd binary against the Greenlight
-// emulator (tests/glemu): init, register, run, the node's requests, ctl,
+// emulator (internal/glemu): init, register, run, the node's requests, ctl,
 // signals and the single-instance lock, then searches everything the
 // binary wrote outside the secret store for the secrets it holds.
 //
@@ -39,11 +39,11 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/control"
+	"gl-signerd/internal/glemu"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
 )
 
 // mnemonic is node A's: unusual words, so that finding one in the output

@@ -25,10 +25,10 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/control"
+	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // count is n, or short under -short.

@@ -2,7 +2,7 @@ package e2e
 
 // The fault tests' fixture: the gl-signerd binary built once (TestMain), a
 // registered node on the emulator with a fast-KDF store, daemons started
-// and killed as subprocesses, and traffic from tests/glemu/traffic checked
+// and killed as subprocesses, and traffic from internal/traffic checked
 // against an in-process engine with the same seed.
 
 import (
@@ -23,12 +23,12 @@ import (
 	"testing"
 	"time"
 
+	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // sharedBin is the binary TestMain built for the fault tests.

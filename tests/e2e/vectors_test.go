@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"gl-signerd/tests/glemu"
-	"gl-signerd/tests/glemu/traffic"
+	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/traffic"
 )
 
 // CLN's own answers, every line of every signer instance Greenlight can

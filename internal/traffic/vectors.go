@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"os"
 
+	"gl-signerd/internal/glemu"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
 )
 
 // The vector feeder replays CLN's recorded hsmd answers (shared/vectors,

@@ -16,10 +16,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"gl-signerd/internal/glemu"
 	"gl-signerd/streamer"
 	glpb "gl-signerd/streamer/pb/greenlight"
 	schedpb "gl-signerd/streamer/pb/scheduler"
-	"gl-signerd/tests/glemu"
 )
 
 // register -> schedule -> stream -> request/response, with a refusal

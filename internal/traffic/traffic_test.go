@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 func engine(t testing.TB, seed byte) *signer.Engine {

@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/glemu"
 	"gl-signerd/signer"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
 )
 
 // Request is one hsmd request as lightningd or a subdaemon sends it.

@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"gl-signerd/internal/glemu"
 	"gl-signerd/streamer"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
 )
 
 // checkLeaks fails the test if goroutines started during it outlive it.

@@ -1,4 +1,4 @@
-package bench
+package loadgen
 
 import (
 	"bytes"
@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // Recorded scripts replay through an engine with the same seed byte for

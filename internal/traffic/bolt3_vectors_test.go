@@ -21,7 +21,7 @@ import (
 // out identical, scripts, output order, locktime and sequence included.
 // Balances are the one input taken from the vector's own outputs.
 func TestBOLT3MatchesPolicyVectors(t *testing.T) {
-	path := filepath.Join("..", "..", "..", "..", "shared", "vectors", "policy", "benign.jsonl")
+	path := filepath.Join("..", "..", "..", "shared", "vectors", "policy", "benign.jsonl")
 	lines, err := LoadVectors(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		t.Skipf("%s is absent (the repo is not cloned next to shared/)", path)

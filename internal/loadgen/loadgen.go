@@ -1,8 +1,9 @@
-// Package bench measures the whole daemon: the real gl-signerd binary
-// (init, register, run as child processes) against the Greenlight emulator,
-// driven over the node's gRPC stream on loopback by channel traffic from
-// tests/glemu/traffic. It is used by `gl-signerd bench` and by the
-// benchmarks in this package (go test -bench . ./tests/bench).
+// Package loadgen measures the whole daemon: the real gl-signerd binary
+// (init, register, run as child processes) against the Greenlight emulator
+// (internal/glemu), driven over the node's gRPC stream on loopback by
+// channel traffic from internal/traffic. It is product code because
+// `gl-signerd bench` ships it; the benchmarks that use it from go test are
+// in tests/bench (go test -bench . ./tests/bench).
 //
 // What it reports, in one run:
 //
@@ -21,7 +22,7 @@
 // does; a pacer hands out send slots at the target rate. Latency is taken
 // from the slot to the answer, so waiting for a slot is not counted; a
 // phase that cannot reach its rate says so (Achieved).
-package bench
+package loadgen
 
 import (
 	"bufio"
@@ -45,12 +46,12 @@ import (
 	"syscall"
 	"time"
 
+	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // Config configures a run. Zero values take the defaults.

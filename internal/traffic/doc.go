@@ -1,6 +1,7 @@
 // Package traffic generates the hsmd requests a Core Lightning node sends
-// its signer, for tests, benchmarks and `gl-signerd demo`, and checks every
-// answer. It needs nothing outside the repository (no ../shared).
+// its signer, for tests, benchmarks, `gl-signerd demo` and `gl-signerd
+// bench` (so it is product code), and checks every answer. It needs
+// nothing outside the repository (no ../shared).
 //
 // The common case:
 //

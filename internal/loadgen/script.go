@@ -1,4 +1,4 @@
-package bench
+package loadgen
 
 import (
 	"bytes"
@@ -8,8 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // step is one recorded request and the answer it must get.
