@@ -194,18 +194,53 @@ func (k *ExtKey) check() error {
 	return nil
 }
 
-// Genesis block hashes (internal byte order) of the networks CLN knows.
+// The networks CLN knows (bitcoin/chainparams.c of v26.06.6): their
+// genesis block hashes and whether their BIP32 key versions are mainnet's
+// (bitcoin, liquid) or testnet's (every other; signet's are testnet's).
 var networks = []struct {
-	name    string
-	genesis string // as block explorers print it
+	name        string
+	genesis     string // as block explorers print it
+	mainnetKeys bool
 }{
-	{"bitcoin", "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f"},
-	{"regtest", "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"},
-	{"signet", "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6"},
-	{"testnet", "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943"},
-	{"testnet4", "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043"},
-	{"liquid-regtest", "c6864236932316016814fef84490999936bb6ab69f1e21dc115f9e0b58eb879f"},
-	{"liquid", "0360208a889692372c8d68b084a62efdf60ea1a359a04c94b20d223658276614"},
+	{"bitcoin", "000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f", true},
+	{"regtest", "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206", false},
+	{"signet", "00000008819873e925422c1ff0f99f7cc9bbb232af63a077a480a3633bee1ef6", false},
+	{"testnet", "000000000933ea01ad0ee984209779baaec3ced90fa3f408719526f8d77f4943", false},
+	{"testnet4", "00000000da84f2bafbbc53dee25a72ae507ff4914b867c565be350b0da8bf043", false},
+	{"liquid-regtest", "c6864236932316016814fef84490999936bb6ab69f1e21dc115f9e0b58eb879f", false},
+	{"liquid", "0360208a889692372c8d68b084a62efdf60ea1a359a04c94b20d223658276614", true},
+}
+
+// Bip32KeyVersionFor returns the BIP32 key versions CLN's chainparams
+// give a network it knows by name.
+func Bip32KeyVersionFor(network string) (Bip32KeyVersion, bool) {
+	for _, n := range networks {
+		if n.name == network {
+			if n.mainnetKeys {
+				return Bip32KeyVersion{Bip32PubkeyVersion: bip32MainPub, Bip32PrivkeyVersion: bip32MainPriv}, true
+			}
+			return Bip32KeyVersion{Bip32PubkeyVersion: bip32TestPub, Bip32PrivkeyVersion: bip32TestPriv}, true
+		}
+	}
+	return Bip32KeyVersion{}, false
+}
+
+// InitFor returns the hsmd_init lightningd sends when it starts hsmd on a
+// network it knows by name, offering wire versions minVersion to
+// maxVersion (MinVersion and MaxVersion for the range this package
+// speaks).
+func InitFor(network string, minVersion, maxVersion uint32) (*Init, error) {
+	cp, ok := ChainparamsFor(network)
+	if !ok {
+		return nil, fmt.Errorf("network %q is not one CLN knows", network)
+	}
+	v, _ := Bip32KeyVersionFor(network)
+	return &Init{
+		Bip32KeyVersion:   v,
+		Chainparams:       cp,
+		HsmWireMinVersion: minVersion,
+		HsmWireMaxVersion: maxVersion,
+	}, nil
 }
 
 // Network returns CLN's name for the network ("bitcoin", "testnet",

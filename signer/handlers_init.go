@@ -115,7 +115,7 @@ func (e *Engine) initReply(v keys.BIP32Version, version uint32) (*hsmproto.InitR
 // node answers lightningd's hsmd_init with it, and the engine then behaves
 // as that reply says. It does not change the engine's state.
 func (e *Engine) InitReply(network string) ([]byte, error) {
-	v, ok := bip32VersionFor(network)
+	v, ok := BIP32VersionFor(network)
 	if !ok {
 		return nil, fmt.Errorf("signer: unknown network %q (want bitcoin, testnet, testnet4, signet, regtest, liquid or liquid-regtest)", network)
 	}
@@ -129,17 +129,12 @@ func (e *Engine) InitReply(network string) ([]byte, error) {
 	return reply.Encode(), nil
 }
 
-// bip32VersionFor is the BIP32 key version of a network in CLN's
-// bitcoin/chainparams.c: mainnet versions for bitcoin and liquid, testnet
-// versions for every other network.
-func bip32VersionFor(network string) (keys.BIP32Version, bool) {
-	switch network {
-	case "bitcoin", "liquid":
-		return keys.BIP32Mainnet, true
-	case "testnet", "testnet4", "signet", "regtest", "liquid-regtest":
-		return keys.BIP32Testnet, true
-	}
-	return keys.BIP32Version{}, false
+// BIP32VersionFor is the BIP32 key version of a network CLN knows by
+// name, from hsmproto's table of CLN's chainparams: mainnet versions for
+// bitcoin and liquid, testnet versions for every other network.
+func BIP32VersionFor(network string) (keys.BIP32Version, bool) {
+	v, ok := hsmproto.Bip32KeyVersionFor(network)
+	return keys.BIP32Version{Public: v.Bip32PubkeyVersion, Private: v.Bip32PrivkeyVersion}, ok
 }
 
 // Version is the negotiated hsmd wire version: 6 until an hsmd_init that

@@ -28,17 +28,11 @@ const (
 var channeld = Client{PeerID: testPeer, DBID: 40, Capabilities: 447}
 
 func initMsg(network string, min, max uint32) *hsmproto.Init {
-	cp, _ := hsmproto.ChainparamsFor(network)
-	v := keys.BIP32Mainnet
-	if network != "bitcoin" {
-		v = keys.BIP32Testnet
+	m, err := hsmproto.InitFor(network, min, max)
+	if err != nil {
+		panic(err)
 	}
-	return &hsmproto.Init{
-		Bip32KeyVersion:   hsmproto.Bip32KeyVersion{Bip32PubkeyVersion: v.Public, Bip32PrivkeyVersion: v.Private},
-		Chainparams:       cp,
-		HsmWireMinVersion: min,
-		HsmWireMaxVersion: max,
-	}
+	return m
 }
 
 // ask sends m from c and returns the decoded reply or the refusal.

@@ -70,19 +70,9 @@ func startupMessages(ctx context.Context, eng *signer.Engine, network string) ([
 	if err != nil {
 		return nil, nil, fmt.Errorf("the signing engine cannot make its init message: %w", err)
 	}
-	cp, ok := hsmproto.ChainparamsFor(network)
-	if !ok {
-		return nil, nil, fmt.Errorf("no chain parameters for network %q", network)
-	}
-	v := keys.BIP32Testnet
-	if network == "bitcoin" {
-		v = keys.BIP32Mainnet
-	}
-	initReq := &hsmproto.Init{
-		Bip32KeyVersion:   hsmproto.Bip32KeyVersion{Bip32PubkeyVersion: v.Public, Bip32PrivkeyVersion: v.Private},
-		Chainparams:       cp,
-		HsmWireMinVersion: hsmproto.MinVersion,
-		HsmWireMaxVersion: hsmproto.MaxVersion,
+	initReq, err := hsmproto.InitFor(network, hsmproto.MinVersion, hsmproto.MaxVersion)
+	if err != nil {
+		return nil, nil, err
 	}
 	msgs := []*schedpb.StartupMessage{{Request: initReq.Encode(), Response: initMsg}}
 	for _, info := range startupSecrets {

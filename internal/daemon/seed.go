@@ -75,9 +75,9 @@ func NodeID(seed *secretstore.Seed) ([33]byte, error) {
 // NewEngine builds the signing engine for seed on its network. The
 // caller wipes it.
 func NewEngine(seed *secretstore.Seed) (*signer.Engine, error) {
-	v := keys.BIP32Testnet
-	if seed.Network == "bitcoin" {
-		v = keys.BIP32Mainnet
+	v, ok := signer.BIP32VersionFor(string(seed.Network))
+	if !ok {
+		return nil, fmt.Errorf("cannot start the signing engine: the secret store's network %q is not one CLN knows", seed.Network)
 	}
 	eng, err := signer.NewEngine(seed.Secret,
 		signer.WithSecretType(secretType(seed)),

@@ -6,7 +6,6 @@ import (
 	"sort"
 
 	"gl-signerd/hsmproto"
-	"gl-signerd/signer/keys"
 )
 
 // Instance is one signer: a (secret, network, hsm_versions) triple, the
@@ -117,19 +116,9 @@ func (in *Instance) findInit() error {
 // SynthesizeInit makes the hsmd_init lightningd sends for network and
 // wire versions, for vector files that do not carry one.
 func SynthesizeInit(network string, versions [2]uint32) ([]byte, error) {
-	cp, ok := hsmproto.ChainparamsFor(network)
-	if !ok {
-		return nil, fmt.Errorf("network %q is not one CLN knows", network)
-	}
-	v := keys.BIP32Testnet
-	if network == "bitcoin" || network == "liquid" {
-		v = keys.BIP32Mainnet
-	}
-	m := &hsmproto.Init{
-		Bip32KeyVersion:   hsmproto.Bip32KeyVersion{Bip32PubkeyVersion: v.Public, Bip32PrivkeyVersion: v.Private},
-		Chainparams:       cp,
-		HsmWireMinVersion: versions[0],
-		HsmWireMaxVersion: versions[1],
+	m, err := hsmproto.InitFor(network, versions[0], versions[1])
+	if err != nil {
+		return nil, err
 	}
 	return hsmproto.Marshal(m)
 }

@@ -118,10 +118,7 @@ func newFixtureSeed(t *testing.T, secret []byte, network string, opts glemu.Opti
 	if err := secretstore.Create(filepath.Join(f.state, secretstore.FileName), seed, []byte(hex.EncodeToString(pass)), fastKDF); err != nil {
 		t.Fatal(err)
 	}
-	version := keys.BIP32Testnet
-	if network == "bitcoin" {
-		version = keys.BIP32Mainnet
-	}
+	version, _ := signer.BIP32VersionFor(network)
 	f.oracle, err = signer.NewEngine(f.secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())),
 		signer.WithBIP32Version(version))
 	if err != nil {
