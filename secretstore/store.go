@@ -12,6 +12,8 @@ import (
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
+
+	"gl-signerd/internal/atomicfile"
 )
 
 // FileName is the store's name inside gl-signerd's state directory.
@@ -339,62 +341,22 @@ func PrepareDir(dir string) error {
 // written and synced, and its error aborts the write.
 var testHookBeforeRename func(tmp string) error
 
-// writeNew writes data to a new file at path atomically: temporary file,
-// fsync, rename without replacing, fsync of the directory. After an error no
+// writeNew writes data to a new file at path atomically
+// (internal/atomicfile, without replacing a file there). After an error no
 // temporary file remains.
-func writeNew(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("cannot create a temporary file for the secret store in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(0o600); err != nil {
-		return fmt.Errorf("cannot set the mode of %s: %w", tmp, err)
-	}
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("cannot write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("cannot sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", tmp, err)
-	}
-	if testHookBeforeRename != nil {
-		if err = testHookBeforeRename(tmp); err != nil {
-			return err
-		}
-	}
-	if err = renameNoReplace(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return existsError(path)
-		}
-		return fmt.Errorf("cannot move the secret store into place at %s: %w", path, err)
-	}
-	if err = syncDir(dir); err != nil {
+func writeNew(path string, data []byte) error {
+	err := atomicfile.Write(path, data, atomicfile.Options{NoReplace: true, BeforeRename: testHookBeforeRename})
+	var unsynced *atomicfile.DirSyncError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &unsynced):
 		// The store is in place; only its durability across a crash is in
 		// doubt. Report it, but leave the file: removing it could lose the
 		// only copy of a new seed whose words the user has not written down.
-		return fmt.Errorf("secret store written to %s, but syncing directory %s failed: %w", path, dir, err)
+		return fmt.Errorf("secret store written to %s, but syncing directory %s failed: %w", path, unsynced.Dir, unsynced.Err)
+	case errors.Is(err, fs.ErrExist):
+		return existsError(path)
 	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return fmt.Errorf("cannot write the secret store: %w", err)
 }

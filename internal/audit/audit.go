@@ -59,6 +59,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"gl-signerd/internal/atomicfile"
 )
 
 // FileName is the audit log's name in the state directory.
@@ -173,7 +175,7 @@ func openFile(path string) (*os.File, int64, error) {
 	}
 	if errors.Is(statErr, os.ErrNotExist) {
 		// Make the new file's directory entry durable too.
-		if err := syncDir(filepath.Dir(path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(path)); err != nil {
 			f.Close()
 			return nil, 0, fmt.Errorf("cannot create the audit log: %w", err)
 		}
@@ -453,15 +455,6 @@ func (l *Log) commit(buf []byte) error {
 		return fmt.Errorf("audit: syncing %s: %w", l.path, err)
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // encode is json.Marshal(r), byte for byte, without reflection for the

@@ -13,7 +13,6 @@ package daemon
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"gl-signerd/config"
+	"gl-signerd/internal/atomicfile"
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
@@ -222,7 +222,7 @@ func saveDevice(stateDir string, dev *streamer.Device, ca []byte) error {
 		name string
 		data []byte
 	}{{deviceKeyFile, dev.Key}, {deviceCertFile, dev.Cert}, {caFile, ca}} {
-		if err := writeFileAtomic(filepath.Join(stateDir, f.name), f.data); err != nil {
+		if err := atomicfile.Write(filepath.Join(stateDir, f.name), f.data, atomicfile.Options{}); err != nil {
 			return fmt.Errorf("cannot store the device identity: %w", err)
 		}
 	}
@@ -261,44 +261,4 @@ func loadDevice(stateDir string, nodeID [33]byte, now time.Time) (cert, key []by
 			"the device certificate %s is valid only from %s; check the system clock", certPath, info.NotBefore.UTC().Format(time.RFC3339)))
 	}
 	return cert, key, info, nil
-}
-
-// writeFileAtomic replaces path with data (mode 0600): a temporary file in
-// the same directory, fsynced, renamed over path, and the directory
-// fsynced. After an error path is unchanged and no temporary file is left.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir := filepath.Dir(path)
-	var rnd [6]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return err
-	}
-	tmp := filepath.Join(dir, "."+filepath.Base(path)+".tmp-"+hex.EncodeToString(rnd[:]))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

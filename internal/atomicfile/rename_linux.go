@@ -1,4 +1,4 @@
-package secretstore
+package atomicfile
 
 import (
 	"errors"

@@ -1,5 +1,5 @@
 //go:build !linux
 
-package secretstore
+package atomicfile
 
 func renameNoReplace(old, new string) error { return linkRename(old, new) }
