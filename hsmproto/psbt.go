@@ -515,7 +515,10 @@ type psbtWriter struct {
 	err error
 }
 
-func appendCompact(b []byte, v uint64) []byte {
+// AppendCompactSize appends v as Bitcoin's CompactSize (the varint of
+// transactions and PSBTs: one byte below 0xfd, else a 0xfd, 0xfe or 0xff
+// marker and 2, 4 or 8 little-endian bytes).
+func AppendCompactSize(b []byte, v uint64) []byte {
 	switch {
 	case v < 0xfd:
 		return append(b, byte(v))
@@ -531,9 +534,9 @@ func (w *psbtWriter) kv(key, val []byte) {
 	if len(key) == 0 && w.err == nil {
 		w.err = fmt.Errorf("%w: empty key", ErrBadPSBT)
 	}
-	w.b = appendCompact(w.b, uint64(len(key)))
+	w.b = AppendCompactSize(w.b, uint64(len(key)))
 	w.b = append(w.b, key...)
-	w.b = appendCompact(w.b, uint64(len(val)))
+	w.b = AppendCompactSize(w.b, uint64(len(val)))
 	w.b = append(w.b, val...)
 }
 
@@ -551,7 +554,7 @@ func (w *psbtWriter) input(in *psbt.PInput) {
 	}
 	if in.WitnessUtxo != nil {
 		v := binary.LittleEndian.AppendUint64(nil, uint64(in.WitnessUtxo.Value))
-		v = appendCompact(v, uint64(len(in.WitnessUtxo.PkScript)))
+		v = AppendCompactSize(v, uint64(len(in.WitnessUtxo.PkScript)))
 		w.kvType(0x01, nil, append(v, in.WitnessUtxo.PkScript...))
 	}
 	if in.FinalScriptSig == nil && in.FinalScriptWitness == nil {

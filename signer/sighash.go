@@ -8,6 +8,8 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+
+	"gl-signerd/hsmproto"
 )
 
 // Signature hashes exactly as libwally 1.4 computes them for CLN
@@ -80,19 +82,7 @@ func le32(b []byte, v uint32) []byte { return binary.LittleEndian.AppendUint32(b
 func le64(b []byte, v uint64) []byte { return binary.LittleEndian.AppendUint64(b, v) }
 
 func appendVarBytes(b, v []byte) []byte {
-	return append(appendVarInt(b, uint64(len(v))), v...)
-}
-
-func appendVarInt(b []byte, v uint64) []byte {
-	switch {
-	case v < 0xfd:
-		return append(b, byte(v))
-	case v <= 0xffff:
-		return binary.LittleEndian.AppendUint16(append(b, 0xfd), uint16(v))
-	case v <= 0xffffffff:
-		return le32(append(b, 0xfe), uint32(v))
-	}
-	return le64(append(b, 0xff), v)
+	return append(hsmproto.AppendCompactSize(b, uint64(len(v))), v...)
 }
 
 func appendOutPoint(b []byte, op *wire.OutPoint) []byte {
@@ -204,9 +194,9 @@ func (s *sigHasher) legacy(idx int, script []byte, hashType uint32) [32]byte {
 	}
 	b := le32(nil, uint32(tx.Version))
 	if acp {
-		b = appendVarInt(b, 1)
+		b = hsmproto.AppendCompactSize(b, 1)
 	} else {
-		b = appendVarInt(b, uint64(len(tx.TxIn)))
+		b = hsmproto.AppendCompactSize(b, uint64(len(tx.TxIn)))
 	}
 	for i, in := range tx.TxIn {
 		if acp && i != idx {
@@ -228,7 +218,7 @@ func (s *sigHasher) legacy(idx int, script []byte, hashType uint32) [32]byte {
 	case none:
 		b = append(b, 0)
 	case single:
-		b = appendVarInt(b, uint64(idx+1))
+		b = hsmproto.AppendCompactSize(b, uint64(idx+1))
 		for i := 0; i <= idx; i++ {
 			if i != idx {
 				// An "empty" output: value -1, no script.
@@ -238,7 +228,7 @@ func (s *sigHasher) legacy(idx int, script []byte, hashType uint32) [32]byte {
 			b = appendTxOut(b, tx.TxOut[i])
 		}
 	default:
-		b = appendVarInt(b, uint64(len(tx.TxOut)))
+		b = hsmproto.AppendCompactSize(b, uint64(len(tx.TxOut)))
 		for _, out := range tx.TxOut {
 			b = appendTxOut(b, out)
 		}
