@@ -85,9 +85,9 @@ type Decision struct {
 	// TypeName is the CLN name ("hsmd_sign_withdrawal"), or
 	// "unknown_<n>" for a type CLN does not define.
 	TypeName string
+	// Client is who asked; Client.IsMaster() says whether it is
+	// lightningd's own connection.
 	Client   signer.Client
-	// Master is true for lightningd's own connection.
-	Master   bool
 	Outcome  string
 	Tag      string // refusals only
 	Reason   string // refusals only: the error text sent to the node
@@ -193,7 +193,6 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 		Type:      t,
 		TypeName:  TypeName(t),
 		Client:    ClientOf(req.Context),
-		Master:    req.Context == nil,
 	}
 	var reply []byte
 	var err error

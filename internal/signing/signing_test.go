@@ -118,7 +118,8 @@ func TestAnswered(t *testing.T) {
 	if hs.aud.recs[1].Peer != "" || hs.aud.recs[1].Capabilities != signer.MasterClient.Capabilities {
 		t.Errorf("master audit record %+v", hs.aud.recs[1])
 	}
-	if len(hs.decisions) != 2 || hs.decisions[0].Outcome != Answered || !hs.decisions[1].Master {
+	if len(hs.decisions) != 2 || hs.decisions[0].Outcome != Answered ||
+		hs.decisions[0].Client.IsMaster() || !hs.decisions[1].Client.IsMaster() {
 		t.Errorf("decisions %+v", hs.decisions)
 	}
 }
