@@ -84,6 +84,21 @@ func Decode(raw []byte) (Message, error) {
 // message used; raw[n:] are the trailing bytes CLN ignores. A message
 // ending in a TLV stream uses all of raw.
 func DecodePrefix(raw []byte) (m Message, n int, err error) {
+	return decodePrefix(raw, decodeOptions{})
+}
+
+// decodeOptions choose the slower of two equivalent ways to decode, for
+// the tests that check both agree; the zero value is Decode's.
+type decodeOptions struct {
+	// fieldByField reads the fixed-size subtypes (flatSubtypes) field by
+	// field instead of at once.
+	fieldByField bool
+	// parsePSBTs parses every bitcoin_tx's PSBT at once instead of keeping
+	// its bytes (see keptPSBT).
+	parsePSBTs bool
+}
+
+func decodePrefix(raw []byte, o decodeOptions) (m Message, n int, err error) {
 	if len(raw) < 2 {
 		return nil, 0, &DecodeError{Field: "type", Err: ErrTruncated}
 	}
@@ -92,7 +107,7 @@ func DecodePrefix(raw []byte) (m Message, n int, err error) {
 	if wm == nil {
 		return nil, 0, &DecodeError{Field: "type", Err: fmt.Errorf("%w %d (0x%04x)", ErrUnknownType, t, t)}
 	}
-	d := decoder{msg: wm.MsgName(), b: raw, off: 2, end: len(raw)}
+	d := decoder{msg: wm.MsgName(), b: raw, off: 2, end: len(raw), opts: o}
 	d.path = d.pathBuf[:0]
 	wm.decode(&d)
 	if d.err != nil {
@@ -169,6 +184,7 @@ type decoder struct {
 	end  int
 	err  *DecodeError
 	path []pathElem
+	opts decodeOptions
 
 	pathBuf [4]pathElem // path's first elements, without an allocation
 }
@@ -232,15 +248,11 @@ func (d *decoder) take(f string, n int) []byte {
 // error or if fewer are left. The generated decoders of fixed-size
 // subtypes use it to read all their fields at once.
 func (d *decoder) peek(n int) []byte {
-	if !flatDecoding || d.err != nil || n > d.left() {
+	if d.opts.fieldByField || d.err != nil || n > d.left() {
 		return nil
 	}
 	return d.b[d.off : d.off+n]
 }
-
-// flatDecoding turns peek, and so the generated decoders' reading of a
-// subtype at once, off when false: tests compare Decode's results both ways.
-var flatDecoding = true
 
 func (d *decoder) readU8(f string, v *uint8) {
 	if b := d.take(f, 1); b != nil {

@@ -4636,6 +4636,14 @@ func (v InitReplyV4Tlvs) MarshalJSON() ([]byte, error) {
 	return o.finish()
 }
 
+// flatSubtypes are the subtypes whose decode reads every field at once
+// when it can (decoder.peek), as zero values; tests decode them both ways.
+var flatSubtypes = []any{
+	HsmHtlc{},
+	Bip32KeyVersion{},
+	Secrets{},
+}
+
 var (
 	_ chainhash.Hash
 	_ = binary.BigEndian

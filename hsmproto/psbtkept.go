@@ -18,10 +18,6 @@ import (
 // bytes of its unsigned transaction are those the bitcoin_tx's Tx was read
 // from, and are not copied twice.
 
-// keepPSBTs turns keeping off when false: tests compare Decode's results
-// both ways.
-var keepPSBTs = true
-
 // keptPSBT is a bitcoin_tx's PSBT as Decode keeps it: bytes that fastPSBT
 // reads, and the amount of each input's witness UTXO (−1 for none). The
 // bytes are kept in two parts: the unsigned transaction, which is the
@@ -60,7 +56,7 @@ type keeper struct {
 }
 
 func (k *keeper) start(tx *wire.MsgTx) {
-	k.ok = keepPSBTs && tx != nil && len(tx.TxIn) > 0 // with no inputs, the BIP144 marker reads differently
+	k.ok = tx != nil && len(tx.TxIn) > 0 // with no inputs, the BIP144 marker reads differently
 	if !k.ok {
 		return
 	}

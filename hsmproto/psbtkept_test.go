@@ -16,9 +16,7 @@ import (
 func decodeBothWays(t testing.TB, raw []byte) (m Message, kept bool) {
 	t.Helper()
 	m, n, err := DecodePrefix(raw)
-	keepPSBTs = false
-	eager, eagerN, eagerErr := DecodePrefix(raw)
-	keepPSBTs = true
+	eager, eagerN, eagerErr := decodePrefix(raw, decodeOptions{parsePSBTs: true})
 	if (err == nil) != (eagerErr == nil) || (err != nil && err.Error() != eagerErr.Error()) {
 		t.Fatalf("keeping PSBTs changes the result:\nkept:   %v\nparsed: %v\n%x", err, eagerErr, raw)
 	}
@@ -118,6 +116,7 @@ func bitcoinTxOf(m Message) *BitcoinTx {
 // keeps the PSBTs of bitcoin_txs as bytes or parses them, and lightningd's
 // channel transactions are kept.
 func TestKeptPSBTs(t *testing.T) {
+	t.Parallel()
 	msgs := vectorMessages(t)
 	if len(msgs) == 0 {
 		t.Skip("no vectors")

@@ -226,7 +226,11 @@ func (d *decoder) readBitcoinTx(f string, v *BitcoinTx) {
 		// fromwire_bitcoin_tx fails where fromwire_wally_psbt returns NULL.
 		d.failAt("psbt", psbtStart, fmt.Errorf("%w: a bitcoin_tx needs a PSBT, length is 0", ErrBadPSBT))
 	default:
-		kept, err := scanPSBTKeeping(b, tx, txBytes, own)
+		keepFor := tx // nil: the PSBT is not kept
+		if d.opts.parsePSBTs {
+			keepFor = nil
+		}
+		kept, err := scanPSBTKeeping(b, keepFor, txBytes, own)
 		if err != nil || kept == nil {
 			d.readPSBTFrom("psbt", psbtStart, b, &v.PSBT) // or its error
 			return

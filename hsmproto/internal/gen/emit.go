@@ -44,8 +44,9 @@ var prim = map[string]*primType{
 }
 
 type emitter struct {
-	t *table
-	b strings.Builder
+	t    *table
+	b    strings.Builder
+	flat []string // the Go types of the subtypes emitFlatDecode read at once
 }
 
 func (e *emitter) p(format string, args ...any) {
@@ -91,6 +92,7 @@ func generate(t *table, source string) ([]byte, error) {
 	for _, s := range t.tlvs {
 		e.emitTLV(s)
 	}
+	e.emitFlatList()
 	// Keep the imports even if no table needs them.
 	e.p("var (")
 	e.p("\t_ chainhash.Hash")
@@ -289,16 +291,17 @@ func flatRead(typeName string, o int) (expr, cond string, ok bool) {
 // there and valid: the common case, in arrays (an HTLC list) where it
 // halves the cost. Otherwise decode reads field by field, which finds and
 // names what is wrong; both give the same values.
-func (e *emitter) emitFlatDecode(recv string, fields []*field) {
+// It reports whether it wrote one.
+func (e *emitter) emitFlatDecode(recv string, fields []*field) bool {
 	var conds, assigns []string
 	o := 0
 	for _, f := range fields {
 		if f.count != "" || f.optional || f.countOf != nil {
-			return
+			return false
 		}
 		expr, cond, ok := flatRead(f.typeName, o)
 		if !ok {
-			return
+			return false
 		}
 		if cond != "" {
 			conds = append(conds, cond)
@@ -317,6 +320,20 @@ func (e *emitter) emitFlatDecode(recv string, fields []*field) {
 	e.p("		d.off += %d", o)
 	e.p("		return")
 	e.p("	}")
+	return true
+}
+
+// emitFlatList writes the list of the subtypes whose decode reads them at
+// once, for the tests that decode every message both ways.
+func (e *emitter) emitFlatList() {
+	e.p("// flatSubtypes are the subtypes whose decode reads every field at once")
+	e.p("// when it can (decoder.peek), as zero values; tests decode them both ways.")
+	e.p("var flatSubtypes = []any{")
+	for _, name := range e.flat {
+		e.p("\t%s{},", name)
+	}
+	e.p("}")
+	e.p("")
 }
 
 // emitCodec writes encode, decode and MarshalJSON for a field list.
@@ -328,8 +345,8 @@ func (e *emitter) emitCodec(recv, recvType string, fields []*field) {
 	e.p("}")
 	e.p("")
 	e.p("func (%s %s) decode(d *decoder) {", recv, recvType)
-	if recv == "v" {
-		e.emitFlatDecode(recv, fields)
+	if recv == "v" && e.emitFlatDecode(recv, fields) {
+		e.flat = append(e.flat, strings.TrimPrefix(recvType, "*"))
 	}
 	for _, f := range fields {
 		e.emitDecodeField(recv, f)
