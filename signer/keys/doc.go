@@ -41,10 +41,6 @@
 //     secp256k1_ecdsa_sign_recoverable in CLN's 65-byte wire layout;
 //     [PrivateKey.SignSchnorr] is secp256k1_schnorrsig_sign32 with no aux
 //     randomness; [PrivateKey.TaprootTweak] is libwally's BIP341 key tweak.
-//   - Ring also implements lnd's keychain.SecretKeyRing (and so
-//     keychain.ECDHRing and keychain.MessageSignerRing) over key families
-//     that name CLN's derivations ([FamilyNode], [FamilyWalletBIP32], …), and
-//     ChannelKeys implements keychain.KeyRing over the channel families.
 //
 // # Compatibility
 //
