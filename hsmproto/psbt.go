@@ -684,8 +684,8 @@ func (d *decoder) readPSBTBytes(f string) (b []byte, ok bool) {
 }
 
 // readPSBTFrom parses b, the PSBT whose length is at start, into *v:
-// nil for no bytes (fromwire_wally_psbt returns NULL without failing,
-// README surprise 2: a message may carry no PSBT).
+// nil for no bytes (fromwire_wally_psbt returns NULL for length 0 without
+// failing: a message may carry no PSBT).
 func (d *decoder) readPSBTFrom(f string, start int, b []byte, v **PSBT) {
 	if b == nil {
 		*v = nil

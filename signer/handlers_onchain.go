@@ -51,8 +51,8 @@ func (e *Engine) signDelayedPaymentToUs(c Client, t uint16, peer [33]byte, dbid,
 // handleSignRemoteHtlcToUs is sign_remote_htlc_to_us: an HTLC output of
 // the peer's commitment that pays us (we have the preimage, or it timed
 // out), with our HTLC key at the peer's point. With anchors the signature
-// is SIGHASH_SINGLE|ANYONECANPAY, although this transaction is ours alone
-// (README surprise 7).
+// is SIGHASH_SINGLE|ANYONECANPAY, although this transaction is ours alone:
+// hsmd uses htlcSighash here too, and the vectors show it.
 func (e *Engine) handleSignRemoteHtlcToUs(c Client, req *hsmproto.SignRemoteHtlcToUs) (hsmproto.Message, error) {
 	peer, dbid := clientChannel(c)
 	return e.signRemoteHtlcToUs(c, req.MsgType(), peer, dbid, req.RemotePerCommitmentPoint, &req.Tx, req.Wscript, req.OptionAnchorOutputs, 0)

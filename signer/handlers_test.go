@@ -238,7 +238,8 @@ func TestGossipRefusals(t *testing.T) {
 }
 
 // cupdate_sig_req signs every byte after the signature, extra bytes
-// included, and replies without them (README surprise 6).
+// included, and replies with the update re-serialised without them, as
+// hsmd does (so the signature does not verify over the reply).
 func TestCupdateTrailingBytes(t *testing.T) {
 	e := testEngine(t)
 	cu := make([]byte, channelUpdateLen, channelUpdateLen+4)

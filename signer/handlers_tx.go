@@ -98,8 +98,8 @@ func txInputs(btx *hsmproto.BitcoinTx) int {
 // htlcSighash is the sighash type of an HTLC signature (BOLT 3): with
 // option_anchors, SIGHASH_SINGLE|SIGHASH_ANYONECANPAY, so that fees can be
 // added; otherwise SIGHASH_ALL. hsmd uses it for the peer's second-stage
-// HTLC transactions, ours, and (README surprise 7) the direct claims of
-// HTLC outputs of the peer's commitment.
+// HTLC transactions, ours, and also the direct claims of HTLC outputs of
+// the peer's commitment (sign_(any_)remote_htlc_to_us, as the vectors show).
 func htlcSighash(optionAnchors bool) uint8 {
 	if optionAnchors {
 		return hsmproto.SighashSingleAnyoneCanPay

@@ -48,8 +48,9 @@ import (
 // (hsmd_status_failed): those requests are refused with Fatal set.
 
 // handleSignWithdrawal is sign_withdrawal: sign our wallet inputs of a
-// PSBT. A zero-length PSBT parses as none (README surprise 2): with no
-// inputs hsmd answers an empty PSBT, with inputs it crashes.
+// PSBT. A zero-length PSBT parses as none (CLN's fromwire_wally_psbt
+// returns NULL without failing): with no inputs hsmd answers an empty PSBT,
+// with inputs it crashes.
 func (e *Engine) handleSignWithdrawal(c Client, req *hsmproto.SignWithdrawal) (hsmproto.Message, error) {
 	p, err := e.signOurInputs(c, req.MsgType(), req.Inputs, req.Psbt)
 	if err != nil {

@@ -119,8 +119,8 @@ func cuts(n int) []int {
 	return out
 }
 
-// TestTrailingBytes: CLN's fromwire_ ignores bytes after the last field
-// (README surprise 1), so every request hsmd answered gets the same reply
+// TestTrailingBytes: CLN's generated fromwire_ only checks that parsing
+// did not run short and ignores bytes after the last field, so every request hsmd answered gets the same reply
 // with junk appended — except hsmd_init, whose TLV stream runs to the end.
 func TestTrailingBytes(t *testing.T) {
 	lines := vectorLines(t)
