@@ -26,8 +26,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"gl-signerd/config"
-	"gl-signerd/internal/atomicfile"
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/atomicfile"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	"gl-signerd/streamer"

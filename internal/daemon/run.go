@@ -101,9 +101,7 @@ func Run(ctx context.Context, o Options) error {
 		return withKind(Config, fmt.Errorf("scheduler.uri: %w", err))
 	}
 	defer sched.Close()
-	auditLog, err := audit.Open(filepath.Join(o.StateDir, audit.FileName), audit.Options{
-		SyncInterval: cfg.Audit.SyncInterval, MaxSize: int64(cfg.Audit.MaxSizeMB) << 20, Keep: int(cfg.Audit.Keep),
-	})
+	auditLog, err := openAudit(cfg, o.StateDir)
 	if err != nil {
 		return err
 	}
@@ -168,24 +166,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 
-	runCtx, runCancel := context.WithCancel(context.Background())
-	defer runCancel()
-	runErr := make(chan error, 1)
-	go func() { runErr <- st.Run(runCtx) }()
-	notify(log, sddaemon.SdNotifyReady+"\nSTATUS=waiting for the node")
-	log.Info("gl-signerd is running", zap.String("network", network), zap.String("scheduler", cfg.Scheduler.URI),
-		zap.String("device", id.device.CommonName), zap.String("control_socket", cfg.Control.Socket))
-
-	exitErr, running := d.wait(ctx, runErr)
-	notify(log, sddaemon.SdNotifyStopping)
-	runCancel() // stop receiving; requests in flight are answered (drainTimeout)
-	if running {
-		select {
-		case <-runErr:
-		case <-time.After(stopTimeout):
-			log.Error("the connection to Greenlight did not stop in time; requests still in flight are abandoned (the node replays them)")
-		}
-	}
+	exitErr := d.serve(ctx, st, cfg.Control.Socket)
 	auditClosed = true
 	if err := auditLog.Close(); err != nil {
 		log.Error("the audit log could not be completed", zap.Error(err))
@@ -216,6 +197,40 @@ func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error)) 
 		return nil, "", err
 	}
 	return eng, network, nil
+}
+
+// serve answers the node's requests until ctx ends or the streamer
+// stops, telling systemd READY and then STOPPING, and lets the requests in
+// flight be answered (drainTimeout, within stopTimeout). It returns the
+// error Run ends with.
+func (d *daemon) serve(ctx context.Context, st *streamer.Streamer, controlSocket string) error {
+	runCtx, runCancel := context.WithCancel(context.Background())
+	defer runCancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- st.Run(runCtx) }()
+	notify(d.log, sddaemon.SdNotifyReady+"\nSTATUS=waiting for the node")
+	d.log.Info("gl-signerd is running", zap.String("network", d.network), zap.String("scheduler", d.schedulerURI),
+		zap.String("device", d.device.CommonName), zap.String("control_socket", controlSocket))
+
+	exitErr, running := d.wait(ctx, runErr)
+	notify(d.log, sddaemon.SdNotifyStopping)
+	runCancel() // stop receiving; requests in flight are answered (drainTimeout)
+	if running {
+		select {
+		case <-runErr:
+		case <-time.After(stopTimeout):
+			d.log.Error("the connection to Greenlight did not stop in time; requests still in flight are abandoned (the node replays them)")
+		}
+	}
+	return exitErr
+}
+
+// openAudit opens the audit log of stateDir with the configured sync
+// interval and rotation.
+func openAudit(cfg *config.Config, stateDir string) (*audit.Log, error) {
+	return audit.Open(filepath.Join(stateDir, audit.FileName), audit.Options{
+		SyncInterval: cfg.Audit.SyncInterval, MaxSize: int64(cfg.Audit.MaxSizeMB) << 20, Keep: int(cfg.Audit.Keep),
+	})
 }
 
 // identity is the device identity the daemon reaches Greenlight with.
