@@ -1,14 +1,8 @@
-// Package daemon is gl-signerd's daemon and the Greenlight enrolment that
-// precedes it: Run unlocks the secret store, checks the device identity,
-// answers the node's hsmd requests through the signing seam and serves the
-// control socket and metrics until it is stopped; Register and Recover get
-// the device certificate Run needs. cmd/gl-signerd only parses flags,
-// prints and maps this package's errors (their Kind) to exit codes.
-//
-// This file is the running daemon: the signing seam with its observers
-// (metrics, the status counters behind gl-signerd ctl status), the control
-// commands, and systemd notification. run.go starts it and shuts it down.
 package daemon
+
+// The running daemon: the signing seam with its observers (metrics, the
+// status counters behind gl-signerd ctl status), the control commands, and
+// systemd notification. run.go starts it and shuts it down.
 
 import (
 	"context"
