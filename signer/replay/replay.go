@@ -143,7 +143,8 @@ type Result struct {
 	// bytes).
 	Diff []FieldDiff
 	// NeedsPolicy is set on a reject line the signer answered: with the
-	// policy off, or for a rule the policy does not check yet.
+	// policy off, or for a rule the policy does not check yet (not for a
+	// violation it signed under PolicyWarn).
 	NeedsPolicy bool
 	// Warnings are the tags of the violations the engine signed anyway
 	// (PolicyWarn).
@@ -165,10 +166,14 @@ func (s *Session) Step(ctx context.Context, l *Line) Result {
 		}
 		r.Problem = fmt.Sprintf("must be refused (expect: reject, %s), but the signer answered with %s",
 			orDash(l.Policy), messageName(reply))
-		r.NeedsPolicy = true
-		if s.opts.policy() == PolicyOff {
+		switch {
+		case s.opts.policy() == PolicyOff:
+			r.NeedsPolicy = true
 			r.Problem += "; the policy is off"
-		} else {
+		case len(r.Warnings) > 0:
+			r.Problem += "; the policy only warns (" + strings.Join(r.Warnings, ", ") + ")"
+		default:
+			r.NeedsPolicy = true
 			r.Problem += "; the policy does not check this yet"
 		}
 	case l.Response == nil:
