@@ -123,7 +123,7 @@ func newFixtureSeed(t *testing.T, secret []byte, network string, opts glemu.Opti
 		version = keys.BIP32Mainnet
 	}
 	f.oracle, err = signer.NewEngine(f.secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())),
-		signer.WithBIP32Version(version))
+		signer.WithBIP32Version(version), signer.WithNetwork(network))
 	if err != nil {
 		t.Fatal(err)
 	}
