@@ -433,7 +433,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		msg  hsmproto.Message
 		rc   *glpb.HsmRequestContext
 	}{
-		{"derive_secret", &hsmproto.DeriveSecret{Info: []byte("e2e")}, nil},
+		{"derive_secret", &hsmproto.DeriveSecret{Info: []byte("scb secret")}, nil}, // a label the policy allows
 		{"ecdh", &hsmproto.EcdhReq{Point: hsmproto.PubkeyFrom(peerKey.PubKey())}, nil},
 		{"check_pubkey", &hsmproto.CheckPubkey{Index: 3, Pubkey: hsmproto.PubkeyFrom(walletPub)}, nil},
 		{"get_per_commitment_point", &hsmproto.GetPerCommitmentPoint{N: 0}, chanCtx},
