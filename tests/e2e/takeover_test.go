@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/glemu"
 	"gl-signerd/streamer"
 	glpb "gl-signerd/streamer/pb/greenlight"
-	"gl-signerd/tests/glemu"
 )
 
 // hostileNode answers scheduler challenges the way a compromised node

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ func TestPolicyOptions(t *testing.T) {
 				t.Errorf("logged at start: %v; want one warning %q", start, tc.startLog)
 			}
 			seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: "regtest", Secret: bytes.Repeat([]byte{1}, 32)}
-			eng, err := newEngine(seed, "regtest", opts...)
+			eng, err := NewEngine(seed, opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,8 +68,8 @@ func TestPolicyOptions(t *testing.T) {
 	}
 	cfg := config.Default(t.TempDir())
 	cfg.Policy.Mode = "strict"
-	var ee *exitError
-	if _, err := policyOptions(cfg, zap.NewNop()); !errors.As(err, &ee) || ee.code != ExitConfig {
+	var de *Error
+	if _, err := policyOptions(cfg, zap.NewNop()); !errors.As(err, &de) || de.Kind != Config {
 		t.Errorf("policy.mode strict: %v", err)
 	}
 }
