@@ -129,9 +129,15 @@ type AuditConfig struct {
 // MaxAuditSyncInterval bounds audit.sync_interval.
 const MaxAuditSyncInterval = time.Minute
 
-// PolicyConfig holds the signing policy limits. These are placeholders for
-// the policy engine, with defaults after Greenlight's VLS policy.
+// PolicyModes are the valid values of policy.mode (signer/policy's
+// modes; config imports none of our packages).
+var PolicyModes = []string{"enforce", "warn", "off"}
+
+// PolicyConfig holds the signing policy: its mode, and limits that are
+// placeholders for the policy engine, with defaults after Greenlight's VLS
+// policy.
 type PolicyConfig struct {
+	Mode                    string `koanf:"mode" help:"enforce (refuse what the policy checks refuse), warn (sign anyway and log each violation) or off (sign what CLN's hsmd signs; for tests only)"`
 	MaxHTLCValueInFlightSat uint64 `koanf:"max_htlc_value_in_flight_sat" help:"largest total value of HTLCs in flight on one channel, in satoshis"`
 	MinFeerateSatPerKw      uint32 `koanf:"min_feerate_sat_per_kw" help:"lowest acceptable feerate, in satoshis per 1000 weight units"`
 	MaxFeerateSatPerKw      uint32 `koanf:"max_feerate_sat_per_kw" help:"highest acceptable feerate, in satoshis per 1000 weight units"`
@@ -154,6 +160,7 @@ func Default(stateDir string) *Config {
 		},
 		Audit: AuditConfig{SyncInterval: 10 * time.Millisecond, MaxSizeMB: 64, Keep: 8},
 		Policy: PolicyConfig{
+			Mode:                    "enforce",
 			MaxHTLCValueInFlightSat: 16_777_215,
 			MinFeerateSatPerKw:      253,
 			MaxFeerateSatPerKw:      150_000,
@@ -291,6 +298,7 @@ func (c *Config) validate() map[string]string {
 	if _, ok := bad["streamer.backoff_max"]; !ok && c.Streamer.BackoffMax < c.Streamer.BackoffInitial {
 		bad["streamer.backoff_max"] = fmt.Sprintf("%s is shorter than streamer.backoff_initial (%s)", c.Streamer.BackoffMax, c.Streamer.BackoffInitial)
 	}
+	oneOf("policy.mode", c.Policy.Mode, PolicyModes)
 	if c.Policy.MinFeerateSatPerKw < 253 {
 		bad["policy.min_feerate_sat_per_kw"] = fmt.Sprintf("%d is below 253, the lowest feerate Bitcoin Core relays", c.Policy.MinFeerateSatPerKw)
 	}

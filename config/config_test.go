@@ -46,7 +46,7 @@ func TestDefaults(t *testing.T) {
 	}
 	if c.Scheduler.URI != "https://scheduler.gl.blckstrm.com" || c.Control.Socket != filepath.Join(dir, "control.sock") ||
 		c.Streamer.BackoffMax != 30*time.Second || c.Log.Level != "info" || c.Log.Format != "auto" || c.Metrics.Listen != "" ||
-		c.Audit.SyncInterval != 10*time.Millisecond || c.Audit.MaxSizeMB != 64 || c.Audit.Keep != 8 {
+		c.Audit.SyncInterval != 10*time.Millisecond || c.Audit.MaxSizeMB != 64 || c.Audit.Keep != 8 || c.Policy.Mode != "enforce" {
 		t.Errorf("unexpected defaults: %+v", c)
 	}
 }
@@ -72,6 +72,12 @@ func TestPrecedence(t *testing.T) {
 			}
 			if c.Policy.MaxToSelfDelay != 2016 {
 				return "default lost for a key the file does not set"
+			}
+			return ""
+		}},
+		{"policy mode from env", []string{"GL_SIGNERD_POLICY_MODE=warn"}, nil, func(c *Config) string {
+			if c.Policy.Mode != "warn" {
+				return "GL_SIGNERD_POLICY_MODE not applied"
 			}
 			return ""
 		}},
@@ -169,6 +175,10 @@ func TestErrors(t *testing.T) {
 			`config: policy.max_feerate_sat_per_kw: 300 is below policy.min_feerate_sat_per_kw (400) (from GL_SIGNERD_POLICY_MAX_FEERATE_SAT_PER_KW)`},
 		{"delay order", "[policy]\nmin_to_self_delay = 300\nmax_to_self_delay = 200\n", nil, nil,
 			`config: policy.max_to_self_delay: 200 is below policy.min_to_self_delay (300) (from FILE)`},
+		{"bad policy mode from file", "[policy]\nmode = \"strict\"\n", nil, nil,
+			`config: policy.mode: "strict" is not one of enforce, warn, off (from FILE)`},
+		{"bad policy mode from env", "", []string{"GL_SIGNERD_POLICY_MODE=Enforce"}, nil,
+			`config: policy.mode: "Enforce" is not one of enforce, warn, off (from GL_SIGNERD_POLICY_MODE)`},
 		{"bad network", "network = \"mainnet\"\n", nil, nil,
 			`config: network: "mainnet" is not one of bitcoin, testnet, signet, regtest (from FILE)`},
 		{"bad scheduler", "", nil, []string{"--scheduler-uri", "scheduler.example:443"},

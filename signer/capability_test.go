@@ -90,13 +90,13 @@ func TestRoutesMatchCLN(t *testing.T) {
 	}
 }
 
-func testEngine(t testing.TB) *Engine {
+func testEngine(t testing.TB, opts ...Option) *Engine {
 	t.Helper()
 	secret := make([]byte, 32)
 	for i := range secret {
 		secret[i] = 1
 	}
-	e, err := NewEngine(secret)
+	e, err := NewEngine(secret, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,9 @@
 //
 // A request is either answered (the reply, ready to send) or refused with a
 // *RefusalError: a missing capability, a message that does not parse (the
-// Err is then the *hsmproto.DecodeError), or a request hsmd itself turns
-// down. RefusalError.Fatal marks the refusals on which CLN's hsmd would
+// Err is then the *hsmproto.DecodeError), a request hsmd itself turns
+// down, or one the policy refuses (RefusalError.Tag is then the
+// violation's tag, package signer/policy). RefusalError.Fatal marks the refusals on which CLN's hsmd would
 // exit (every bad request on lightningd's connection, and hsmd's
 // status_failed cases such as a check_pubkey mismatch); the engine itself
 // keeps running. The engine never panics on any input.
@@ -46,6 +47,18 @@
 // cryptography (package signer/keys holds every derivation and CLN's exact
 // signing schedules).
 //
+// # Policy
+//
+// Where the node key signs bytes the node chose (node_announcement,
+// channel_announcement, channel_update, sign_invoice) and where
+// derive_secret hands out a secret, the handler runs a check of package
+// signer/policy after CLN's own checks (policy_checks.go): a hostile node
+// could otherwise have the node key sign a Greenlight scheduler challenge.
+// WithPolicyMode chooses enforce (the default: refuse), warn (sign, tell
+// the WithPolicyReporter) or off (CLN's exact behaviour, for replaying
+// CLN's vectors); WithNetwork names the network the checks hold requests
+// to. docs/security.md has the audit of every message.
+//
 // # Secrets
 //
 // Secrets leave the engine only inside the replies hsmd defines to carry
@@ -59,5 +72,5 @@
 // them (package signer/replay, and gl-signerd replay). Where CLN's hsmd
 // only parses a request (new_channel, setup_channel, check_outpoint,
 // lock_outpoint, validate_*), or always approves (preapprove_*), so does
-// the engine: a validating policy layer comes on top of it.
+// the engine: the transaction policy and channel state come on top of it.
 package signer

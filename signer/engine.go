@@ -11,6 +11,7 @@ import (
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/internal/lru"
 	"gl-signerd/signer/keys"
+	"gl-signerd/signer/policy"
 )
 
 // Capability bits, as CLN's hsmd/permissions.h defines them. lightningd
@@ -51,6 +52,10 @@ func (c Client) IsMaster() bool { return c.Capabilities&CapMaster != 0 }
 // sentence and never contains a secret.
 type RefusalError struct {
 	MsgType uint16
+	// Tag is the policy violation's stable tag (package policy, e.g.
+	// "policy-invoice-payee") when the policy refused the request, "" for
+	// the refusals CLN's hsmd makes itself.
+	Tag string
 	// Reason says why, e.g. "client does not have capability to run 19".
 	Reason string
 	// Fatal is true where CLN's hsmd would exit: a bad request on the
@@ -66,10 +71,14 @@ func (e *RefusalError) Error() string {
 	if name == "" {
 		name = fmt.Sprintf("message type %d", e.MsgType)
 	}
-	if e.Err != nil {
-		return fmt.Sprintf("refused %s: %s: %v", name, e.Reason, e.Err)
+	reason := e.Reason
+	if e.Tag != "" {
+		reason = e.Tag + ": " + reason
 	}
-	return fmt.Sprintf("refused %s: %s", name, e.Reason)
+	if e.Err != nil {
+		return fmt.Sprintf("refused %s: %s: %v", name, reason, e.Err)
+	}
+	return fmt.Sprintf("refused %s: %s", name, reason)
 }
 
 func (e *RefusalError) Unwrap() error { return e.Err }
@@ -89,6 +98,12 @@ type Engine struct {
 	hsmVersion   uint32
 	network      string
 	initialized  bool
+
+	// The policy (policy_checks.go): its mode, who hears of violations
+	// signed under warn, and the configured network ("" if none).
+	policyMode    policy.Mode
+	policyReport  PolicyReporter
+	configNetwork string
 }
 
 // route is one line of the dispatch table: the capability a client needs
@@ -218,6 +233,9 @@ type Option func(*engineOptions)
 type engineOptions struct {
 	keyOpts      []keys.Option
 	bip32Version keys.BIP32Version
+	policyMode   policy.Mode
+	policyReport PolicyReporter
+	network      string
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -236,19 +254,31 @@ func WithBIP32Version(v keys.BIP32Version) Option {
 // bytes (Greenlight's seed, CLN's raw hsm_secret) or 64 bytes (the BIP39
 // seed of CLN's mnemonic hsm_secret). The caller may wipe secret afterwards.
 func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
-	o := engineOptions{bip32Version: keys.BIP32Mainnet}
+	o := engineOptions{bip32Version: keys.BIP32Mainnet, policyMode: policy.ModeEnforce}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	mode, err := policy.ParseMode(string(o.policyMode))
+	if err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
+	}
+	if o.network != "" {
+		if _, ok := policy.NetworkFor(o.network); !ok {
+			return nil, fmt.Errorf("signer: unknown network %q (want bitcoin, testnet, testnet4, signet or regtest)", o.network)
+		}
 	}
 	ring, err := keys.New(secret, o.keyOpts...)
 	if err != nil {
 		return nil, err
 	}
 	return &Engine{
-		ring:         ring,
-		points:       newPointCache(pointCacheSize),
-		bip32Version: o.bip32Version,
-		hsmVersion:   hsmproto.MaxVersion,
+		ring:          ring,
+		points:        newPointCache(pointCacheSize),
+		bip32Version:  o.bip32Version,
+		hsmVersion:    hsmproto.MaxVersion,
+		policyMode:    mode,
+		policyReport:  o.policyReport,
+		configNetwork: o.network,
 	}, nil
 }
 

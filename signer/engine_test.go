@@ -37,7 +37,7 @@ func replayFile(t *testing.T, path string, skip func(*replay.Line) string) {
 	ctx := context.Background()
 	var passed, failed, skipped int
 	for _, in := range plan {
-		s, err := in.Start(ctx, replay.Options{})
+		s, err := in.Start(ctx, replay.Options{Policy: replay.PolicyOff})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func TestConcurrentHandle(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, in := range plan {
-		s, err := in.Start(ctx, replay.Options{})
+		s, err := in.Start(ctx, replay.Options{Policy: replay.PolicyOff})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/keys"
+	"gl-signerd/signer/policy"
 )
 
 // Peer connections and gossip: ECDH for BOLT 8 and onions, and the
@@ -50,7 +51,8 @@ func peekType(msg []byte) int {
 }
 
 // handleNodeAnnouncementSig is node_announcement_sig_req: sign_hash of
-// SHA256d(announcement after its signature) with the node key.
+// SHA256d(announcement after its signature) with the node key. The policy
+// first checks that it is a well-formed node_announcement of our node.
 func (e *Engine) handleNodeAnnouncementSig(c Client, req *hsmproto.NodeAnnouncementSigReq) (hsmproto.Message, error) {
 	t := req.MsgType()
 	if len(req.Announcement) < keys.NodeAnnouncementSigned {
@@ -58,6 +60,11 @@ func (e *Engine) handleNodeAnnouncementSig(c Client, req *hsmproto.NodeAnnouncem
 	}
 	if peekType(req.Announcement) != wireNodeAnnouncement {
 		return nil, badRequest(c, t, "Invalid announcement")
+	}
+	if err := e.checkPolicy(c, t, func() *policy.Violation {
+		return policy.CheckNodeAnnouncement(req.Announcement, e.ring.NodeID())
+	}); err != nil {
+		return nil, err
 	}
 	sig, err := e.ring.SignNodeAnnouncement(req.Announcement)
 	if err != nil {
@@ -75,6 +82,9 @@ func (e *Engine) signCannouncement(c Client, t uint16, peer [33]byte, dbid uint6
 	}
 	if peekType(ca) != wireChannelAnnouncement {
 		return node, bitcoin, badRequest(c, t, "Invalid channel announcement")
+	}
+	if err := e.checkChannelAnnouncement(c, t, peer, dbid, ca); err != nil {
+		return node, bitcoin, err
 	}
 	ns, bs, kerr := e.ring.SignChannelAnnouncement(peer, dbid, ca)
 	if kerr != nil {
@@ -110,7 +120,8 @@ func (e *Engine) handleSignAnyCannouncement(c Client, req *hsmproto.SignAnyCanno
 // trailing bytes (so then the signature does not verify over the reply:
 // CLN's behaviour, kept byte for byte). The inner message must parse as
 // CLN parses a channel_update: type 258, a signature with r and s below
-// the curve order, then every field through htlc_maximum_msat.
+// the curve order, then every field through htlc_maximum_msat. The policy
+// then checks that it is a well-formed channel_update of our chain.
 func (e *Engine) handleCupdateSig(c Client, req *hsmproto.CupdateSigReq) (hsmproto.Message, error) {
 	t := req.MsgType()
 	cu := req.Cu
@@ -119,6 +130,11 @@ func (e *Engine) handleCupdateSig(c Client, req *hsmproto.CupdateSigReq) (hsmpro
 	}
 	if _, err := keys.ParseCompactSig(cu[2:66]); err != nil {
 		return nil, badRequest(c, t, "Bad inner channel_update")
+	}
+	if err := e.checkPolicy(c, t, e.withNetwork(func(n policy.Network) *policy.Violation {
+		return policy.CheckChannelUpdate(cu, n)
+	})); err != nil {
+		return nil, err
 	}
 	sig, err := e.ring.SignChannelUpdate(cu)
 	if err != nil {

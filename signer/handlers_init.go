@@ -5,6 +5,7 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/keys"
+	"gl-signerd/signer/policy"
 )
 
 // Start-up and lightningd's own key checks: hsmd_init (hsmd.c's init_hsm
@@ -156,8 +157,14 @@ func (e *Engine) Network() string {
 
 // handleDeriveSecret is derive_secret (lightningd's makesecret and its
 // start-up bases): HKDF of the derived-secrets base with the request's
-// info.
+// info. The policy derives only the labels the node needs
+// (policy.DeriveSecretLabels).
 func (e *Engine) handleDeriveSecret(c Client, req *hsmproto.DeriveSecret) (hsmproto.Message, error) {
+	if err := e.checkPolicy(c, req.MsgType(), func() *policy.Violation {
+		return policy.CheckDeriveSecret(req.Info)
+	}); err != nil {
+		return nil, err
+	}
 	s, err := e.ring.DeriveSecret(req.Info)
 	if err != nil {
 		return nil, keyFailure(req.MsgType(), err)

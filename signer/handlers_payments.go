@@ -2,6 +2,7 @@ package signer
 
 import (
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/policy"
 )
 
 // Messages, invoices, offers and payments: lightningd's signmessage,
@@ -33,9 +34,15 @@ func (e *Engine) handleBip137SignMessage(c Client, req *hsmproto.Bip137SignMessa
 }
 
 // handleSignInvoice is sign_invoice: a recoverable node-key signature of
-// the BOLT 11 hash of hrp and the 5-bit data. Like hsmd it does not look at
-// the invoice.
+// the BOLT 11 hash of hrp and the 5-bit data. hsmd does not look at the
+// invoice; the policy checks that it is a BOLT 11 invoice of our network
+// whose payee, if named, is us.
 func (e *Engine) handleSignInvoice(c Client, req *hsmproto.SignInvoice) (hsmproto.Message, error) {
+	if err := e.checkPolicy(c, req.MsgType(), e.withNetwork(func(n policy.Network) *policy.Violation {
+		return policy.CheckInvoice(req.Hrp, req.U5bytes, n, e.ring.NodeID())
+	})); err != nil {
+		return nil, err
+	}
 	sig, err := e.ring.SignInvoice(req.Hrp, req.U5bytes)
 	if err != nil {
 		return nil, keyFailure(req.MsgType(), err)

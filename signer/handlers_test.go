@@ -12,6 +12,7 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/keys"
+	"gl-signerd/signer/policy"
 )
 
 // Behaviour of the non-transaction handlers beyond what the vectors show:
@@ -239,9 +240,10 @@ func TestGossipRefusals(t *testing.T) {
 
 // cupdate_sig_req signs every byte after the signature, extra bytes
 // included, and replies with the update re-serialised without them, as
-// hsmd does (so the signature does not verify over the reply).
+// hsmd does (so the signature does not verify over the reply). The policy
+// refuses such an update; this is CLN's behaviour, with the policy off.
 func TestCupdateTrailingBytes(t *testing.T) {
-	e := testEngine(t)
+	e := testEngine(t, WithPolicyMode(policy.ModeOff))
 	cu := make([]byte, channelUpdateLen, channelUpdateLen+4)
 	cu[0], cu[1] = 0x01, 0x02
 	for i := 66; i < len(cu); i++ {

@@ -56,7 +56,7 @@ func replayTxLines(t *testing.T, path string, acceptOnly bool) {
 		}
 	}
 	var replied, refused int
-	sum, err := replay.Run(context.Background(), lines, replay.Options{}, func(r replay.Result) {
+	sum, err := replay.Run(context.Background(), lines, replay.Options{Policy: replay.PolicyOff}, func(r replay.Result) {
 		switch {
 		case !r.Pass:
 			t.Errorf("%s %s: %s", r.Line.Where(), r.Line.ID(), r.Explain())

@@ -59,7 +59,7 @@ func startedEngines(t testing.TB, lines []*replay.Line) map[*replay.Line]*signer
 	}
 	out := map[*replay.Line]*signer.Engine{}
 	for _, in := range plan {
-		s, err := in.Start(context.Background(), replay.Options{})
+		s, err := in.Start(context.Background(), replay.Options{Policy: replay.PolicyOff})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestTrailingBytes(t *testing.T) {
 	}
 	ctx := context.Background()
 	for _, in := range plan {
-		s, err := in.Start(ctx, replay.Options{})
+		s, err := in.Start(ctx, replay.Options{Policy: replay.PolicyOff})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/policy"
 	"gl-signerd/signer/replay"
 )
 
@@ -18,7 +19,7 @@ type replayFlags struct {
 func init() {
 	f := &replayFlags{}
 	cmd := &cobra.Command{
-		Use:   "replay [--policy off] FILE.jsonl...",
+		Use:   "replay [--policy enforce|warn|off] FILE.jsonl...",
 		Short: "Replay hsmd vector files against the signing engine",
 		Long: `Replay hsmd vector files (JSON Lines: a request, its client and CLN ` + hsmproto.CLNVersion + `'s
 hsmd reply per line, the format of shared/vectors) and check that the engine
@@ -29,14 +30,19 @@ each instance is a fresh engine started with its hsmd_init, and its scenarios
 are replayed in seq order on the client each line's context names. A line
 passes when the engine's reply equals hsmd's, or when hsmd refused the request
 and the engine refuses it too. A line with "expect": "reject" (policy vectors)
-passes only when the engine refuses it: with --policy off, the only setting
-until a policy layer exists, those lines fail and say why.
+passes only when the engine refuses it.
+
+--policy says what the engine's policy checks do (the setting policy.mode of
+gl-signerd run): enforce (the default) refuses what they refuse, warn signs
+anyway and lists each violation under its line, off answers exactly as CLN's
+hsmd does. CLN's own vectors sign malformed announcements on purpose: replay
+them with --policy off.
 
 Each failure is shown with the fields that differ (decoded with the hsmd wire
 codec; bytes when a reply does not decode). The output ends with the line
 "N passed, M failed"; the exit code is 1 when any line failed.`,
-		Example: `  gl-signerd replay ../shared/vectors/public.jsonl
-  gl-signerd replay --policy off ../shared/vectors/policy/benign.jsonl`,
+		Example: `  gl-signerd replay --policy off ../shared/vectors/public.jsonl
+  gl-signerd replay ../shared/vectors/policy/benign.jsonl`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("%s needs at least one vector file (JSON Lines), e.g. %s ../shared/vectors/public.jsonl", cmd.CommandPath(), cmd.CommandPath())
@@ -44,13 +50,13 @@ codec; bytes when a reply does not decode). The output ends with the line
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.policy != string(replay.PolicyOff) {
-				return usageErr("--policy %q is not available: the only policy for now is \"off\" (answer as CLN's hsmd does; reject lines then fail)", f.policy)
+			if _, err := policy.ParseMode(f.policy); err != nil || f.policy == "" {
+				return usageErr("--policy %q is not one of enforce, warn or off", f.policy)
 			}
 			return runReplay(cmd, f, args)
 		},
 	}
-	cmd.Flags().StringVar(&f.policy, "policy", string(replay.PolicyOff), `policy layer to replay with; only "off" (CLN's hsmd behaviour) for now`)
+	cmd.Flags().StringVar(&f.policy, "policy", string(replay.PolicyEnforce), `policy mode: enforce (refuse), warn (sign and list violations) or off (CLN's hsmd behaviour)`)
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "also list the lines that pass")
 	rootCmd.AddCommand(cmd)
 }
@@ -78,12 +84,20 @@ func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 		total.Passed += sum.Passed
 		total.Failed += sum.Failed
 		total.NeedPolicy += sum.NeedPolicy
+		total.Warned += sum.Warned
+	}
+	why := "the policy is off"
+	if f.policy != string(replay.PolicyOff) {
+		why = "the policy does not check them yet"
 	}
 	switch {
 	case total.NeedPolicy == 1:
-		fmt.Fprintln(out, `note: 1 failure is an "expect": "reject" line the engine answered because the policy is off; such lines fail until a policy layer refuses them`)
+		fmt.Fprintf(out, "note: 1 failure is an \"expect\": \"reject\" line the engine answered: %s\n", why)
 	case total.NeedPolicy > 1:
-		fmt.Fprintf(out, "note: %d failures are \"expect\": \"reject\" lines the engine answered because the policy is off; such lines fail until a policy layer refuses them\n", total.NeedPolicy)
+		fmt.Fprintf(out, "note: %d failures are \"expect\": \"reject\" lines the engine answered: %s\n", total.NeedPolicy, why)
+	}
+	if total.Warned > 0 {
+		fmt.Fprintf(out, "warn: %d lines were signed despite a policy violation\n", total.Warned)
 	}
 	fmt.Fprintf(out, "%d passed, %d failed\n", total.Passed, total.Failed)
 	if total.Failed > 0 {

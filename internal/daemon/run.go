@@ -78,7 +78,11 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer lock.Release()
-	eng, network, err := unlockEngine(cfg, o.Unlock)
+	policyOpts, err := policyOptions(cfg, log)
+	if err != nil {
+		return err
+	}
+	eng, network, err := unlockEngine(cfg, o.Unlock, policyOpts...)
 	if err != nil {
 		return err
 	}
@@ -182,7 +186,7 @@ func Run(ctx context.Context, o Options) error {
 
 // unlockEngine opens the secret store with unlock and builds the signing
 // engine for it; the seed is wiped before it returns.
-func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error)) (*signer.Engine, string, error) {
+func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error), opts ...signer.Option) (*signer.Engine, string, error) {
 	seed, err := unlock()
 	if err != nil {
 		return nil, "", err
@@ -192,7 +196,7 @@ func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error)) 
 	if err != nil {
 		return nil, "", err
 	}
-	eng, err := NewEngine(seed)
+	eng, err := NewEngine(seed, opts...)
 	if err != nil {
 		return nil, "", err
 	}

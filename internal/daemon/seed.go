@@ -72,16 +72,20 @@ func NodeID(seed *secretstore.Seed) ([33]byte, error) {
 	return ring.NodeID(), nil
 }
 
-// NewEngine builds the signing engine for seed on its network. The
+// NewEngine builds the signing engine for seed on its network (the policy
+// checks hold requests to it), with extra options (policyOptions). The
 // caller wipes it.
-func NewEngine(seed *secretstore.Seed) (*signer.Engine, error) {
+func NewEngine(seed *secretstore.Seed, extra ...signer.Option) (*signer.Engine, error) {
 	v, ok := signer.BIP32VersionFor(string(seed.Network))
 	if !ok {
 		return nil, fmt.Errorf("cannot start the signing engine: the secret store's network %q is not one CLN knows", seed.Network)
 	}
-	eng, err := signer.NewEngine(seed.Secret,
+	opts := append([]signer.Option{
 		signer.WithSecretType(secretType(seed)),
-		signer.WithBIP32Version(v))
+		signer.WithBIP32Version(v),
+		signer.WithNetwork(string(seed.Network)),
+	}, extra...)
+	eng, err := signer.NewEngine(seed.Secret, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the signing engine: %w", err)
 	}

@@ -422,7 +422,7 @@ func fastStore(state, passFile string) (*signer.Engine, [33]byte, error) {
 		secretstore.WithKDFParams(secretstore.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1})); err != nil {
 		return nil, id, err
 	}
-	e, err := signer.NewEngine(secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet))
+	e, err := signer.NewEngine(secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet), signer.WithNetwork("regtest"))
 	keys.Wipe(secret)
 	if err != nil {
 		return nil, id, err
@@ -483,7 +483,7 @@ func engineFromInit(out []byte) (*signer.Engine, [33]byte, error) {
 		return nil, id, fmt.Errorf("bench: the recovery words: %w", err)
 	}
 	defer seed.Wipe()
-	e, err := signer.NewEngine(seed.Secret, signer.WithSecretType(keys.SecretType(seed.Type.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet))
+	e, err := signer.NewEngine(seed.Secret, signer.WithSecretType(keys.SecretType(seed.Type.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet), signer.WithNetwork("regtest"))
 	if err != nil {
 		return nil, id, err
 	}

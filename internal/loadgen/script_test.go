@@ -13,7 +13,7 @@ import (
 // Recorded scripts replay through an engine with the same seed byte for
 // byte, and a replay that gets a different answer fails.
 func TestReplayScripts(t *testing.T) {
-	e, err := signer.NewEngine(bytes.Repeat([]byte{9}, 32))
+	e, err := signer.NewEngine(bytes.Repeat([]byte{9}, 32), signer.WithNetwork("regtest"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func TestReplayScripts(t *testing.T) {
 		}
 	}
 
-	other, err := signer.NewEngine(bytes.Repeat([]byte{8}, 32))
+	other, err := signer.NewEngine(bytes.Repeat([]byte{8}, 32), signer.WithNetwork("regtest"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -291,6 +291,8 @@ func classify(err error) (string, error) {
 	}
 	var de *hsmproto.DecodeError
 	switch {
+	case re.Tag != "": // a policy violation: its own stable tag
+		return re.Tag, errors.New(re.Error())
 	case errors.As(err, &de), strings.HasPrefix(re.Reason, "could not parse"):
 		return TagParse, errors.New(re.Error())
 	case strings.HasPrefix(re.Reason, "client does not have capability"):

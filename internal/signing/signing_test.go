@@ -176,6 +176,13 @@ func TestRefusalErrorMapped(t *testing.T) {
 	if resp.Err == nil || resp.Err.Error() != hs.eng.err.Error() || hs.aud.last(t).Tag != TagEngine {
 		t.Errorf("engine refusal: %v, tag %q", resp.Err, hs.aud.last(t).Tag)
 	}
+	// A policy refusal keeps the policy's own tag.
+	hs.eng.err = &signer.RefusalError{MsgType: 4, Tag: "policy-channel-announcement-chain", Reason: "the channel_announcement's chain_hash is not regtest's"}
+	resp = hs.h.HandleHsmRequest(context.Background(), channelReq(4))
+	if resp.Err == nil || resp.Err.Error() != hs.eng.err.Error() || !strings.Contains(resp.Err.Error(), "policy-channel-announcement-chain: ") ||
+		hs.aud.last(t).Tag != "policy-channel-announcement-chain" {
+		t.Errorf("policy refusal: %v, tag %q", resp.Err, hs.aud.last(t).Tag)
+	}
 	// Any other error is internal; its text stays home.
 	hs.eng.err = errors.New("derivation detail 0badc0de")
 	resp = hs.h.HandleHsmRequest(context.Background(), channelReq(4))

@@ -91,7 +91,7 @@ func (g *Generator) ECDH(ctx context.Context) error {
 func (ch *Channel) announce(ctx context.Context) error {
 	g := ch.g
 	scid := uint64(900_000+ch.rng.IntN(50_000))<<40 | uint64(ch.rng.IntN(3000))<<16 | uint64(ch.fundingOut.Index)
-	chain := chainhash.Hash{} // the chain hash is not checked by hsmd
+	chain, _ := hsmproto.ChainparamsFor(g.opts.Network) // checked by the signer's policy
 	var ca []byte
 	ca = binary.BigEndian.AppendUint16(ca, 256)
 	ca = append(ca, make([]byte, 4*64)...)
@@ -126,7 +126,8 @@ func (ch *Channel) ChannelUpdate(ctx context.Context, scid uint64) error {
 	var cu []byte
 	cu = binary.BigEndian.AppendUint16(cu, 258)
 	cu = append(cu, make([]byte, 64)...)
-	cu = append(cu, make([]byte, 32)...) // chain hash
+	chain, _ := hsmproto.ChainparamsFor(ch.g.opts.Network)
+	cu = append(cu, chain[:]...)
 	cu = binary.BigEndian.AppendUint64(cu, scid)
 	cu = binary.BigEndian.AppendUint32(cu, uint32(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix())+uint32(ch.rng.IntN(1<<20)))
 	dir := byte(0)

@@ -27,8 +27,13 @@
 //     signer.RefusalError.Fatal consistent with hsmd (fatal on lightningd's
 //     connection; not fatal where hsmd kept running);
 //   - the line says "expect": "reject" and the signer refused, whatever
-//     hsmd answered. With the policy off (the only setting until a policy
-//     layer exists) those lines fail, and say so.
+//     hsmd answered. With the policy off those lines fail, and say so.
+//
+// The policy (Options.Policy) is enforce unless set: the engine refuses
+// what its policy checks refuse (package signer/policy), so a replay of
+// CLN's own vectors, which hold malformed announcements CLN signs on
+// purpose, uses PolicyOff. Under PolicyWarn the engine signs and each
+// result lists the violations it reported (Result.Warnings).
 //
 // A differing reply is explained field by field (Diff): both replies are
 // decoded with hsmproto and compared by their hsmd_wire.csv field names,
@@ -45,6 +50,7 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
+	"gl-signerd/signer/policy"
 )
 
 // Handler answers raw hsmd requests: *signer.Engine, or a layer around it.
@@ -52,26 +58,34 @@ type Handler interface {
 	Handle(ctx context.Context, c signer.Client, raw []byte) ([]byte, error)
 }
 
-// Policy says which policy layer the replay runs with.
-type Policy string
+// Policy is the engine's policy mode for the replay (signer/policy).
+type Policy = policy.Mode
 
-// PolicyOff answers as CLN's hsmd does, with no policy layer: reject
-// lines of the policy vectors cannot pass.
-const PolicyOff Policy = "off"
+// The policies a replay runs with.
+const (
+	// PolicyEnforce refuses what the policy checks refuse: the default.
+	PolicyEnforce = policy.ModeEnforce
+	// PolicyWarn signs anyway; results list the violations.
+	PolicyWarn = policy.ModeWarn
+	// PolicyOff answers as CLN's hsmd does: for CLN's own vectors.
+	PolicyOff = policy.ModeOff
+)
 
 // Options configure a replay. The zero value replays on signer.NewEngine
-// with the policy off.
+// with the policy enforced.
 type Options struct {
 	// NewHandler makes the signer of one instance from its secret. Nil
-	// means signer.NewEngine(secret).
+	// means signer.NewEngine(secret) in the mode Policy names; a handler
+	// made here is responsible for its own policy.
 	NewHandler func(secret []byte) (Handler, error)
-	// Policy is PolicyOff ("" means PolicyOff).
+	// Policy is PolicyEnforce, PolicyWarn or PolicyOff ("" means
+	// PolicyEnforce).
 	Policy Policy
 }
 
 func (o Options) policy() Policy {
 	if o.Policy == "" {
-		return PolicyOff
+		return PolicyEnforce
 	}
 	return o.Policy
 }
@@ -81,6 +95,9 @@ type Session struct {
 	Instance *Instance
 	Handler  Handler
 	opts     Options
+	// warnings collects the violations the engine reports under
+	// PolicyWarn while one line is replayed.
+	warnings *[]string
 }
 
 // Start makes a fresh signer for the instance and sends it the instance's
@@ -88,10 +105,14 @@ type Session struct {
 func (in *Instance) Start(ctx context.Context, opts Options) (*Session, error) {
 	var h Handler
 	var err error
+	warnings := new([]string)
 	if opts.NewHandler != nil {
 		h, err = opts.NewHandler(in.Secret)
 	} else {
-		h, err = signer.NewEngine(in.Secret)
+		h, err = signer.NewEngine(in.Secret, signer.WithPolicyMode(opts.policy()),
+			signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) {
+				*warnings = append(*warnings, v.Tag)
+			}))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting the signer (%s): %w", in, err)
@@ -103,7 +124,8 @@ func (in *Instance) Start(ctx context.Context, opts Options) (*Session, error) {
 		}
 		return nil, fmt.Errorf("starting the signer (%s): %s was refused: %w", in, where, err)
 	}
-	return &Session{Instance: in, Handler: h, opts: opts}, nil
+	*warnings = nil
+	return &Session{Instance: in, Handler: h, opts: opts, warnings: warnings}, nil
 }
 
 // Result is the outcome of one line.
@@ -120,15 +142,20 @@ type Result struct {
 	// (nil when the replies could not be decoded; Explain then shows the
 	// bytes).
 	Diff []FieldDiff
-	// NeedsPolicy is set on a reject line the signer answered with the
-	// policy off: it fails until a policy layer exists.
+	// NeedsPolicy is set on a reject line the signer answered: with the
+	// policy off, or for a rule the policy does not check yet (not for a
+	// violation it signed under PolicyWarn).
 	NeedsPolicy bool
+	// Warnings are the tags of the violations the engine signed anyway
+	// (PolicyWarn).
+	Warnings []string
 }
 
 // Step replays one line on the session's signer.
 func (s *Session) Step(ctx context.Context, l *Line) Result {
+	*s.warnings = nil
 	reply, err := s.Handler.Handle(ctx, l.SignerClient(), l.Request)
-	r := Result{Line: l, Reply: reply, Err: err}
+	r := Result{Line: l, Reply: reply, Err: err, Warnings: *s.warnings}
 	var re *signer.RefusalError
 	isRefusal := errors.As(err, &re)
 	switch {
@@ -139,9 +166,15 @@ func (s *Session) Step(ctx context.Context, l *Line) Result {
 		}
 		r.Problem = fmt.Sprintf("must be refused (expect: reject, %s), but the signer answered with %s",
 			orDash(l.Policy), messageName(reply))
-		if s.opts.policy() == PolicyOff {
+		switch {
+		case s.opts.policy() == PolicyOff:
 			r.NeedsPolicy = true
-			r.Problem += "; the policy is off (there is no policy layer to refuse it yet)"
+			r.Problem += "; the policy is off"
+		case len(r.Warnings) > 0:
+			r.Problem += "; the policy only warns (" + strings.Join(r.Warnings, ", ") + ")"
+		default:
+			r.NeedsPolicy = true
+			r.Problem += "; the policy does not check this yet"
 		}
 	case l.Response == nil:
 		hsmdErr := "refused"
@@ -185,6 +218,9 @@ func (r Result) Explain() string {
 		status = "FAIL"
 	}
 	fmt.Fprintf(&b, "%s %s [%s] (%s)\n", status, l.ID(), orDash(l.Client), l.Where())
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "     warning: signed despite %s\n", w)
+	}
 	if r.Pass {
 		return b.String()
 	}
@@ -204,12 +240,17 @@ func (r Result) Explain() string {
 // Summary counts the results of a replay.
 type Summary struct {
 	Passed, Failed int
+	// Warned counts the lines signed despite a violation (PolicyWarn).
+	Warned int
 	// NeedPolicy counts the failures that are reject lines answered with
 	// the policy off.
 	NeedPolicy int
 }
 
 func (s *Summary) add(r Result) {
+	if len(r.Warnings) > 0 {
+		s.Warned++
+	}
 	if r.Pass {
 		s.Passed++
 		return
@@ -226,8 +267,8 @@ func (s *Summary) add(r Result) {
 // a signer that will not start, a cancelled context).
 func Run(ctx context.Context, lines []*Line, opts Options, each func(Result)) (Summary, error) {
 	var sum Summary
-	if p := opts.policy(); p != PolicyOff {
-		return sum, fmt.Errorf("policy %q is not available: only %q (CLN's hsmd behaviour, no policy layer)", p, PolicyOff)
+	if _, err := policy.ParseMode(string(opts.policy())); err != nil {
+		return sum, err
 	}
 	plan, err := Plan(lines)
 	if err != nil {

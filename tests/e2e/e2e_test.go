@@ -336,7 +336,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := signer.NewEngine(seedA.Secret, signer.WithSecretType(keys.SecretType(seedA.Type.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet))
+	ref, err := signer.NewEngine(seedA.Secret, signer.WithSecretType(keys.SecretType(seedA.Type.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet), signer.WithNetwork("regtest"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestDaemonEndToEnd(t *testing.T) {
 		msg  hsmproto.Message
 		rc   *glpb.HsmRequestContext
 	}{
-		{"derive_secret", &hsmproto.DeriveSecret{Info: []byte("e2e")}, nil},
+		{"derive_secret", &hsmproto.DeriveSecret{Info: []byte("scb secret")}, nil}, // a label the policy allows
 		{"ecdh", &hsmproto.EcdhReq{Point: hsmproto.PubkeyFrom(peerKey.PubKey())}, nil},
 		{"check_pubkey", &hsmproto.CheckPubkey{Index: 3, Pubkey: hsmproto.PubkeyFrom(walletPub)}, nil},
 		{"get_per_commitment_point", &hsmproto.GetPerCommitmentPoint{N: 0}, chanCtx},
@@ -722,6 +722,11 @@ func vectorsB(t *testing.T, h *harness, emu *glemu.Emulator, secrets map[string]
 	addKeySecrets(t, secrets, "node B", secret, idB, 0)
 
 	h.mustRun(0, "", "register", "--state-dir", stateB, "--passphrase-file", h.passF)
+	// CLN's answers are compared with the policy off: S1/payments derives
+	// secrets for makesecret labels the policy refuses.
+	if err := os.WriteFile(filepath.Join(stateB, "config.toml"), []byte("[policy]\nmode = \"off\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d := h.start(stateB)
 	node := emu.Node(idB)
 	if _, err := node.Schedule(); err != nil {

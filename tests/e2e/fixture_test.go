@@ -120,7 +120,7 @@ func newFixtureSeed(t *testing.T, secret []byte, network string, opts glemu.Opti
 	}
 	version, _ := signer.BIP32VersionFor(network)
 	f.oracle, err = signer.NewEngine(f.secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())),
-		signer.WithBIP32Version(version))
+		signer.WithBIP32Version(version), signer.WithNetwork(network))
 	if err != nil {
 		t.Fatal(err)
 	}

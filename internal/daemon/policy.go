@@ -1,0 +1,39 @@
+package daemon
+
+import (
+	"encoding/hex"
+
+	"go.uber.org/zap"
+
+	"gl-signerd/config"
+	"gl-signerd/hsmproto"
+	"gl-signerd/signer"
+	"gl-signerd/signer/policy"
+)
+
+// policyOptions are the engine options of the setting policy.mode: the
+// mode, and under warn a reporter that logs every violation signed anyway.
+// A mode other than enforce is logged loudly at start: the node can then
+// obtain signatures the policy exists to refuse.
+func policyOptions(cfg *config.Config, log *zap.Logger) ([]signer.Option, error) {
+	mode, err := policy.ParseMode(cfg.Policy.Mode)
+	if err != nil {
+		return nil, withKind(Config, err)
+	}
+	opts := []signer.Option{signer.WithPolicyMode(mode)}
+	switch mode {
+	case policy.ModeWarn:
+		log.Warn("policy.mode is warn: requests that break the signing policy are signed anyway and only logged; a hostile node can obtain such signatures (set policy.mode = \"enforce\")")
+		plog := log.Named("policy")
+		opts = append(opts, signer.WithPolicyReporter(func(c signer.Client, t uint16, v *policy.Violation) {
+			fields := []zap.Field{zap.String("type", hsmproto.MessageName(t)), zap.String("tag", v.Tag), zap.String("reason", v.Reason)}
+			if c.PeerID != ([33]byte{}) {
+				fields = append(fields, zap.String("peer", hex.EncodeToString(c.PeerID[:])), zap.Uint64("dbid", c.DBID))
+			}
+			plog.Warn("signed despite a policy violation", fields...)
+		}))
+	case policy.ModeOff:
+		log.Warn("policy.mode is off: the signer signs whatever CLN's hsmd would, including node-chosen bytes that verify as a Greenlight register/recover challenge; never run a real node like this (set policy.mode = \"enforce\")")
+	}
+	return opts, nil
+}

@@ -1,0 +1,42 @@
+// Package policy holds the validating signer's checks: pure functions (no
+// I/O, no keys, no clock) that look at what a request asks the signer to
+// sign and return a *Violation when a validating signer must not sign it.
+//
+// The engine (package signer) runs them where it signs, in the mode it was
+// given (Mode): ModeEnforce refuses the request with the violation's tag,
+// ModeWarn signs anyway and reports the violation, ModeOff skips the
+// checks and answers exactly as CLN's hsmd does (vector replay).
+//
+// Every violation carries a stable tag, named after VLS's
+// (policy-<subject>-<rule>); tests and operators match the tag, never the
+// reason's wording. The tags:
+//
+//	policy-network-unknown                 the signer does not know its network
+//	policy-node-announcement-format        not a well-formed BOLT 7 node_announcement
+//	policy-node-announcement-node-id       a node_announcement for another node
+//	policy-channel-announcement-format     not a well-formed BOLT 7 channel_announcement
+//	policy-channel-announcement-chain      a channel_announcement for another chain
+//	policy-channel-announcement-node-id    our node id is not one of its nodes
+//	policy-channel-announcement-peer-id    its other node is not the channel's peer
+//	policy-channel-announcement-funding-key our side's bitcoin key is not the channel's funding key
+//	policy-channel-update-format           not a well-formed BOLT 7 channel_update
+//	policy-channel-update-chain            a channel_update for another chain
+//	policy-invoice-hrp-network             the BOLT 11 hrp is not the configured network's
+//	policy-invoice-hrp-amount              the hrp's amount part is not a BOLT 11 amount
+//	policy-invoice-format                  the 5-bit data is not a well-formed invoice
+//	policy-invoice-payment-hash            the invoice has no payment hash
+//	policy-invoice-description             the invoice has neither description nor its hash
+//	policy-invoice-payee                   the invoice names another node as payee
+//	policy-derive-secret-label             derive_secret for a label the node has no use for
+//
+// Why these checks (docs/security.md has the whole audit): the node key
+// signs a Greenlight scheduler challenge as SHA256d("Lightning Signed
+// Message:" ‖ challenge). node_announcement, channel_announcement and
+// channel_update are signed as SHA256d of the bytes after their
+// signatures, and an invoice as SHA256(hrp ‖ data); without parsing, a
+// hostile node chooses those bytes and obtains a challenge signature. A
+// well-formed gossip message cannot start with that prefix (its first
+// bytes are a feature length or our chain's genesis hash), and a
+// well-formed invoice's hashed bytes are longer than the 32 bytes such a
+// forgery needs.
+package policy
