@@ -48,9 +48,14 @@ var initCapabilities = []uint32{
 //
 // The engine answers without an hsmd_init too (Greenlight's node never
 // forwards it; see InitReply), as negotiated version 6 on the network of
-// WithBIP32Version (mainnet by default).
+// WithBIP32Version (mainnet by default). Under WithFixedNetwork it refuses
+// hsmd_init and nothing changes.
 func (e *Engine) handleInit(c Client, req *hsmproto.Init) (hsmproto.Message, error) {
 	t := req.MsgType()
+	if e.fixed {
+		return nil, badRequest(c, t, "the wire version and network are fixed by the signer's configuration (%s, version %d); a Greenlight node never sends hsmd_init",
+			e.network, hsmdMaxVersion)
+	}
 	if req.HsmWireMinVersion > hsmdMaxVersion || req.HsmWireMaxVersion < hsmdMinVersion {
 		return nil, badRequest(c, t, "Version %d-%d not valid: we need %d-%d",
 			req.HsmWireMinVersion, req.HsmWireMaxVersion, hsmdMinVersion, hsmdMaxVersion)
@@ -151,8 +156,8 @@ func (e *Engine) Version() uint32 {
 }
 
 // Network is CLN's name for the network of the last hsmd_init ("bitcoin",
-// "regtest", …), or "" before any hsmd_init or for a genesis hash CLN does
-// not know.
+// "regtest", …), the network of WithFixedNetwork, or "" before any
+// hsmd_init or for a genesis hash CLN does not know.
 func (e *Engine) Network() string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

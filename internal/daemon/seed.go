@@ -73,15 +73,12 @@ func NodeID(seed *secretstore.Seed) ([33]byte, error) {
 }
 
 // NewEngine builds the signing engine for seed on its network. The
-// caller wipes it.
+// network and wire version are ours to fix: the engine refuses hsmd_init.
+// The caller wipes it.
 func NewEngine(seed *secretstore.Seed) (*signer.Engine, error) {
-	v := keys.BIP32Testnet
-	if seed.Network == "bitcoin" {
-		v = keys.BIP32Mainnet
-	}
 	eng, err := signer.NewEngine(seed.Secret,
 		signer.WithSecretType(secretType(seed)),
-		signer.WithBIP32Version(v))
+		signer.WithFixedNetwork(string(seed.Network)))
 	if err != nil {
 		return nil, fmt.Errorf("cannot start the signing engine: %w", err)
 	}
