@@ -300,6 +300,42 @@ func TestPausedByClass(t *testing.T) {
 	}
 }
 
+// The node chooses the request context, capabilities included (none at
+// all is lightningd's master connection), so no refusal of the seam may
+// depend on them: each is the same from every context.
+func TestRefusalsIgnoreCapabilities(t *testing.T) {
+	const all = signer.CapECDH | signer.CapSignGossip | signer.CapSignOnchainTx | signer.CapCommitmentPoint | signer.CapSignRemoteTx |
+		signer.CapSignClosingTx | signer.CapSignWillFundOffer | signer.CapSignSpliceTx | signer.CapLockOutpoint | signer.CapMaster
+	contexts := []*streamer.RequestContext{nil, {PeerID: peer, DBID: 1}, {PeerID: peer, DBID: 1, Capabilities: all},
+		{Capabilities: signer.CapMaster}, {PeerID: peer, DBID: 2, Capabilities: signer.CapECDH | signer.CapCommitmentPoint}}
+	for _, tc := range []struct {
+		typ    uint16
+		paused bool
+		tag    string
+	}{
+		{hsmproto.TypeSignMessage, false, TagSignMessage},
+		{hsmproto.TypeInit, false, TagInit},
+		{hsmproto.TypeEcdhReq, true, TagPaused},
+		{hsmproto.TypeGetPerCommitmentPoint, true, TagPaused},
+		{hsmproto.TypeDeriveSecret, true, TagPaused},
+		{hsmproto.TypeSignWithdrawal, true, TagPaused},
+	} {
+		for _, rc := range contexts {
+			hs := newHarness()
+			if tc.paused {
+				hs.h.Pause("")
+			}
+			req := channelReq(tc.typ)
+			req.Context = rc
+			resp := hs.h.HandleHsmRequest(context.Background(), req)
+			if resp.Err == nil || hs.eng.n() != 0 || hs.aud.last(t).Tag != tc.tag {
+				t.Errorf("%s (paused %v) from %+v: error %v, engine asked %d times, tag %q; want tag %q",
+					hsmproto.MessageName(tc.typ), tc.paused, rc, resp.Err, hs.eng.n(), hs.aud.last(t).Tag, tc.tag)
+			}
+		}
+	}
+}
+
 func TestAuditFailureRefuses(t *testing.T) {
 	hs := newHarness()
 	hs.aud.err = errors.New("disk full")
