@@ -118,11 +118,15 @@ func (e *Engine) initReply(v keys.BIP32Version, version uint32) (*hsmproto.InitR
 // at the engine's negotiated wire version (6 unless an hsmd_init said
 // otherwise). It is what a Greenlight signer registers as init_msg: the
 // node answers lightningd's hsmd_init with it, and the engine then behaves
-// as that reply says. It does not change the engine's state.
+// as that reply says. It does not change the engine's state. Under
+// WithFixedNetwork only that network is accepted.
 func (e *Engine) InitReply(network string) ([]byte, error) {
 	v, ok := bip32VersionFor(network)
 	if !ok {
 		return nil, fmt.Errorf("signer: unknown network %q (want bitcoin, testnet, testnet4, signet, regtest, liquid or liquid-regtest)", network)
+	}
+	if e.fixed && network != e.network {
+		return nil, fmt.Errorf("signer: the engine is fixed to network %s, not %s", e.network, network)
 	}
 	e.mu.RLock()
 	version := e.hsmVersion

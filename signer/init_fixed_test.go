@@ -52,7 +52,7 @@ func TestFixedNetworkRefusesInit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer e.Wipe()
-			before, err := e.InitReply("regtest")
+			before, err := e.InitReply(tc.wantNetwork)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,9 +82,13 @@ func TestFixedNetworkRefusesInit(t *testing.T) {
 				t.Errorf("get_per_commitment_point 5 at version %d returned an old secret: %v", tc.wantVersion, old != nil)
 			}
 			if tc.wantRefused {
-				after, err := e.InitReply("regtest")
+				after, err := e.InitReply(tc.wantNetwork)
 				if err != nil || !bytes.Equal(before, after) {
 					t.Errorf("the init reply changed after a refused hsmd_init (%v)", err)
+				}
+				other := map[string]string{"regtest": "bitcoin", "bitcoin": "regtest"}[tc.wantNetwork]
+				if _, err := e.InitReply(other); err == nil {
+					t.Errorf("an engine fixed to %s made an init reply for %s", tc.wantNetwork, other)
 				}
 			}
 		})
