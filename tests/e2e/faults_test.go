@@ -9,7 +9,8 @@ package e2e
 // Counts are the real ones (20 preemptions, 1,000 stream cuts, 100
 // SIGKILLs); -short runs fewer. Measured on two cores without -race, the
 // file takes about 90 s: stream cuts 42 s, scheduler flapping 20 s,
-// preemptions 15 s, SIGKILLs 8 s, the rest under a second each.
+// preemptions 2 s (15 s before the backoff started over on an opened
+// stream), SIGKILLs 8 s, the rest under a second each.
 
 import (
 	"bytes"
