@@ -291,13 +291,14 @@ func (s *Streamer) Run(ctx context.Context) error {
 		// stream, a node still starting, a stale address), or after a
 		// failed attempt, so that nothing loops hot.
 		addr := nodeAddress{uri: info.GetGrpcUri(), session: info.GetSessionId()}
-		if addr != last {
-			b.reset()
-		}
-		delay := retry
-		if addr != last && (lastOpened || last == (nodeAddress{})) {
-			delay = 0
-		} else if addr != last {
+		var delay time.Duration
+		switch {
+		case addr == last:
+			delay = retry
+		case lastOpened || last == (nodeAddress{}):
+			b.reset() // delay 0: the first attempt, or a node that moved
+		default:
+			b.reset() // a new address after a failed attempt
 			delay = b.next()
 		}
 		if delay > 0 && !s.pause(ctx, delay) {
