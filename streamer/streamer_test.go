@@ -273,6 +273,44 @@ func TestReconnectAfterStreamEnds(t *testing.T) {
 	}
 }
 
+// A scheduler naming a new address each time, none of which accepts
+// connections, is not a node that moved: each new address starts the
+// backoff over but is tried only after its first delay, never in a hot
+// loop.
+func TestNewAddressesAfterFailuresNotHot(t *testing.T) {
+	checkLeaks(t)
+	node := newFakeNode()
+	sched := &fakeScheduler{uri: "https://node.example:1", moving: true}
+	h := RequestHandlerFunc(func(context.Context, Request) Response { return Response{Raw: msg(100)} })
+	var mu sync.Mutex
+	fails := 6
+	var dials []time.Time
+	s := newTestStreamer(t, node, sched, h, func(c *Config) {
+		c.BackoffInitial = 40 * time.Millisecond
+		c.BackoffMax = time.Second
+		dial := c.DialNode
+		c.DialNode = func(uri string) (*grpc.ClientConn, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			dials = append(dials, time.Now())
+			if fails > 0 {
+				fails--
+				return nil, errors.New("connection refused")
+			}
+			return dial(uri)
+		}
+	})
+	runStreamer(t, s)
+	node.waitOpened(t)
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(dials); i++ {
+		if gap := dials[i].Sub(dials[i-1]); gap < 20*time.Millisecond {
+			t.Errorf("attempt %d came %v after the previous one; want at least 20 ms", i+1, gap)
+		}
+	}
+}
+
 // A node address that refuses connections is a real failure: the delays
 // between attempts grow, jittered, as long as the scheduler keeps naming
 // that address.
