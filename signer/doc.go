@@ -31,14 +31,18 @@
 // version (min(max_version, 6); with 5, get_per_commitment_point also
 // reveals secret n−2). A Greenlight node never forwards hsmd_init to its
 // signer: the engine answers from the start as version 6, and InitReply
-// computes the hsmd_init reply to register as the node's init_msg.
+// computes the hsmd_init reply to register as the node's init_msg. A
+// Greenlight signer builds its engine WithFixedNetwork, which fixes the
+// network and version 6 and refuses hsmd_init, so a hostile node cannot
+// choose either.
 //
 // # Shape
 //
 // As in CLN's libhsmd.c, there is one handler per request, named after it
 // (handleEcdh for hsmd_ecdh_req, handleSignRemoteCommitmentTx, …), and one
 // dispatch table (routes, engine.go) from message type to the capability
-// the client needs and the handler. Anyone can see at a glance which
+// the client needs, the message's Class (public data, signs, reveals a
+// secret: what a paused signer may answer) and the handler. Anyone can see at a glance which
 // messages exist and what guards them; TestRoutesMatchCLN checks the table
 // against CLN's hsmd_check_client_capabilities.
 //

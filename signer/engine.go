@@ -104,18 +104,56 @@ type Engine struct {
 	policyMode    policy.Mode
 	policyReport  PolicyReporter
 	configNetwork string
+
+	// fixed is set by WithFixedNetwork: the version and network come
+	// from our configuration and hsmd_init is refused. Never changes.
+	fixed bool
+}
+
+// Class says what answering a request gives away, the question a paused
+// signer asks of each route: only Public requests are answered while the
+// operator has paused signing.
+type Class uint8
+
+// Route classes. The zero Class is no class: every route must name one
+// (TestEveryRouteHasAClass).
+const (
+	// Public requests return public data (keys, points, checks of what
+	// the node already knows) or only record what the node says.
+	Public Class = iota + 1
+	// Signs: the reply is a signature, or approves a payment that a
+	// signature then commits to.
+	Signs
+	// Reveals: the reply holds a secret (a per-commitment secret, an ECDH
+	// shared secret, a derived secret), or the request changes what later
+	// replies reveal (hsmd_init's wire version 5 makes
+	// get_per_commitment_point return old secrets).
+	Reveals
+)
+
+func (c Class) String() string {
+	switch c {
+	case Public:
+		return "public"
+	case Signs:
+		return "signs"
+	case Reveals:
+		return "reveals-secret"
+	}
+	return fmt.Sprintf("class(%d)", uint8(c))
 }
 
 // route is one line of the dispatch table: the capability a client needs
-// to send the message, and its handler.
+// to send the message, the message's class, and its handler.
 type route struct {
 	capability uint64
+	class      Class
 	handle     func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
 }
 
 // on builds a route whose handler takes the decoded request's own type.
-func on[M hsmproto.Message](capability uint64, fn func(*Engine, Client, M) (hsmproto.Message, error)) route {
-	return route{capability: capability, handle: func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error) {
+func on[M hsmproto.Message](capability uint64, class Class, fn func(*Engine, Client, M) (hsmproto.Message, error)) route {
+	return route{capability: capability, class: class, handle: func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error) {
 		req, ok := m.(M)
 		if !ok {
 			return nil, fmt.Errorf("internal error: decoded %T for a %s route", m, m.MsgName())
@@ -124,71 +162,84 @@ func on[M hsmproto.Message](capability uint64, fn func(*Engine, Client, M) (hsmp
 	}}
 }
 
+// Classes returns the class of every request the engine answers, from its
+// dispatch table (a new map each call).
+func Classes() map[uint16]Class {
+	out := make(map[uint16]Class, len(routes))
+	for t, r := range routes {
+		out[t] = r.class
+	}
+	return out
+}
+
 // routes is the dispatch table: every request hsmd answers, the capability
-// it needs (hsmd_check_client_capabilities) and its handler.
+// it needs (hsmd_check_client_capabilities), its class and its handler.
+// get_per_commitment_point is Reveals: at wire version 5 it returns the
+// secret of commitment n−2. ecdh returns a shared secret. Preapprove
+// requests are Signs: they consent to a payment.
 var routes map[uint16]route
 
 func init() {
 	routes = map[uint16]route{
 		// Start-up and lightningd's own requests.
-		hsmproto.TypeInit:                  on(CapMaster, (*Engine).handleInit),
-		hsmproto.TypeDeriveSecret:          on(CapMaster, (*Engine).handleDeriveSecret),
-		hsmproto.TypeCheckPubkey:           on(CapMaster, (*Engine).handleCheckPubkey),
-		hsmproto.TypeCheckBip86Pubkey:      on(CapMaster, (*Engine).handleCheckBip86Pubkey),
-		hsmproto.TypeNewChannel:            on(CapMaster, (*Engine).handleNewChannel),
-		hsmproto.TypeForgetChannel:         on(CapMaster, (*Engine).handleForgetChannel),
-		hsmproto.TypeGetChannelBasepoints:  on(CapMaster, (*Engine).handleGetChannelBasepoints),
-		hsmproto.TypeGetOutputScriptpubkey: on(CapMaster, (*Engine).handleGetOutputScriptpubkey),
+		hsmproto.TypeInit:                  on(CapMaster, Reveals, (*Engine).handleInit),
+		hsmproto.TypeDeriveSecret:          on(CapMaster, Reveals, (*Engine).handleDeriveSecret),
+		hsmproto.TypeCheckPubkey:           on(CapMaster, Public, (*Engine).handleCheckPubkey),
+		hsmproto.TypeCheckBip86Pubkey:      on(CapMaster, Public, (*Engine).handleCheckBip86Pubkey),
+		hsmproto.TypeNewChannel:            on(CapMaster, Public, (*Engine).handleNewChannel),
+		hsmproto.TypeForgetChannel:         on(CapMaster, Public, (*Engine).handleForgetChannel),
+		hsmproto.TypeGetChannelBasepoints:  on(CapMaster, Public, (*Engine).handleGetChannelBasepoints),
+		hsmproto.TypeGetOutputScriptpubkey: on(CapMaster, Public, (*Engine).handleGetOutputScriptpubkey),
 
 		// Messages, invoices, offers and payments.
-		hsmproto.TypeSignMessage:            on(CapMaster, (*Engine).handleSignMessage),
-		hsmproto.TypeBip137SignMessage:      on(CapMaster, (*Engine).handleBip137SignMessage),
-		hsmproto.TypeSignInvoice:            on(CapMaster, (*Engine).handleSignInvoice),
-		hsmproto.TypeSignBolt12:             on(CapMaster, (*Engine).handleSignBolt12),
-		hsmproto.TypeSignBolt12_2:           on(CapMaster, (*Engine).handleSignBolt12_2),
-		hsmproto.TypePreapproveInvoice:      on(CapMaster, (*Engine).handlePreapproveInvoice),
-		hsmproto.TypePreapproveInvoiceCheck: on(CapMaster, (*Engine).handlePreapproveInvoiceCheck),
-		hsmproto.TypePreapproveKeysend:      on(CapMaster, (*Engine).handlePreapproveKeysend),
-		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, (*Engine).handlePreapproveKeysendCheck),
+		hsmproto.TypeSignMessage:            on(CapMaster, Signs, (*Engine).handleSignMessage),
+		hsmproto.TypeBip137SignMessage:      on(CapMaster, Signs, (*Engine).handleBip137SignMessage),
+		hsmproto.TypeSignInvoice:            on(CapMaster, Signs, (*Engine).handleSignInvoice),
+		hsmproto.TypeSignBolt12:             on(CapMaster, Signs, (*Engine).handleSignBolt12),
+		hsmproto.TypeSignBolt12_2:           on(CapMaster, Signs, (*Engine).handleSignBolt12_2),
+		hsmproto.TypePreapproveInvoice:      on(CapMaster, Signs, (*Engine).handlePreapproveInvoice),
+		hsmproto.TypePreapproveInvoiceCheck: on(CapMaster, Signs, (*Engine).handlePreapproveInvoiceCheck),
+		hsmproto.TypePreapproveKeysend:      on(CapMaster, Signs, (*Engine).handlePreapproveKeysend),
+		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, Signs, (*Engine).handlePreapproveKeysendCheck),
 
 		// Peer connections and gossip.
-		hsmproto.TypeEcdhReq:                 on(CapECDH, (*Engine).handleEcdh),
-		hsmproto.TypeNodeAnnouncementSigReq:  on(CapSignGossip, (*Engine).handleNodeAnnouncementSig),
-		hsmproto.TypeCannouncementSigReq:     on(CapSignGossip, (*Engine).handleCannouncementSig),
-		hsmproto.TypeCupdateSigReq:           on(CapSignGossip, (*Engine).handleCupdateSig),
-		hsmproto.TypeSignAnyCannouncementReq: on(CapMaster, (*Engine).handleSignAnyCannouncement),
+		hsmproto.TypeEcdhReq:                 on(CapECDH, Reveals, (*Engine).handleEcdh),
+		hsmproto.TypeNodeAnnouncementSigReq:  on(CapSignGossip, Signs, (*Engine).handleNodeAnnouncementSig),
+		hsmproto.TypeCannouncementSigReq:     on(CapSignGossip, Signs, (*Engine).handleCannouncementSig),
+		hsmproto.TypeCupdateSigReq:           on(CapSignGossip, Signs, (*Engine).handleCupdateSig),
+		hsmproto.TypeSignAnyCannouncementReq: on(CapMaster, Signs, (*Engine).handleSignAnyCannouncement),
 
 		// Channel set-up and commitment points.
-		hsmproto.TypeSetupChannel:            on(CapCommitmentPoint, (*Engine).handleSetupChannel),
-		hsmproto.TypeGetPerCommitmentPoint:   on(CapCommitmentPoint, (*Engine).handleGetPerCommitmentPoint),
-		hsmproto.TypeCheckFutureSecret:       on(CapCommitmentPoint, (*Engine).handleCheckFutureSecret),
-		hsmproto.TypeCheckOutpoint:           on(CapLockOutpoint, (*Engine).handleCheckOutpoint),
-		hsmproto.TypeLockOutpoint:            on(CapLockOutpoint, (*Engine).handleLockOutpoint),
-		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, (*Engine).handleSignOptionWillFundOffer),
+		hsmproto.TypeSetupChannel:            on(CapCommitmentPoint, Public, (*Engine).handleSetupChannel),
+		hsmproto.TypeGetPerCommitmentPoint:   on(CapCommitmentPoint, Reveals, (*Engine).handleGetPerCommitmentPoint),
+		hsmproto.TypeCheckFutureSecret:       on(CapCommitmentPoint, Public, (*Engine).handleCheckFutureSecret),
+		hsmproto.TypeCheckOutpoint:           on(CapLockOutpoint, Public, (*Engine).handleCheckOutpoint),
+		hsmproto.TypeLockOutpoint:            on(CapLockOutpoint, Public, (*Engine).handleLockOutpoint),
+		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, Signs, (*Engine).handleSignOptionWillFundOffer),
 
 		// Commitment transactions and revocation.
-		hsmproto.TypeSignRemoteCommitmentTx: on(CapSignRemoteTx, (*Engine).handleSignRemoteCommitmentTx),
-		hsmproto.TypeSignRemoteHtlcTx:       on(CapSignRemoteTx, (*Engine).handleSignRemoteHtlcTx),
-		hsmproto.TypeValidateCommitmentTx:   on(CapSignRemoteTx, (*Engine).handleValidateCommitmentTx),
-		hsmproto.TypeValidateRevocation:     on(CapSignRemoteTx, (*Engine).handleValidateRevocation),
-		hsmproto.TypeRevokeCommitmentTx:     on(CapSignRemoteTx, (*Engine).handleRevokeCommitmentTx),
-		hsmproto.TypeSignCommitmentTx:       on(CapMaster, (*Engine).handleSignCommitmentTx),
+		hsmproto.TypeSignRemoteCommitmentTx: on(CapSignRemoteTx, Signs, (*Engine).handleSignRemoteCommitmentTx),
+		hsmproto.TypeSignRemoteHtlcTx:       on(CapSignRemoteTx, Signs, (*Engine).handleSignRemoteHtlcTx),
+		hsmproto.TypeValidateCommitmentTx:   on(CapSignRemoteTx, Public, (*Engine).handleValidateCommitmentTx),
+		hsmproto.TypeValidateRevocation:     on(CapSignRemoteTx, Public, (*Engine).handleValidateRevocation),
+		hsmproto.TypeRevokeCommitmentTx:     on(CapSignRemoteTx, Reveals, (*Engine).handleRevokeCommitmentTx),
+		hsmproto.TypeSignCommitmentTx:       on(CapMaster, Signs, (*Engine).handleSignCommitmentTx),
 
 		// Closing, splicing and the wallet.
-		hsmproto.TypeSignMutualCloseTx: on(CapSignClosingTx, (*Engine).handleSignMutualCloseTx),
-		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, (*Engine).handleSignSpliceTx),
-		hsmproto.TypeSignWithdrawal:    on(CapMaster, (*Engine).handleSignWithdrawal),
+		hsmproto.TypeSignMutualCloseTx: on(CapSignClosingTx, Signs, (*Engine).handleSignMutualCloseTx),
+		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, Signs, (*Engine).handleSignSpliceTx),
+		hsmproto.TypeSignWithdrawal:    on(CapMaster, Signs, (*Engine).handleSignWithdrawal),
 
 		// On-chain sweeps after a close (onchaind, or lightningd for any channel).
-		hsmproto.TypeSignDelayedPaymentToUs:    on(CapSignOnchainTx, (*Engine).handleSignDelayedPaymentToUs),
-		hsmproto.TypeSignRemoteHtlcToUs:        on(CapSignOnchainTx, (*Engine).handleSignRemoteHtlcToUs),
-		hsmproto.TypeSignPenaltyToUs:           on(CapSignOnchainTx, (*Engine).handleSignPenaltyToUs),
-		hsmproto.TypeSignAnyDelayedPaymentToUs: on(CapMaster, (*Engine).handleSignAnyDelayedPaymentToUs),
-		hsmproto.TypeSignAnyRemoteHtlcToUs:     on(CapMaster, (*Engine).handleSignAnyRemoteHtlcToUs),
-		hsmproto.TypeSignAnyPenaltyToUs:        on(CapMaster, (*Engine).handleSignAnyPenaltyToUs),
-		hsmproto.TypeSignAnyLocalHtlcTx:        on(CapMaster, (*Engine).handleSignAnyLocalHtlcTx),
-		hsmproto.TypeSignAnchorspend:           on(CapMaster, (*Engine).handleSignAnchorspend),
-		hsmproto.TypeSignHtlcTxMingle:          on(CapMaster, (*Engine).handleSignHtlcTxMingle),
+		hsmproto.TypeSignDelayedPaymentToUs:    on(CapSignOnchainTx, Signs, (*Engine).handleSignDelayedPaymentToUs),
+		hsmproto.TypeSignRemoteHtlcToUs:        on(CapSignOnchainTx, Signs, (*Engine).handleSignRemoteHtlcToUs),
+		hsmproto.TypeSignPenaltyToUs:           on(CapSignOnchainTx, Signs, (*Engine).handleSignPenaltyToUs),
+		hsmproto.TypeSignAnyDelayedPaymentToUs: on(CapMaster, Signs, (*Engine).handleSignAnyDelayedPaymentToUs),
+		hsmproto.TypeSignAnyRemoteHtlcToUs:     on(CapMaster, Signs, (*Engine).handleSignAnyRemoteHtlcToUs),
+		hsmproto.TypeSignAnyPenaltyToUs:        on(CapMaster, Signs, (*Engine).handleSignAnyPenaltyToUs),
+		hsmproto.TypeSignAnyLocalHtlcTx:        on(CapMaster, Signs, (*Engine).handleSignAnyLocalHtlcTx),
+		hsmproto.TypeSignAnchorspend:           on(CapMaster, Signs, (*Engine).handleSignAnchorspend),
+		hsmproto.TypeSignHtlcTxMingle:          on(CapMaster, Signs, (*Engine).handleSignHtlcTxMingle),
 	}
 }
 
@@ -236,6 +287,7 @@ type engineOptions struct {
 	policyMode   policy.Mode
 	policyReport PolicyReporter
 	network      string
+	fixedNetwork string
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -248,6 +300,18 @@ func WithSecretType(t keys.SecretType) Option {
 // hsmd_init says otherwise (Greenlight computes the init reply itself).
 func WithBIP32Version(v keys.BIP32Version) Option {
 	return func(o *engineOptions) { o.bip32Version = v }
+}
+
+// WithFixedNetwork fixes the network (CLN's name: "bitcoin", "testnet",
+// "testnet4", "signet", "regtest", "liquid", "liquid-regtest") and the
+// wire version (6) from the signer's own configuration, and makes the
+// engine refuse hsmd_init. A Greenlight node never forwards hsmd_init, so
+// one arriving there comes from a node that wants to choose the version
+// (5 returns old per-commitment secrets) or the network; the drop-in
+// hsmd and vector replay leave this option out, hsmd_init being CLN's
+// protocol there.
+func WithFixedNetwork(network string) Option {
+	return func(o *engineOptions) { o.fixedNetwork = network }
 }
 
 // NewEngine derives every key hsmd derives at start-up from secret: 32
@@ -267,11 +331,16 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 			return nil, fmt.Errorf("signer: unknown network %q (want bitcoin, testnet, testnet4, signet or regtest)", o.network)
 		}
 	}
+	if o.fixedNetwork != "" {
+		if _, ok := BIP32VersionFor(o.fixedNetwork); !ok {
+			return nil, fmt.Errorf("signer: unknown network %q (want bitcoin, testnet, testnet4, signet, regtest, liquid or liquid-regtest)", o.fixedNetwork)
+		}
+	}
 	ring, err := keys.New(secret, o.keyOpts...)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{
+	e := &Engine{
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
 		bip32Version:  o.bip32Version,
@@ -279,7 +348,15 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		policyMode:    mode,
 		policyReport:  o.policyReport,
 		configNetwork: o.network,
-	}, nil
+	}
+	if o.fixedNetwork != "" {
+		e.bip32Version, _ = BIP32VersionFor(o.fixedNetwork)
+		e.network, e.fixed = o.fixedNetwork, true
+		if e.configNetwork == "" {
+			e.configNetwork = o.fixedNetwork
+		}
+	}
+	return e, nil
 }
 
 // NodeID is the node's public key, as hsmd's init reply carries it.

@@ -49,9 +49,14 @@ var initCapabilities = []uint32{
 //
 // The engine answers without an hsmd_init too (Greenlight's node never
 // forwards it; see InitReply), as negotiated version 6 on the network of
-// WithBIP32Version (mainnet by default).
+// WithBIP32Version (mainnet by default). Under WithFixedNetwork it refuses
+// hsmd_init and nothing changes.
 func (e *Engine) handleInit(c Client, req *hsmproto.Init) (hsmproto.Message, error) {
 	t := req.MsgType()
+	if e.fixed {
+		return nil, badRequest(c, t, "the wire version and network are fixed by the signer's configuration (%s, version %d); a Greenlight node never sends hsmd_init",
+			e.network, hsmdMaxVersion)
+	}
 	if req.HsmWireMinVersion > hsmdMaxVersion || req.HsmWireMaxVersion < hsmdMinVersion {
 		return nil, badRequest(c, t, "Version %d-%d not valid: we need %d-%d",
 			req.HsmWireMinVersion, req.HsmWireMaxVersion, hsmdMinVersion, hsmdMaxVersion)
@@ -114,11 +119,15 @@ func (e *Engine) initReply(v keys.BIP32Version, version uint32) (*hsmproto.InitR
 // at the engine's negotiated wire version (6 unless an hsmd_init said
 // otherwise). It is what a Greenlight signer registers as init_msg: the
 // node answers lightningd's hsmd_init with it, and the engine then behaves
-// as that reply says. It does not change the engine's state.
+// as that reply says. It does not change the engine's state. Under
+// WithFixedNetwork only that network is accepted.
 func (e *Engine) InitReply(network string) ([]byte, error) {
 	v, ok := BIP32VersionFor(network)
 	if !ok {
 		return nil, fmt.Errorf("signer: unknown network %q (want bitcoin, testnet, testnet4, signet, regtest, liquid or liquid-regtest)", network)
+	}
+	if e.fixed && network != e.network {
+		return nil, fmt.Errorf("signer: the engine is fixed to network %s, not %s", e.network, network)
 	}
 	e.mu.RLock()
 	version := e.hsmVersion
@@ -147,8 +156,8 @@ func (e *Engine) Version() uint32 {
 }
 
 // Network is CLN's name for the network of the last hsmd_init ("bitcoin",
-// "regtest", …), or "" before any hsmd_init or for a genesis hash CLN does
-// not know.
+// "regtest", …), the network of WithFixedNetwork, or "" before any
+// hsmd_init or for a genesis hash CLN does not know.
 func (e *Engine) Network() string {
 	e.mu.RLock()
 	defer e.mu.RUnlock()

@@ -24,9 +24,14 @@
 //   - Every request gets exactly one RespondHsmRequest on the stream it came
 //     from, unless that stream ends first; Greenlight then replays the
 //     request on the next stream.
-//   - After a stream ends it waits with jittered exponential backoff
-//     (capped, 30 s by default) before asking the scheduler again; it never
-//     spins.
+//   - A node that comes back is answered at once: when the scheduler names
+//     a new address for the node it was streaming from (preempted and
+//     scheduled again), it connects without waiting, and a stream the node
+//     accepted starts the backoff over. Real failures (scheduler
+//     unreachable, an address refusing connections, a refused identity)
+//     are retried with jittered exponential backoff (500 ms doubling to
+//     30 s by default); the same address is never retried without a
+//     delay, so it never spins.
 //   - Only the given CA is trusted, TLS 1.3 is the minimum, and the device
 //     certificate chain is presented in full.
 //

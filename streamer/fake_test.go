@@ -3,6 +3,7 @@ package streamer
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"runtime"
 	"sync"
@@ -128,6 +129,8 @@ type fakeScheduler struct {
 	reports []*schedpb.SignerRejection
 	upgrade []error // results of successive MaybeUpgrade calls
 	upCalls int
+	// moving gives every answer a new URI (uri with the call number).
+	moving bool
 }
 
 func (f *fakeScheduler) GetNodeInfo(ctx context.Context, nodeID []byte, wait bool) (*schedpb.NodeInfoResponse, error) {
@@ -139,7 +142,11 @@ func (f *fakeScheduler) GetNodeInfo(ctx context.Context, nodeID []byte, wait boo
 		f.errs = f.errs[1:]
 		return nil, err
 	}
-	return &schedpb.NodeInfoResponse{NodeId: nodeID, GrpcUri: f.uri}, nil
+	uri := f.uri
+	if f.moving {
+		uri = fmt.Sprintf("%s/%d", f.uri, len(f.calls))
+	}
+	return &schedpb.NodeInfoResponse{NodeId: nodeID, GrpcUri: uri}, nil
 }
 
 func (f *fakeScheduler) ReportSignerRejection(_ context.Context, r *schedpb.SignerRejection) error {

@@ -65,11 +65,12 @@ type Config struct {
 
 	// BackoffInitial is the first retry delay (default 500 ms);
 	// BackoffMax caps it (default 30 s). Delays are jittered to [d/2, d).
+	// The backoff grows with failures (scheduler unreachable, the node's
+	// address refusing connections, identity refusals) and starts over
+	// once a stream opens or the scheduler names a new address for the
+	// node; a node that moved is reattached at once.
 	BackoffInitial time.Duration
 	BackoffMax     time.Duration
-	// HealthyAfter: a stream that delivered requests and lasted this long
-	// resets the backoff (default 10 s).
-	HealthyAfter time.Duration
 	// QueueDepth bounds the queued requests per channel (default 64).
 	QueueDepth int
 	// MaxConcurrent bounds requests handled at once (default
@@ -191,9 +192,6 @@ func New(cfg Config) (*Streamer, error) {
 	if cfg.BackoffMax < cfg.BackoffInitial {
 		cfg.BackoffMax = cfg.BackoffInitial
 	}
-	if cfg.HealthyAfter <= 0 {
-		cfg.HealthyAfter = 10 * time.Second
-	}
 	if cfg.QueueDepth <= 0 {
 		cfg.QueueDepth = 64
 	}
@@ -255,6 +253,12 @@ func (s *Streamer) Run(ctx context.Context) error {
 		b.reset()
 	}
 	identityFailures := 0
+	// last is the node address of the previous attempt, and lastOpened
+	// whether that attempt opened a stream; retry is the delay before
+	// trying the same address again.
+	var last nodeAddress
+	lastOpened := false
+	var retry time.Duration
 	for {
 		s.setState(StateWaiting, "")
 		info, err := s.cfg.Scheduler.GetNodeInfo(ctx, s.cfg.NodeID[:], true)
@@ -269,35 +273,71 @@ func (s *Streamer) Run(ctx context.Context) error {
 			}
 			s.noteError(err)
 			s.log.Warn("cannot get the node's address from the scheduler", zap.Error(err))
-		case info.GetGrpcUri() == "":
-			s.log.Debug("the scheduler returned no address; the node is not scheduled")
-		default:
-			healthy, err := s.stream(ctx, info.GetGrpcUri())
-			if ctx.Err() != nil {
+			if !s.pause(ctx, b.next()) {
 				return nil
 			}
-			switch {
-			case err != nil && isIdentityError(err):
-				s.noteError(err)
-				identityFailures++
-				if identityFailures > s.cfg.NodeIdentityRetries {
-					return &IdentityError{Err: err}
-				}
-				s.log.Warn("the node refused our identity or is not trusted; asking the scheduler again",
-					zap.String("uri", info.GetGrpcUri()), zap.Error(err))
-			case err != nil:
-				s.noteError(err)
-				identityFailures = 0
-				s.log.Warn("the node request stream ended", zap.String("uri", info.GetGrpcUri()), zap.Error(err))
+			continue
+		case info.GetGrpcUri() == "":
+			s.log.Debug("the scheduler returned no address; the node is not scheduled")
+			if !s.pause(ctx, b.next()) {
+				return nil
 			}
-			if healthy {
-				b.reset()
-			}
+			continue
 		}
-		if !s.pause(ctx, b.next()) {
+		// When to try: at once when the node we were streaming from has
+		// moved (preempted and scheduled again: the scheduler's word that
+		// it is up), so the node is answered again within a round trip;
+		// after the backoff when we try the same address again (a cut
+		// stream, a node still starting, a stale address), or after a
+		// failed attempt, so that nothing loops hot.
+		addr := nodeAddress{uri: info.GetGrpcUri(), session: info.GetSessionId()}
+		var delay time.Duration
+		switch {
+		case addr == last:
+			delay = retry
+		case lastOpened || last == (nodeAddress{}):
+			b.reset() // delay 0: the first attempt, or a node that moved
+		default:
+			b.reset() // a new address after a failed attempt
+			delay = b.next()
+		}
+		if delay > 0 && !s.pause(ctx, delay) {
 			return nil
 		}
+		last = addr
+		opened, err := s.stream(ctx, addr.uri)
+		if ctx.Err() != nil {
+			return nil
+		}
+		lastOpened = opened
+		if opened {
+			// The node answered: whatever ended the stream, it is not a
+			// failure to back off from.
+			b.reset()
+		}
+		switch {
+		case err != nil && isIdentityError(err):
+			s.noteError(err)
+			identityFailures++
+			if identityFailures > s.cfg.NodeIdentityRetries {
+				return &IdentityError{Err: err}
+			}
+			s.log.Warn("the node refused our identity or is not trusted; asking the scheduler again",
+				zap.String("uri", addr.uri), zap.Error(err))
+		case err != nil:
+			s.noteError(err)
+			identityFailures = 0
+			s.log.Warn("the node request stream ended", zap.String("uri", addr.uri), zap.Error(err))
+		}
+		retry = b.next()
 	}
+}
+
+// nodeAddress is where the scheduler says the node runs: its URI and the
+// scheduler's session id (a node scheduled again gets a new one).
+type nodeAddress struct {
+	uri     string
+	session uint64
 }
 
 func (s *Streamer) upgrade(ctx context.Context, b *backoff) error {
@@ -336,9 +376,9 @@ func (s *Streamer) pause(ctx context.Context, d time.Duration) bool {
 	return sleep(ctx, d)
 }
 
-// stream attaches to the node at uri until the stream ends. healthy
-// reports whether the stream delivered requests and lasted HealthyAfter.
-func (s *Streamer) stream(ctx context.Context, uri string) (healthy bool, err error) {
+// stream attaches to the node at uri until the stream ends. opened
+// reports whether the node accepted the stream.
+func (s *Streamer) stream(ctx context.Context, uri string) (opened bool, err error) {
 	s.setState(StateConnecting, uri)
 	var conn *grpc.ClientConn
 	if s.cfg.DialNode != nil {
@@ -391,20 +431,17 @@ func (s *Streamer) stream(ctx context.Context, uri string) (healthy bool, err er
 	s.mu.Unlock()
 	s.log.Info("streaming requests from the node", zap.String("uri", uri))
 
-	received := 0
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
 			s.mu.Lock()
 			s.stats.Disconnects++
 			s.mu.Unlock()
-			healthy = received > 0 && time.Since(start) >= s.cfg.HealthyAfter
 			if errors.Is(err, io.EOF) {
-				return healthy, errors.New("the node closed the request stream")
+				return true, fmt.Errorf("the node closed the request stream after %s", time.Since(start).Round(time.Millisecond))
 			}
-			return healthy, fmt.Errorf("request stream from %s: %w", uri, err)
+			return true, fmt.Errorf("request stream from %s: %w", uri, err)
 		}
-		received++
 		s.accept(node, d, msg)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -221,38 +222,167 @@ func TestChannelsConcurrentAndOrdered(t *testing.T) {
 	}
 }
 
-// After the node drops the stream the streamer goes back to the scheduler
-// with growing, jittered delays, and streams again.
-func TestReconnectsWithBackoff(t *testing.T) {
+// After a stream the node accepted ends, the backoff starts over: a node
+// at the same address is tried again after the first delay (never in a
+// hot loop, never longer however often it happens), and a node the
+// scheduler names at a new address (preempted and scheduled again) at
+// once.
+func TestReconnectAfterStreamEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		initial  time.Duration
+		move     bool
+		min, max time.Duration // bounds of each reattach
+	}{
+		// A growing backoff would make the reattaches at least 50, 100,
+		// 200, 400, 800, 1,600 ms.
+		{name: "same address", initial: 100 * time.Millisecond, min: 50 * time.Millisecond, max: 350 * time.Millisecond},
+		{name: "node moved", initial: 2 * time.Second, move: true, max: 500 * time.Millisecond},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkLeaks(t)
+			node := newFakeNode()
+			sched := &fakeScheduler{uri: "https://node.example:1"}
+			h := RequestHandlerFunc(func(context.Context, Request) Response { return Response{Raw: msg(100)} })
+			s := newTestStreamer(t, node, sched, h, func(c *Config) {
+				c.BackoffInitial = tc.initial
+				c.BackoffMax = 64 * tc.initial
+			})
+			runStreamer(t, s)
+			node.waitOpened(t)
+			for i := 0; i < 6; i++ {
+				if tc.move {
+					sched.mu.Lock()
+					sched.uri = fmt.Sprintf("https://node.example:%d", i+2)
+					sched.mu.Unlock()
+				}
+				t0 := time.Now()
+				node.drop()
+				node.waitOpened(t)
+				if took := time.Since(t0); took < tc.min || took > tc.max {
+					t.Errorf("reattach %d took %v; want %v to %v", i+1, took, tc.min, tc.max)
+				}
+			}
+			// Still working after reconnecting.
+			node.requests <- &glpb.HsmRequest{RequestId: 1, Raw: msg(1)}
+			if r := node.response(t); r.GetRequestId() != 1 || r.GetError() != "" {
+				t.Errorf("after reconnecting: %v", r)
+			}
+			waitStats(t, s, func(st Stats) bool { return st.Connects == 7 && st.Disconnects == 6 })
+		})
+	}
+}
+
+// A scheduler naming a new address each time, none of which accepts
+// connections, is not a node that moved: each new address starts the
+// backoff over but is tried only after its first delay, never in a hot
+// loop.
+func TestNewAddressesAfterFailuresNotHot(t *testing.T) {
+	checkLeaks(t)
+	node := newFakeNode()
+	sched := &fakeScheduler{uri: "https://node.example:1", moving: true}
+	h := RequestHandlerFunc(func(context.Context, Request) Response { return Response{Raw: msg(100)} })
+	var mu sync.Mutex
+	fails := 6
+	var dials []time.Time
+	s := newTestStreamer(t, node, sched, h, func(c *Config) {
+		c.BackoffInitial = 40 * time.Millisecond
+		c.BackoffMax = time.Second
+		dial := c.DialNode
+		c.DialNode = func(uri string) (*grpc.ClientConn, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			dials = append(dials, time.Now())
+			if fails > 0 {
+				fails--
+				return nil, errors.New("connection refused")
+			}
+			return dial(uri)
+		}
+	})
+	runStreamer(t, s)
+	node.waitOpened(t)
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(dials); i++ {
+		if gap := dials[i].Sub(dials[i-1]); gap < 20*time.Millisecond {
+			t.Errorf("attempt %d came %v after the previous one; want at least 20 ms", i+1, gap)
+		}
+	}
+}
+
+// A node address that refuses connections is a real failure: the delays
+// between attempts grow, jittered, as long as the scheduler keeps naming
+// that address.
+func TestConnectFailuresBackOff(t *testing.T) {
+	checkLeaks(t)
+	node := newFakeNode()
+	sched := &fakeScheduler{uri: "https://node.example:1"}
+	h := RequestHandlerFunc(func(context.Context, Request) Response { return Response{Raw: msg(100)} })
+	var mu sync.Mutex
+	fails := 5
+	var dials []time.Time
+	s := newTestStreamer(t, node, sched, h, func(c *Config) {
+		c.BackoffInitial = 20 * time.Millisecond
+		c.BackoffMax = 320 * time.Millisecond
+		dial := c.DialNode
+		c.DialNode = func(uri string) (*grpc.ClientConn, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			dials = append(dials, time.Now())
+			if fails > 0 {
+				fails--
+				return nil, errors.New("connection refused")
+			}
+			return dial(uri)
+		}
+	})
+	runStreamer(t, s)
+	node.waitOpened(t)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(dials) != 6 {
+		t.Fatalf("%d attempts; want 5 failed and 1 stream", len(dials))
+	}
+	// Delay i is drawn from [d/2, d) with d = 20 ms × 2^i.
+	for i, lower := range []time.Duration{10, 20, 40, 80, 160} {
+		if gap := dials[i+1].Sub(dials[i]); gap < lower*time.Millisecond {
+			t.Errorf("attempt %d came %v after the previous one; the backoff requires at least %v", i+2, gap, lower*time.Millisecond)
+		}
+	}
+}
+
+// A scheduler that keeps failing after the node was streaming is backed
+// off from, the delays growing: the reset of an opened stream does not
+// make a hot loop of a scheduler outage.
+func TestSchedulerDownAfterStreamBacksOff(t *testing.T) {
 	checkLeaks(t)
 	node := newFakeNode()
 	sched := &fakeScheduler{uri: "https://node.example:1"}
 	h := RequestHandlerFunc(func(context.Context, Request) Response { return Response{Raw: msg(100)} })
 	s := newTestStreamer(t, node, sched, h, func(c *Config) {
-		c.BackoffInitial = 40 * time.Millisecond
-		c.BackoffMax = 160 * time.Millisecond
+		c.BackoffInitial = 20 * time.Millisecond
+		c.BackoffMax = 640 * time.Millisecond
 	})
 	runStreamer(t, s)
-	for i := 0; i < 6; i++ {
-		node.waitOpened(t)
-		node.drop()
-	}
+	node.waitOpened(t)
+	unavailable := status.Error(codes.Unavailable, "scheduler down")
+	sched.mu.Lock()
+	sched.errs = []error{unavailable, unavailable, unavailable, unavailable, unavailable, unavailable}
+	sched.mu.Unlock()
+	node.drop()
 	node.waitOpened(t)
 	calls := sched.callTimes()
-	// Delay i is drawn from [d/2, d) with d = 40 ms × 2^i capped at 160 ms.
-	lower := []time.Duration{20, 40, 80, 80, 80, 80}
-	for i := 0; i < 6; i++ {
-		gap := calls[i+1].Sub(calls[i])
-		if want := lower[i] * time.Millisecond; gap < want {
-			t.Errorf("GetNodeInfo call %d came %v after the previous one; the backoff requires at least %v", i+1, gap, want)
+	if len(calls) != 8 {
+		t.Fatalf("%d GetNodeInfo calls; want 1, 6 failures and 1 more", len(calls))
+	}
+	// calls[1] is the first after the stream; the delays after each
+	// failure are drawn from [d/2, d) with d = 40 ms × 2^i.
+	for i, lower := range []time.Duration{20, 40, 80, 160, 320} {
+		if gap := calls[i+2].Sub(calls[i+1]); gap < lower*time.Millisecond {
+			t.Errorf("GetNodeInfo call %d came %v after the previous one; the backoff requires at least %v", i+2, gap, lower*time.Millisecond)
 		}
 	}
-	// Still working after reconnecting.
-	node.requests <- &glpb.HsmRequest{RequestId: 1, Raw: msg(1)}
-	if r := node.response(t); r.GetRequestId() != 1 || r.GetError() != "" {
-		t.Errorf("after reconnecting: %v", r)
-	}
-	waitStats(t, s, func(st Stats) bool { return st.Connects == 7 && st.Disconnects == 6 })
 }
 
 // A scheduler error is retried with backoff, never in a hot loop, and

@@ -72,18 +72,17 @@ func NodeID(seed *secretstore.Seed) ([33]byte, error) {
 	return ring.NodeID(), nil
 }
 
-// NewEngine builds the signing engine for seed on its network (the policy
-// checks hold requests to it), with extra options (policyOptions). The
-// caller wipes it.
+// NewEngine builds the signing engine for seed on its network, with extra
+// options (policyOptions). The network and wire version are ours to fix:
+// the engine refuses hsmd_init, and the policy checks hold requests to that
+// network. The caller wipes it.
 func NewEngine(seed *secretstore.Seed, extra ...signer.Option) (*signer.Engine, error) {
-	v, ok := signer.BIP32VersionFor(string(seed.Network))
-	if !ok {
+	if _, ok := signer.BIP32VersionFor(string(seed.Network)); !ok {
 		return nil, fmt.Errorf("cannot start the signing engine: the secret store's network %q is not one CLN knows", seed.Network)
 	}
 	opts := append([]signer.Option{
 		signer.WithSecretType(secretType(seed)),
-		signer.WithBIP32Version(v),
-		signer.WithNetwork(string(seed.Network)),
+		signer.WithFixedNetwork(string(seed.Network)),
 	}, extra...)
 	eng, err := signer.NewEngine(seed.Secret, opts...)
 	if err != nil {

@@ -12,13 +12,21 @@
 //     that could get one signed could take the account over. Greenlight's
 //     own signer refuses it too. The engine itself still answers it (for
 //     replaying CLN's vectors);
-//  2. while the daemon is paused (gl-signerd ctl pause), refuses every
-//     request that signs or releases a secret; requests that only read
-//     public keys or points, or record channel set-up, are still answered
-//     (answeredWhilePaused), so peers can still connect;
-//  3. otherwise calls Engine.Handle with the request's hsmd client
+//  2. refuses hsmd_init (type 11) from the node: a Greenlight node never
+//     forwards it (lightningd's hsmd_init is answered by the node from the
+//     init message we registered), and it would let the node choose the
+//     wire version (5 makes get_per_commitment_point return old secrets)
+//     and the network. The engine's version and network come from our
+//     configuration only (signer.WithFixedNetwork, which refuses it too);
+//  3. while the daemon is paused (gl-signerd ctl pause), answers only the
+//     requests the engine's route table classes as signer.Public (public
+//     keys and points, checks, channel set-up records) and refuses every
+//     one that signs (or approves a payment) or reveals a secret:
+//     get_per_commitment_point (old secrets at version 5), ecdh (a shared
+//     secret), derive_secret, revoke_commitment_tx;
+//  4. otherwise calls Engine.Handle with the request's hsmd client
 //     (signer.MasterClient for lightningd's own connection);
-//  4. records the decision in the audit log (written, and fsynced as
+//  5. records the decision in the audit log (written, and fsynced as
 //     audit.Options says) and tells observers
 //     (metrics, status) before answering. A decision that cannot be
 //     audited is refused: the daemon does not sign what it cannot record.
@@ -63,6 +71,7 @@ type Auditor interface {
 // Refusal tags: stable names of why a request was refused.
 const (
 	TagSignMessage = "sign-message-from-node"
+	TagInit        = "init-from-node"
 	TagPaused      = "paused"
 	TagCapability  = "capability"
 	TagParse       = "parse"
@@ -139,7 +148,8 @@ type PauseState struct {
 	Since  time.Time
 }
 
-// Pause makes the handler refuse every request until Resume. reason (may
+// Pause makes the handler refuse every request that signs or reveals a
+// secret (all but signer.Public routes) until Resume. reason (may
 // be empty) goes into the refusals. Pausing again updates the reason.
 func (h *Handler) Pause(reason string) PauseState {
 	h.mu.Lock()
@@ -200,6 +210,9 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 	case t == hsmproto.TypeSignMessage:
 		d.Tag, err = TagSignMessage, errors.New("refusing hsmd_sign_message from the node: "+
 			"the node key signs Greenlight's register and recover challenges this way, so it only signs messages asked for locally")
+	case t == hsmproto.TypeInit:
+		d.Tag, err = TagInit, errors.New("refusing hsmd_init from the node: a Greenlight node never forwards it, "+
+			"and the signer's wire version (6) and network come from its own configuration")
 	case p.Paused && !answeredWhilePaused[t]:
 		msg := "the signer is paused by its operator (gl-signerd ctl resume continues)"
 		if p.Reason != "" {
@@ -261,25 +274,17 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 }
 
 // answeredWhilePaused lists the requests a paused signer still answers:
-// none of them signs anything or returns a secret (get_per_commitment_point
-// under wire version 5 returns an old, already revoked secret).
-var answeredWhilePaused = map[uint16]bool{
-	hsmproto.TypeInit:                  true,
-	hsmproto.TypeEcdhReq:               true,
-	hsmproto.TypeGetChannelBasepoints:  true,
-	hsmproto.TypeGetPerCommitmentPoint: true,
-	hsmproto.TypeCheckFutureSecret:     true,
-	hsmproto.TypeNewChannel:            true,
-	hsmproto.TypeSetupChannel:          true,
-	hsmproto.TypeForgetChannel:         true,
-	hsmproto.TypeCheckOutpoint:         true,
-	hsmproto.TypeLockOutpoint:          true,
-	hsmproto.TypeCheckPubkey:           true,
-	hsmproto.TypeCheckBip86Pubkey:      true,
-	hsmproto.TypeGetOutputScriptpubkey: true,
-	hsmproto.TypeValidateCommitmentTx:  true,
-	hsmproto.TypeValidateRevocation:    true,
-}
+// those the engine's route table classes as public data. Nothing on it
+// signs, approves a payment or returns a secret.
+var answeredWhilePaused = func() map[uint16]bool {
+	m := map[uint16]bool{}
+	for t, c := range signer.Classes() {
+		if c == signer.Public {
+			m[t] = true
+		}
+	}
+	return m
+}()
 
 // classify tags an engine error. A *signer.RefusalError keeps its own text
 // (it never holds a secret); anything else is an internal error whose text

@@ -145,6 +145,54 @@ func TestSignMessageFromNodeRefused(t *testing.T) {
 	}
 }
 
+// A node-sent hsmd_init (version 5, mainnet) is refused on lightningd's
+// connection and on a client's, paused or not, and changes nothing: the
+// engine still answers get_per_commitment_point as version 6 (no old
+// secret) for the configured network.
+func TestInitFromNodeRefused(t *testing.T) {
+	eng, err := signer.NewEngine(bytes.Repeat([]byte{1}, 32), signer.WithFixedNetwork("regtest"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Wipe()
+	aud := &memAudit{}
+	h := NewHandler(eng, Options{Audit: aud})
+	cp, _ := hsmproto.ChainparamsFor("bitcoin")
+	init := (&hsmproto.Init{
+		Bip32KeyVersion: hsmproto.Bip32KeyVersion{Bip32PubkeyVersion: 0x0488b21e, Bip32PrivkeyVersion: 0x0488ade4},
+		Chainparams:     cp, HsmWireMinVersion: 5, HsmWireMaxVersion: 5,
+	}).Encode()
+	ctx := context.Background()
+	for i, rc := range []*streamer.RequestContext{nil, {PeerID: peer, DBID: 3, Capabilities: signer.CapMaster}, nil} {
+		if i == 2 {
+			h.Pause("")
+		}
+		resp := h.HandleHsmRequest(ctx, streamer.Request{ID: uint32(10 + i), Raw: init, Context: rc})
+		if resp.Err == nil || !strings.Contains(resp.Err.Error(), "refusing hsmd_init from the node") {
+			t.Fatalf("hsmd_init %d: answered %x, error %v", i, resp.Raw, resp.Err)
+		}
+		if r := aud.last(t); r.Tag != TagInit || r.Outcome != audit.OutcomeRefused {
+			t.Errorf("hsmd_init %d: audit %+v", i, r)
+		}
+	}
+	h.Resume()
+	if eng.Version() != 6 || eng.Network() != "regtest" {
+		t.Errorf("after the node's hsmd_init: version %d, network %q; want 6, regtest", eng.Version(), eng.Network())
+	}
+	resp := h.HandleHsmRequest(ctx, streamer.Request{ID: 20, Raw: (&hsmproto.GetPerCommitmentPoint{N: 5}).Encode(),
+		Context: &streamer.RequestContext{PeerID: peer, DBID: 7, Capabilities: signer.CapCommitmentPoint}})
+	if resp.Err != nil {
+		t.Fatal(resp.Err)
+	}
+	m, err := hsmproto.Decode(resp.Raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply, ok := m.(*hsmproto.GetPerCommitmentPointReply); !ok || reply.OldCommitmentSecret != nil {
+		t.Errorf("get_per_commitment_point 5 after the node's hsmd_init: %T with an old secret", m)
+	}
+}
+
 func TestRefusalErrorMapped(t *testing.T) {
 	// The real engine refuses a request the client lacks the capability
 	// for before any handler runs.
@@ -207,21 +255,21 @@ func TestPaused(t *testing.T) {
 	if r := hs.aud.last(t); r.Tag != TagPaused || r.Outcome != audit.OutcomeRefused {
 		t.Errorf("audit %+v", r)
 	}
-	// Requests that neither sign nor release a secret are still answered,
-	// so the node keeps its peer connections; the rest are refused.
-	for _, typ := range []uint16{hsmproto.TypeEcdhReq, hsmproto.TypeGetPerCommitmentPoint, hsmproto.TypeValidateCommitmentTx} {
-		if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(typ)); resp.Err != nil {
-			t.Errorf("paused: %s refused: %v", hsmproto.MessageName(typ), resp.Err)
-		}
-	}
-	for _, typ := range []uint16{hsmproto.TypeRevokeCommitmentTx, hsmproto.TypeDeriveSecret, hsmproto.TypeSignWithdrawal,
-		hsmproto.TypePreapproveInvoice, hsmproto.TypeSignInvoice, hsmproto.TypeCupdateSigReq} {
+	// The named leaks are refused while paused, whatever their
+	// class says; public data is still answered.
+	for _, typ := range []uint16{hsmproto.TypeEcdhReq, hsmproto.TypeGetPerCommitmentPoint, hsmproto.TypeDeriveSecret,
+		hsmproto.TypeRevokeCommitmentTx, hsmproto.TypeSignWithdrawal, hsmproto.TypePreapproveInvoice, hsmproto.TypeInit} {
 		if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(typ)); resp.Err == nil {
 			t.Errorf("paused: %s answered", hsmproto.MessageName(typ))
 		}
 	}
-	if hs.eng.n() != 3 {
-		t.Errorf("the engine was asked %d times while paused, want 3", hs.eng.n())
+	if hs.eng.n() != 0 {
+		t.Errorf("the engine was asked %d times while paused for secrets and signatures", hs.eng.n())
+	}
+	for _, typ := range []uint16{hsmproto.TypeGetChannelBasepoints, hsmproto.TypeValidateCommitmentTx, hsmproto.TypeCheckPubkey} {
+		if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(typ)); resp.Err != nil {
+			t.Errorf("paused: %s refused: %v", hsmproto.MessageName(typ), resp.Err)
+		}
 	}
 	hs.h.Resume()
 	if hs.h.Paused().Paused {
@@ -229,6 +277,70 @@ func TestPaused(t *testing.T) {
 	}
 	if resp := hs.h.HandleHsmRequest(context.Background(), channelReq(hsmproto.TypeSignRemoteCommitmentTx)); resp.Err != nil {
 		t.Errorf("after Resume: %v", resp.Err)
+	}
+}
+
+// refusedAlways are the requests the seam refuses from the node, paused or
+// not (with their own tags).
+var refusedAlways = map[uint16]bool{hsmproto.TypeInit: true, hsmproto.TypeSignMessage: true}
+
+// While paused, every route the engine classes as signing or revealing a
+// secret is refused before the engine sees it, and every public one is
+// answered.
+func TestPausedByClass(t *testing.T) {
+	classes := signer.Classes()
+	for typ, class := range classes {
+		t.Run(hsmproto.MessageName(typ), func(t *testing.T) {
+			hs := newHarness()
+			hs.h.Pause("")
+			resp := hs.h.HandleHsmRequest(context.Background(), channelReq(typ))
+			switch {
+			case class == signer.Public && resp.Err != nil:
+				t.Errorf("public data refused while paused: %v", resp.Err)
+			case class != signer.Public && resp.Err == nil:
+				t.Errorf("a %v request answered while paused", class)
+			case class != signer.Public && hs.eng.n() != 0:
+				t.Errorf("the engine saw a %v request while paused", class)
+			case class != signer.Public && !refusedAlways[typ] && hs.aud.last(t).Tag != TagPaused:
+				t.Errorf("refused with tag %q, want %q", hs.aud.last(t).Tag, TagPaused)
+			}
+		})
+	}
+}
+
+// The node chooses the request context, capabilities included (none at
+// all is lightningd's master connection), so no refusal of the seam may
+// depend on them: each is the same from every context.
+func TestRefusalsIgnoreCapabilities(t *testing.T) {
+	const all = signer.CapECDH | signer.CapSignGossip | signer.CapSignOnchainTx | signer.CapCommitmentPoint | signer.CapSignRemoteTx |
+		signer.CapSignClosingTx | signer.CapSignWillFundOffer | signer.CapSignSpliceTx | signer.CapLockOutpoint | signer.CapMaster
+	contexts := []*streamer.RequestContext{nil, {PeerID: peer, DBID: 1}, {PeerID: peer, DBID: 1, Capabilities: all},
+		{Capabilities: signer.CapMaster}, {PeerID: peer, DBID: 2, Capabilities: signer.CapECDH | signer.CapCommitmentPoint}}
+	for _, tc := range []struct {
+		typ    uint16
+		paused bool
+		tag    string
+	}{
+		{hsmproto.TypeSignMessage, false, TagSignMessage},
+		{hsmproto.TypeInit, false, TagInit},
+		{hsmproto.TypeEcdhReq, true, TagPaused},
+		{hsmproto.TypeGetPerCommitmentPoint, true, TagPaused},
+		{hsmproto.TypeDeriveSecret, true, TagPaused},
+		{hsmproto.TypeSignWithdrawal, true, TagPaused},
+	} {
+		for _, rc := range contexts {
+			hs := newHarness()
+			if tc.paused {
+				hs.h.Pause("")
+			}
+			req := channelReq(tc.typ)
+			req.Context = rc
+			resp := hs.h.HandleHsmRequest(context.Background(), req)
+			if resp.Err == nil || hs.eng.n() != 0 || hs.aud.last(t).Tag != tc.tag {
+				t.Errorf("%s (paused %v) from %+v: error %v, engine asked %d times, tag %q; want tag %q",
+					hsmproto.MessageName(tc.typ), tc.paused, rc, resp.Err, hs.eng.n(), hs.aud.last(t).Tag, tc.tag)
+			}
+		}
 	}
 }
 

@@ -748,6 +748,12 @@ func vectorsB(t *testing.T, h *harness, emu *glemu.Emulator, secrets map[string]
 				t.Errorf("%s: sign_message from the node was answered", label)
 			}
 			refused++
+		case len(raw) >= 2 && raw[1] == byte(hsmproto.TypeInit) && raw[0] == 0:
+			// Version and network are the daemon's own (issue 11 point 2).
+			if !strings.Contains(resp.GetError(), "refusing hsmd_init from the node") {
+				t.Errorf("%s: hsmd_init from the node: got %x (error %q), want it refused", label, resp.GetRaw(), resp.GetError())
+			}
+			refused++
 		case v.Response != nil:
 			w, _ := hex.DecodeString(*v.Response)
 			if resp.GetError() != "" || !bytes.Equal(resp.GetRaw(), w) {
