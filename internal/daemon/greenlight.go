@@ -28,6 +28,7 @@ import (
 
 	"gl-signerd/config"
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/filetrust"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	"gl-signerd/streamer"
@@ -243,13 +244,17 @@ func saveDevice(stateDir string, dev *streamer.Device, ca []byte) error {
 // to nodeID and is valid now.
 func loadDevice(stateDir string, nodeID [33]byte, now time.Time) (cert, key []byte, info streamer.CertInfo, err error) {
 	certPath := filepath.Join(stateDir, deviceCertFile)
-	cert, err = os.ReadFile(certPath)
+	cert, err = filetrust.ReadPrivateFile("device certificate", certPath, 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, info, withKind(Network, fmt.Errorf(
 			"%s has no device certificate: register a new node with gl-signerd register, or get a certificate for an existing one with gl-signerd recover", stateDir))
 	}
 	if err == nil {
-		key, err = os.ReadFile(filepath.Join(stateDir, deviceKeyFile))
+		key, err = filetrust.ReadPrivateFile("device key", filepath.Join(stateDir, deviceKeyFile), 64<<10)
+	}
+	var untrusted *filetrust.Error
+	if errors.As(err, &untrusted) {
+		return nil, nil, info, withKind(SecretStore, err)
 	}
 	if err != nil {
 		return nil, nil, info, withKind(Network, fmt.Errorf("cannot read the device identity: %w", err))
