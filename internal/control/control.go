@@ -396,14 +396,14 @@ func (s *Server) dispatch(ctx context.Context, line []byte) (resp Response) {
 
 var errLineTooLong = errors.New("line too long")
 
-// readLine reads one '\n'-terminated line of at most max bytes. It stops
-// reading as soon as the line is longer, so it never holds more than max
-// bytes plus the reader's buffer.
-func readLine(r *bufio.Reader, max int) ([]byte, error) {
+// readLine reads one '\n'-terminated line of at most limit bytes. It
+// stops reading as soon as the line is longer, so it never holds more than
+// limit bytes plus the reader's buffer.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
-		if len(line)+len(chunk) > max {
+		if len(line)+len(chunk) > limit {
 			return nil, errLineTooLong
 		}
 		line = append(line, chunk...)
