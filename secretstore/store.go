@@ -406,13 +406,16 @@ func writeNew(path string, data []byte) (err error) {
 	return nil
 }
 
-// RemoveLeftovers removes what an interrupted Create left next to the store
-// at path (temporary files named .seed.enc.tmp-*: an encrypted store, or
-// part of one, that never became the store) and returns their paths, for
-// the caller to log. A temporary file whose writer is still running (it
-// holds a lock on it) is left alone. The files hold nothing readable
-// without the passphrase; they are removed so that they do not pile up or
-// get copied into backups as if they were the store.
+// RemoveLeftovers removes what an interrupted atomic write of path left
+// next to it (temporary files named .NAME.tmp-*, NAME being path's base:
+// for the store, an encrypted store or part of one that never became the
+// store) and returns their paths, for the caller to log. A temporary file
+// whose writer still holds an flock on it is left alone: Create's does; a
+// writer that does not lock (the daemon's device files) must hold the
+// state directory's lock while it writes, as the caller does. The store's
+// temporary files hold nothing readable without the passphrase; they are
+// removed so that they do not pile up or get copied into backups as if
+// they were the store.
 func RemoveLeftovers(path string) (removed []string, err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {

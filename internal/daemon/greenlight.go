@@ -23,12 +23,14 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"gl-signerd/config"
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/filetrust"
+	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	"gl-signerd/streamer"
@@ -276,6 +278,22 @@ func loadDevice(stateDir string, nodeID [33]byte, now time.Time) (cert, key []by
 			"the device certificate %s is valid only from %s; check the system clock", certPath, info.NotBefore.UTC().Format(time.RFC3339)))
 	}
 	return cert, key, info, nil
+}
+
+// removeLeftovers removes the temporary files an interrupted init
+// (seed.enc), register or recover (the device files) left in stateDir, and
+// logs each. The caller holds the state directory's lock, so no register
+// or recover is writing; a running init's file is locked and kept.
+func removeLeftovers(log *zap.Logger, stateDir string) {
+	for _, name := range []string{secretstore.FileName, deviceKeyFile, deviceCertFile, caFile} {
+		removed, err := secretstore.RemoveLeftovers(filepath.Join(stateDir, name))
+		for _, p := range removed {
+			log.Info("removed a temporary file left by an interrupted init, register or recover", zap.String("path", p))
+		}
+		if err != nil {
+			log.Warn("cannot remove a temporary file left by an interrupted init, register or recover", zap.Error(err))
+		}
+	}
 }
 
 // writeFileAtomic replaces path with data (mode 0600): a temporary file in

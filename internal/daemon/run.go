@@ -78,13 +78,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer lock.Release()
-	removed, err := secretstore.RemoveLeftovers(StorePath(o.StateDir))
-	for _, p := range removed {
-		log.Info("removed a temporary file left by an interrupted init", zap.String("path", p))
-	}
-	if err != nil {
-		log.Warn("cannot remove what an interrupted init left", zap.Error(err))
-	}
+	removeLeftovers(log, o.StateDir)
 	eng, network, err := unlockEngine(cfg, o.Unlock)
 	if err != nil {
 		return err
