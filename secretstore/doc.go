@@ -57,9 +57,20 @@
 //     place without replacing anything (an existing store is never
 //     overwritten: ErrExists), and fsyncs the directory. After an error no
 //     temporary file is left behind.
-//   - Open refuses a store that group or others may access, and a directory
-//     that group or others may write, with a *PermissionError naming the
-//     file, its mode, and the chmod that fixes it.
+//   - Open refuses a store that group or others may access or another user
+//     owns, a directory that group or others may write or another user owns,
+//     and a store reached through a symlink into a directory others can
+//     write, with a *PermissionError naming the file, what is wrong, and the
+//     chmod or chown that fixes it. Create refuses such a directory too.
+//   - The Argon2id costs in a header are checked before the key is derived
+//     (at most 16 passes, 512 MiB, 16 lanes, and passes × memory at most 8 ×
+//     256 MiB): a tampered header cannot make Open allocate or grind more.
+//     Every store gl-signerd has written is within these bounds.
+//   - Create's temporary file (.seed.enc.tmp-*) is locked while it is
+//     written; RemoveLeftovers removes the ones whose writer died (an
+//     interrupted init) and leaves a running writer's alone.
+//   - ReadPassphrase strips exactly one trailing LF or CRLF from a file,
+//     after which the passphrase may be up to 4096 bytes.
 //   - A wrong passphrase (or any change to the file) gives ErrWrongPassphrase:
 //     the header is authenticated, so no field can be altered unnoticed.
 //   - Errors and String methods never contain secret bytes, passphrases or

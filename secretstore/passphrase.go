@@ -40,8 +40,9 @@ type PassphraseOptions struct {
 }
 
 // ReadPassphrase returns the passphrase from, in this order: File,
-// CredentialsDir/passphrase, the terminal (without echo). One trailing
-// newline ("\n" or "\r\n") is stripped from files. An empty passphrase is
+// CredentialsDir/passphrase, the terminal (without echo). Exactly one
+// trailing line ending ("\n" or "\r\n") is stripped from files, after which
+// a passphrase may be up to 4096 bytes. An empty passphrase is
 // refused (ErrEmptyPassphrase). A passphrase file that group or others may
 // read is refused (*PermissionError). source says where the passphrase came
 // from, for messages: "file PATH", "systemd credential PATH" or "terminal".
@@ -76,24 +77,35 @@ func readPassphraseFile(path string) ([]byte, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
 		return nil, &passphrasePermissionError{path: path, mode: fi.Mode()}
 	}
-	buf := make([]byte, maxPassphraseLen+1)
+	// Room for the longest passphrase, its line ending, and one byte more
+	// to tell a file that is too long.
+	buf := make([]byte, maxPassphraseLen+len("\r\n")+1)
 	Mlock(buf)
 	n, err := io.ReadFull(f, buf)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 		Wipe(buf)
 		return nil, fmt.Errorf("cannot read the passphrase file %s: %w", path, err)
 	}
-	if n > maxPassphraseLen {
+	pass := trimLineEnding(buf[:n])
+	if len(pass) > maxPassphraseLen {
 		Wipe(buf)
-		return nil, fmt.Errorf("passphrase file %s is larger than %d bytes; is it the right file?", path, maxPassphraseLen)
+		return nil, fmt.Errorf("passphrase file %s holds more than %d bytes; is it the right file?", path, maxPassphraseLen)
 	}
-	pass := buf[:n]
-	pass = bytes.TrimSuffix(pass, []byte("\n"))
-	pass = bytes.TrimSuffix(pass, []byte("\r"))
 	if len(pass) == 0 {
 		return nil, fmt.Errorf("passphrase file %s: %w", path, ErrEmptyPassphrase)
 	}
 	return pass, nil
+}
+
+// trimLineEnding removes exactly one line ending, "\n" or "\r\n", from the
+// end of a passphrase file's content: what an editor or echo adds. Any
+// other byte (a second newline, a lone "\r", spaces) is the passphrase's.
+func trimLineEnding(b []byte) []byte {
+	if t, ok := bytes.CutSuffix(b, []byte("\r\n")); ok {
+		return t
+	}
+	b, _ = bytes.CutSuffix(b, []byte("\n"))
+	return b
 }
 
 type passphrasePermissionError struct {

@@ -9,29 +9,44 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"gl-signerd/internal/atomicfile"
+	"gl-signerd/internal/filetrust"
 )
 
 // FileName is the store's name inside gl-signerd's state directory.
 const FileName = "seed.enc"
 
 const (
-	magic          = "GLSDSEED"
-	formatVersion  = 1
-	kdfArgon2id    = 1
-	saltLen        = 16
-	headerLen      = len(magic) + 1 + 1 + 4 + 4 + 1 + saltLen + chacha20poly1305.NonceSizeX // 59
-	payloadFixed   = 3                                                                      // type, network, length
-	tagLen         = chacha20poly1305.Overhead
-	minStoreLen    = headerLen + payloadFixed + 32 + tagLen // 110
-	maxStoreLen    = headerLen + payloadFixed + 64 + tagLen // 142
-	maxArgonTime   = 64
-	maxArgonMemKiB = 4 << 20 // 4 GiB
-	maxArgonLanes  = 64
+	magic         = "GLSDSEED"
+	formatVersion = 1
+	kdfArgon2id   = 1
+	saltLen       = 16
+	headerLen     = len(magic) + 1 + 1 + 4 + 4 + 1 + saltLen + chacha20poly1305.NonceSizeX // 59
+	payloadFixed  = 3                                                                      // type, network, length
+	tagLen        = chacha20poly1305.Overhead
+	minStoreLen   = headerLen + payloadFixed + 32 + tagLen // 110
+	maxStoreLen   = headerLen + payloadFixed + 64 + tagLen // 142
+)
+
+// The Argon2id costs a store may ask for. They are checked before the key
+// is derived: the header is authenticated only by the key it yields, so a
+// tampered header could otherwise make Open allocate and grind whatever it
+// names. Every store gl-signerd has written fits (DefaultKDFParams since
+// the first release: 4 passes, 256 MiB, 2 lanes; 1 pass, 64 KiB, 1 lane in
+// tests and benchmarks); the bounds leave twice the default's memory and
+// work for a future default, and no more: at most 512 MiB, at most 16
+// passes, and passes × memory at most 8 × 256 MiB (about 1.3 s on the
+// reference machine).
+const (
+	maxArgonTime    = 16
+	maxArgonMemKiB  = 512 << 10 // 512 MiB
+	maxArgonLanes   = 16
+	maxArgonWorkKiB = 8 * 256 << 10 // passes × KiB
 )
 
 var (
@@ -58,12 +73,23 @@ func DefaultKDFParams() KDFParams {
 	return KDFParams{Time: 4, MemoryKiB: 256 * 1024, Threads: 2}
 }
 
+// check says whether p is within the bounds above (and Argon2id's own:
+// at least 8 KiB per lane).
 func (p KDFParams) check() error {
-	if p.Time < 1 || p.Time > maxArgonTime || p.Threads < 1 || p.Threads > maxArgonLanes ||
-		p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxArgonMemKiB {
-		return fmt.Errorf("its Argon2id parameters (time %d, memory %d KiB, lanes %d) are out of range", p.Time, p.MemoryKiB, p.Threads)
+	var why string
+	switch {
+	case p.Time < 1 || p.Time > maxArgonTime:
+		why = fmt.Sprintf("time must be 1 to %d", maxArgonTime)
+	case p.Threads < 1 || p.Threads > maxArgonLanes:
+		why = fmt.Sprintf("lanes must be 1 to %d", maxArgonLanes)
+	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxArgonMemKiB:
+		why = fmt.Sprintf("memory must be 8 KiB per lane to %d KiB", maxArgonMemKiB)
+	case uint64(p.Time)*uint64(p.MemoryKiB) > maxArgonWorkKiB:
+		why = fmt.Sprintf("time × memory must be at most %d KiB", maxArgonWorkKiB)
+	default:
+		return nil
 	}
-	return nil
+	return fmt.Errorf("its Argon2id parameters (time %d, memory %d KiB, lanes %d) are out of range: %s", p.Time, p.MemoryKiB, p.Threads, why)
 }
 
 type options struct {
@@ -95,21 +121,11 @@ func (e *FormatError) Error() string {
 	return fmt.Sprintf("%s cannot be read: %s", name, e.Reason)
 }
 
-// PermissionError means a store, or its directory, is open to other users.
-type PermissionError struct {
-	Path string
-	Mode fs.FileMode
-	Dir  bool // the directory holding the store, rather than the store
-}
-
-func (e *PermissionError) Error() string {
-	if e.Dir {
-		return fmt.Sprintf("directory %s has mode %04o, which lets other users replace the secret store in it; fix it with: chmod 700 %s",
-			e.Path, e.Mode.Perm(), e.Path)
-	}
-	return fmt.Sprintf("secret store %s has mode %04o, which lets other users read it; fix it with: chmod 600 %s",
-		e.Path, e.Mode.Perm(), e.Path)
-}
+// PermissionError means a store, or its directory, is open to other users,
+// belongs to another user, or is reached through a symlink into a
+// directory others can write. Its text names the file and the command that
+// fixes it.
+type PermissionError = filetrust.Error
 
 // Create encrypts seed under passphrase and writes it to path, which must not
 // exist (ErrExists otherwise). The directory must exist and must not be
@@ -149,10 +165,15 @@ func existsError(path string) error {
 	return fmt.Errorf("%w at %s; gl-signerd never overwrites one (move it away first if you really mean to replace it)", ErrExists, path)
 }
 
-// Open reads and decrypts the store at path.
+// Open reads and decrypts the store at path. It refuses (*PermissionError)
+// a store another user owns or may access, in a directory another user owns
+// or may write, or reached through a symlink into such a directory.
 func Open(path string, passphrase []byte) (*Seed, error) {
 	if len(passphrase) == 0 {
 		return nil, ErrEmptyPassphrase
+	}
+	if err := filetrust.CheckLinkTarget("secret store", path); err != nil {
+		return nil, err
 	}
 	// Stat first, so that a FIFO or device at the path is refused rather
 	// than opened (which could block).
@@ -176,8 +197,8 @@ func Open(path string, passphrase []byte) (*Seed, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, &FormatError{Path: path, Reason: "it is not a regular file"}
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, &PermissionError{Path: path, Mode: fi.Mode()}
+	if err := filetrust.CheckPrivateFile("secret store", path, fi); err != nil {
+		return nil, err
 	}
 	if err := checkDir(filepath.Dir(path)); err != nil {
 		return nil, err
@@ -309,27 +330,16 @@ func decode(data, passphrase []byte, kdf kdfFunc) (*Seed, error) {
 	return &Seed{Type: typ, Network: networkCodes[netCode], Secret: secret}, nil
 }
 
-// checkDir refuses a directory that group or others may write to.
+// checkDir refuses a directory that another user owns or that group or
+// others may write to.
 func checkDir(dir string) error {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("directory %s does not exist: %w", dir, fs.ErrNotExist)
-		}
-		return fmt.Errorf("cannot use directory %s: %w", dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s is not a directory", dir)
-	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return &PermissionError{Path: dir, Mode: fi.Mode(), Dir: true}
-	}
-	return nil
+	return filetrust.CheckOwnDir("directory", dir)
 }
 
 // PrepareDir creates dir with mode 0700 if it does not exist, and checks that
-// group and others cannot write to it (a directory systemd created with mode
-// 0755 is accepted; the store itself is always 0600).
+// it is ours and that group and others cannot write to it (a directory
+// systemd created with mode 0755 is accepted; the store itself is always
+// 0600).
 func PrepareDir(dir string) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("cannot create directory %s: %w", dir, err)
@@ -345,7 +355,10 @@ var testHookBeforeRename func(tmp string) error
 // (internal/atomicfile, without replacing a file there). After an error no
 // temporary file remains.
 func writeNew(path string, data []byte) error {
-	err := atomicfile.Write(path, data, atomicfile.Options{NoReplace: true, BeforeRename: testHookBeforeRename})
+	err := atomicfile.Write(path, data, atomicfile.Options{NoReplace: true, BeforeRename: testHookBeforeRename,
+		// Locked until it is the store, so that RemoveLeftovers in another
+		// process tells a write in progress from a leftover.
+		OnCreate: lockTemp})
 	var unsynced *atomicfile.DirSyncError
 	switch {
 	case err == nil:
@@ -359,4 +372,47 @@ func writeNew(path string, data []byte) error {
 		return existsError(path)
 	}
 	return fmt.Errorf("cannot write the secret store: %w", err)
+}
+
+// RemoveLeftovers removes what an interrupted atomic write of path left
+// next to it (temporary files named .NAME.tmp-*, NAME being path's base:
+// for the store, an encrypted store or part of one that never became the
+// store) and returns their paths, for the caller to log. A temporary file
+// whose writer still holds an flock on it is left alone: Create's does; a
+// writer that does not lock (the daemon's device files) must hold the
+// state directory's lock while it writes, as the caller does. The store's
+// temporary files hold nothing readable without the passphrase; they are
+// removed so that they do not pile up or get copied into backups as if
+// they were the store.
+func RemoveLeftovers(path string) (removed []string, err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("cannot look for leftovers of an interrupted init in %s: %w", dir, err)
+	}
+	prefix := "." + base + ".tmp-"
+	var errs []error
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		tmp := filepath.Join(dir, e.Name())
+		f, gone, err := openLeftover(tmp)
+		if err == nil && gone {
+			err = os.Remove(tmp)
+			if err == nil {
+				removed = append(removed, tmp)
+			}
+		}
+		if f != nil {
+			f.Close()
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("cannot remove %s, left by an interrupted init: %w", tmp, err))
+		}
+	}
+	return removed, errors.Join(errs...)
 }

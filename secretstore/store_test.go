@@ -202,8 +202,8 @@ func TestPermissionRefusal(t *testing.T) {
 		}
 		_, err := Open(path, testPass)
 		var pe *PermissionError
-		if !errors.As(err, &pe) || pe.Dir {
-			t.Fatalf("mode %04o: Open = %v, want a file *PermissionError", mode, err)
+		if !errors.As(err, &pe) || pe.Path != path {
+			t.Fatalf("mode %04o: Open = %v, want a *PermissionError for the store", mode, err)
 		}
 		want := fmt.Sprintf("secret store %s has mode %04o, which lets other users read it; fix it with: chmod 600 %s", path, mode, path)
 		if err.Error() != want {
@@ -226,7 +226,7 @@ func TestPermissionRefusal(t *testing.T) {
 	defer os.Chmod(dir, 0o700)
 	_, err := Open(path, testPass)
 	var pe *PermissionError
-	if !errors.As(err, &pe) || !pe.Dir || !strings.Contains(err.Error(), "chmod 700 "+dir) {
+	if !errors.As(err, &pe) || pe.Path != dir || !strings.Contains(err.Error(), "chmod 700 "+dir) {
 		t.Errorf("world-writable directory: Open = %v, want a directory *PermissionError", err)
 	}
 	if err := Create(filepath.Join(dir, "other"), testSeed(TypeGreenlight, Bitcoin), testPass, WithKDFParams(testKDF)); !errors.As(err, &pe) {

@@ -12,7 +12,7 @@ const (
 	ExitOK          = 0
 	ExitFailure     = 1 // the operation failed (bad input, mismatch, refused request)
 	ExitUsage       = 2 // the command line was wrong
-	ExitSecretStore = 3 // the secret store is missing, unreadable, too open, or the passphrase is wrong
+	ExitSecretStore = 3 // the secret store is missing, unreadable, too open, or the passphrase is wrong; or a file holding a secret is not ours alone
 	ExitConfig      = 4 // the configuration is invalid
 	ExitNetwork     = 5 // the scheduler or node could not be reached, or refused our identity
 	ExitLocked      = 6 // another gl-signerd holds the state directory

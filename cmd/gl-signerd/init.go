@@ -118,6 +118,13 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 		return withExitCode(ExitSecretStore, err)
 	}
 	path := storePath(stateDir)
+	removed, err := secretstore.RemoveLeftovers(path)
+	for _, p := range removed {
+		fmt.Fprintf(os.Stderr, "gl-signerd: removed %s, a temporary file left by an interrupted init\n", p)
+	}
+	if err != nil {
+		return withExitCode(ExitSecretStore, err)
+	}
 	if _, err := os.Lstat(path); err == nil {
 		return withExitCode(ExitSecretStore, fmt.Errorf(
 			"%w at %s; gl-signerd never overwrites one (move it away first if you really mean to replace it)", secretstore.ErrExists, path))

@@ -21,6 +21,11 @@ type Options struct {
 	// synced; its error aborts the write. Tests use it to fail or race
 	// between the two steps.
 	BeforeRename func(tmp string) error
+	// OnCreate, if set, runs on the new temporary file before anything is
+	// written to it; its error aborts the write. The file stays open until
+	// it is in place, so a lock taken here (secretstore marks a write in
+	// progress with one) lasts until then.
+	OnCreate func(f *os.File) error
 }
 
 // DirSyncError says that the file is in place but the directory holding
@@ -56,6 +61,11 @@ func Write(path string, data []byte, o Options) (err error) {
 			os.Remove(tmp)
 		}
 	}()
+	if o.OnCreate != nil {
+		if err = o.OnCreate(f); err != nil {
+			return err
+		}
+	}
 	if err = f.Chmod(0o600); err != nil {
 		return fmt.Errorf("cannot set the mode of %s: %w", tmp, err)
 	}
@@ -64,9 +74,6 @@ func Write(path string, data []byte, o Options) (err error) {
 	}
 	if err = f.Sync(); err != nil {
 		return fmt.Errorf("cannot sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", tmp, err)
 	}
 	if o.BeforeRename != nil {
 		if err = o.BeforeRename(tmp); err != nil {
@@ -81,6 +88,9 @@ func Write(path string, data []byte, o Options) (err error) {
 	if err != nil {
 		return fmt.Errorf("cannot move %s into place: %w", path, err)
 	}
+	// The data is synced and in place; closing the file (and so releasing
+	// a lock OnCreate took) cannot lose it.
+	_ = f.Close()
 	if err := SyncDir(dir); err != nil {
 		return &DirSyncError{Path: path, Dir: dir, Err: err}
 	}

@@ -16,8 +16,20 @@
 // ignores fields it does not know, so clients and daemons of different
 // versions can talk. "help" is always there: it lists the commands. New
 // commands (channels, policy, allowlist, approvals, ...) are new entries in
-// the server's command table; the framing never changes. A request line may
-// be at most MaxLine bytes.
+// the server's command table; the framing never changes.
+//
+// # Limits
+//
+// A same-uid process is trusted with the commands, not with the daemon's
+// memory or time: the server keeps at most MaxConns connections open (one
+// more is told so in one error line and closed), reads a request line of at
+// most MaxRequest bytes (a longer one is answered with an error and the
+// connection closed), closes a connection that sends no complete request
+// for IdleTimeout, and one that does not take its response within
+// WriteTimeout. A connection holds at most one request line in memory, so
+// the socket costs at most MaxConns×MaxRequest bytes of buffers whatever
+// the clients send. Responses may be longer than requests: clients read up
+// to MaxResponse bytes.
 //
 // # Access
 //
@@ -49,9 +61,23 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxLine is the longest request or response line accepted, newline
-// included.
-const MaxLine = 1 << 20
+// The server's limits (see the package documentation). They are not
+// settings: no client of ours comes near them, and an operator has nothing
+// to gain from raising them.
+const (
+	// MaxConns is how many connections the server keeps open at once.
+	MaxConns = 16
+	// MaxRequest is the longest request line accepted, newline included.
+	MaxRequest = 64 << 10
+	// MaxResponse is the longest response line a client accepts, newline
+	// included.
+	MaxResponse = 16 << 20
+	// IdleTimeout is how long a connection may take to send a complete
+	// request line.
+	IdleTimeout = 5 * time.Second
+	// WriteTimeout is how long a client may take to read a response.
+	WriteTimeout = 5 * time.Second
+)
 
 // Request is one command.
 type Request struct {
@@ -85,6 +111,14 @@ type Server struct {
 	// allowUID decides which peer uids may connect.
 	allowUID func(uid uint32) bool
 
+	// Limits: MaxConns, IdleTimeout and WriteTimeout unless a test
+	// changes them.
+	maxConns     int
+	idleTimeout  time.Duration
+	writeTimeout time.Duration
+
+	busy busyLog
+
 	mu       sync.Mutex
 	commands map[string]Command
 	conns    map[net.Conn]struct{}
@@ -114,10 +148,13 @@ func NewServer(log *zap.Logger, opts ...Option) *Server {
 	}
 	self := uint32(os.Getuid())
 	s := &Server{
-		log:      log,
-		allowUID: func(uid uint32) bool { return uid == self },
-		commands: map[string]Command{},
-		conns:    map[net.Conn]struct{}{},
+		log:          log,
+		allowUID:     func(uid uint32) bool { return uid == self },
+		maxConns:     MaxConns,
+		idleTimeout:  IdleTimeout,
+		writeTimeout: WriteTimeout,
+		commands:     map[string]Command{},
+		conns:        map[net.Conn]struct{}{},
 	}
 	for _, o := range opts {
 		o(s)
@@ -223,6 +260,11 @@ func (s *Server) Serve(ctx context.Context, ln *net.UnixListener) error {
 			c.Close()
 			return nil
 		}
+		if len(s.conns) >= s.maxConns {
+			s.mu.Unlock()
+			s.refuseBusy(c)
+			continue
+		}
 		s.conns[c] = struct{}{}
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -253,12 +295,37 @@ func (s *Server) Close() {
 	s.wg.Wait()
 }
 
-// idleTimeout bounds how long a connection may sit without a request.
-const idleTimeout = 5 * time.Minute
+// busyLog counts the connections refused for MaxConns since the last
+// warning, so that a flood is logged once a second, not once a connection.
+type busyLog struct {
+	mu      sync.Mutex
+	last    time.Time
+	refused int
+}
+
+// refuseBusy tells a connection over the limit why it is closed, without
+// reading from it and without blocking the accept loop.
+func (s *Server) refuseBusy(c *net.UnixConn) {
+	_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	msg := fmt.Sprintf("too many control connections: gl-signerd keeps at most %d open; close one and try again", s.maxConns)
+	_ = writeResponse(bufio.NewWriterSize(c, 256), Response{Error: msg})
+	c.Close()
+	s.busy.mu.Lock()
+	s.busy.refused++
+	if now := time.Now(); now.Sub(s.busy.last) >= time.Second {
+		s.log.Warn("control socket: refused connections over the limit", zap.Int("refused", s.busy.refused), zap.Int("limit", s.maxConns))
+		s.busy.last, s.busy.refused = now, 0
+	}
+	s.busy.mu.Unlock()
+}
 
 func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
-	w := bufio.NewWriter(c)
+	w := bufio.NewWriterSize(c, 4<<10)
+	write := func(r Response) error {
+		_ = c.SetWriteDeadline(time.Now().Add(s.writeTimeout))
+		return writeResponse(w, r)
+	}
 	uid, err := PeerUID(c)
 	if err != nil || !s.allowUID(uid) {
 		msg := "permission denied: the control socket only answers the user gl-signerd runs as"
@@ -266,20 +333,23 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 			msg = "permission denied: cannot identify the connecting process: " + err.Error()
 		}
 		s.log.Warn("control socket: refused a connection", zap.Uint32("peer_uid", uid), zap.Error(err))
-		writeResponse(w, Response{Error: msg})
+		_ = write(Response{Error: msg})
 		// Take the client's first request before closing, so that it reads
 		// the refusal instead of a broken pipe.
 		_ = c.SetReadDeadline(time.Now().Add(time.Second))
-		_, _ = readLine(bufio.NewReader(io.LimitReader(c, MaxLine)))
+		_, _ = readLine(bufio.NewReaderSize(c, 4<<10), MaxRequest)
 		return
 	}
-	r := bufio.NewReaderSize(c, 64<<10)
+	r := bufio.NewReaderSize(c, 4<<10)
 	for {
-		_ = c.SetReadDeadline(time.Now().Add(idleTimeout))
-		line, err := readLine(r)
+		_ = c.SetReadDeadline(time.Now().Add(s.idleTimeout))
+		line, err := readLine(r, MaxRequest)
 		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				writeResponse(w, Response{Error: fmt.Sprintf("the request is longer than %d bytes", MaxLine)})
+			switch {
+			case errors.Is(err, errLineTooLong):
+				_ = write(Response{Error: fmt.Sprintf("the request is longer than %d bytes; the connection is closed", MaxRequest)})
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				_ = write(Response{Error: fmt.Sprintf("no complete request within %s; the connection is closed", s.idleTimeout)})
 			}
 			return
 		}
@@ -287,7 +357,10 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 			continue
 		}
 		resp := s.dispatch(ctx, line)
-		if err := writeResponse(w, resp); err != nil {
+		if err := write(resp); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.log.Warn("control socket: closed a connection that did not read its response", zap.Duration("write_timeout", s.writeTimeout))
+			}
 			return
 		}
 	}
@@ -323,15 +396,17 @@ func (s *Server) dispatch(ctx context.Context, line []byte) (resp Response) {
 
 var errLineTooLong = errors.New("line too long")
 
-// readLine reads one '\n'-terminated line of at most MaxLine bytes.
-func readLine(r *bufio.Reader) ([]byte, error) {
+// readLine reads one '\n'-terminated line of at most limit bytes. It
+// stops reading as soon as the line is longer, so it never holds more than
+// limit bytes plus the reader's buffer.
+func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 	var line []byte
 	for {
 		chunk, err := r.ReadSlice('\n')
-		line = append(line, chunk...)
-		if len(line) > MaxLine {
+		if len(line)+len(chunk) > limit {
 			return nil, errLineTooLong
 		}
+		line = append(line, chunk...)
 		switch {
 		case err == nil:
 			return line, nil
@@ -436,7 +511,7 @@ func (c *Client) Call(ctx context.Context, cmd string, args any) (json.RawMessag
 	_, werr := c.c.Write(append(line, '\n'))
 	// Even if the write failed, the daemon may have said why (a refused
 	// peer gets one error line).
-	respLine, err := readLine(c.r)
+	respLine, err := readLine(c.r, MaxResponse)
 	if err != nil {
 		if werr != nil {
 			err = werr

@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -118,18 +121,202 @@ func TestCommands(t *testing.T) {
 	}
 }
 
-func TestTooLongRequest(t *testing.T) {
+// A request line may be MaxRequest bytes; one byte more is answered with
+// an error naming the limit, and the connection is closed.
+func TestRequestLimit(t *testing.T) {
+	srv := NewServer(nil)
+	srv.Register(Command{Name: "len", Run: func(_ context.Context, raw json.RawMessage) (any, error) {
+		return len(raw), nil
+	}})
+	path := start(t, srv)
+	request := func(lineLen int) string {
+		head, tail := `{"cmd":"len","args":"`, "\"}\n"
+		return head + strings.Repeat("x", lineLen-len(head)-len(tail)) + tail
+	}
+	for _, tc := range []struct {
+		name   string
+		line   string
+		want   string // a prefix of the response line
+		closed bool   // the connection is closed after the response
+	}{
+		{"at the limit", request(MaxRequest), fmt.Sprintf(`{"ok":true,"result":%d}`, MaxRequest-len(`{"cmd":"len","args":}`)-1), false},
+		{"one byte over", request(MaxRequest + 1), fmt.Sprintf(`{"ok":false,"error":"the request is longer than %d bytes; the connection is closed"}`, MaxRequest), true},
+		{"1 MiB without a newline", strings.Repeat("x", 1<<20), fmt.Sprintf(`{"ok":false,"error":"the request is longer than %d bytes`, MaxRequest), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(3 * time.Second))
+			go c.Write([]byte(tc.line))
+			r := bufio.NewReader(c)
+			line, err := r.ReadString('\n')
+			if err != nil || !strings.HasPrefix(line, tc.want) {
+				t.Fatalf("got %.200q (%v), want %s", line, err, tc.want)
+			}
+			if !tc.closed {
+				// Still served: the next request is answered.
+				c.Write([]byte("{\"cmd\":\"help\"}\n"))
+				if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, `{"ok":true`) {
+					t.Errorf("the next request on the connection: %q, %v", line, err)
+				}
+				return
+			}
+			if _, err = r.ReadString('\n'); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("after the refusal: %v; want the connection closed", err)
+			}
+		})
+	}
+}
+
+// At most MaxConns connections are served at once; one more gets one error
+// line and is closed, and a slot freed is usable again.
+func TestConnectionLimit(t *testing.T) {
+	srv := NewServer(nil)
+	path := start(t, srv)
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := 0; i < MaxConns; i++ {
+		c, err := Dial(ctx(t), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Call(ctx(t), "help", nil); err != nil {
+			t.Fatalf("connection %d of %d: %v", i+1, MaxConns, err)
+		}
+		held = append(held, c.c)
+	}
+	over, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	over.SetDeadline(time.Now().Add(3 * time.Second))
+	r := bufio.NewReader(over)
+	line, err := r.ReadString('\n')
+	want := fmt.Sprintf(`{"ok":false,"error":"too many control connections: gl-signerd keeps at most %d open; close one and try again"}`+"\n", MaxConns)
+	if err != nil || line != want {
+		t.Fatalf("connection %d: got %q (%v), want %q", MaxConns+1, line, err, want)
+	}
+	if _, err := r.ReadString('\n'); !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("connection %d was not closed after its refusal: %v", MaxConns+1, err)
+	}
+	// Through the client: the refusal is the error.
+	_, err = Call(ctx(t), path, "help", nil)
+	var re *RemoteError
+	if !errors.As(err, &re) || !strings.HasPrefix(re.Msg, "too many control connections") {
+		t.Errorf("Call over the limit: %v", err)
+	}
+	// A freed slot serves again (the server notices the close at once).
+	held[0].Close()
+	held = held[1:]
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := Call(ctx(t), path, "help", nil)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no connection served after one of %d was closed: %v", MaxConns, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A connection that sends no complete request within IdleTimeout is told so
+// and closed, whether it never sent anything, sent half a line, or went
+// quiet after a request.
+func TestIdleTimeout(t *testing.T) {
+	if IdleTimeout > 10*time.Second {
+		t.Fatalf("IdleTimeout is %s; the issue asks for seconds", IdleTimeout)
+	}
 	path := start(t, NewServer(nil))
+	for _, tc := range []struct {
+		name, send string
+		answers    int
+	}{
+		{"nothing sent", "", 0},
+		{"half a line", `{"cmd":"he`, 0},
+		{"quiet after a request", "{\"cmd\":\"help\"}\n", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			began := time.Now()
+			c.SetDeadline(began.Add(IdleTimeout + 5*time.Second))
+			if _, err := c.Write([]byte(tc.send)); err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(c)
+			for i := 0; i < tc.answers; i++ {
+				if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, `{"ok":true`) {
+					t.Fatalf("answer %d: %q, %v", i, line, err)
+				}
+			}
+			line, err := r.ReadString('\n')
+			want := fmt.Sprintf(`{"ok":false,"error":"no complete request within %s; the connection is closed"}`+"\n", IdleTimeout)
+			if err != nil || line != want {
+				t.Fatalf("after %s: got %q (%v), want %q", time.Since(began).Round(time.Millisecond), line, err, want)
+			}
+			if _, err := r.ReadString('\n'); !errors.Is(err, io.EOF) {
+				t.Errorf("not closed after the idle message: %v", err)
+			}
+			if d := time.Since(began); d < IdleTimeout-100*time.Millisecond {
+				t.Errorf("closed after %s, before IdleTimeout (%s)", d, IdleTimeout)
+			}
+		})
+	}
+}
+
+// A client that sends requests and never reads the responses does not keep
+// its connection (and its handler) forever: once its socket buffer is full
+// the write times out and the connection is closed.
+func TestWriteTimeout(t *testing.T) {
+	srv := NewServer(nil)
+	srv.writeTimeout = 300 * time.Millisecond
+	srv.Register(Command{Name: "big", Run: func(context.Context, json.RawMessage) (any, error) {
+		return strings.Repeat("y", 64<<10), nil
+	}})
+	path := start(t, srv)
 	c, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	go c.Write([]byte(`{"cmd":"help","args":"` + strings.Repeat("x", MaxLine) + "\"}\n"))
-	line, _ := bufio.NewReader(c).ReadString('\n')
-	if !strings.Contains(line, "longer than") {
-		t.Errorf("got %q, want a refusal of the long line", line)
+	// Enough requests for far more response bytes than a socket buffers.
+	go func() {
+		req := []byte("{\"cmd\":\"big\"}\n")
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		for i := 0; i < 1000; i++ {
+			if _, err := c.Write(req); err != nil {
+				return
+			}
+		}
+	}()
+	open := func() int {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.conns)
+	}
+	for deadline := time.Now().Add(3 * time.Second); open() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the connection was never served")
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); open() != 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still holds %d connection(s) of a client that reads nothing", open())
+		}
 	}
 }
 

@@ -53,20 +53,20 @@ func FuzzDispatch(f *testing.F) {
 	})
 }
 
-// FuzzReadLine checks the line reader never returns more than MaxLine
+// FuzzReadLine checks the line reader never returns more than MaxRequest
 // bytes and never loses a complete short line.
 func FuzzReadLine(f *testing.F) {
 	f.Add([]byte("{\"cmd\":\"status\"}\n"))
-	f.Add(bytes.Repeat([]byte("x"), MaxLine+10))
+	f.Add(bytes.Repeat([]byte("x"), MaxRequest+10))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReaderSize(bytes.NewReader(data), 16)
 		for {
-			line, err := readLine(r)
+			line, err := readLine(r, MaxRequest)
 			if err != nil {
 				return
 			}
-			if len(line) > MaxLine {
-				t.Fatalf("a %d-byte line passed the %d-byte limit", len(line), MaxLine)
+			if len(line) > MaxRequest {
+				t.Fatalf("a %d-byte line passed the %d-byte limit", len(line), MaxRequest)
 			}
 		}
 	})

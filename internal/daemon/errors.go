@@ -9,7 +9,8 @@ const (
 	// Failed: the operation failed (a refused request, a broken
 	// connection, a file that could not be written).
 	Failed Kind = iota
-	// SecretStore: the secret store is missing or cannot be used.
+	// SecretStore: the secret store is missing or cannot be used, or a
+	// file or directory holding a secret is not ours alone.
 	SecretStore
 	// Config: the configuration is invalid.
 	Config

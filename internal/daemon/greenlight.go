@@ -22,12 +22,15 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"gl-signerd/config"
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/atomicfile"
+	"gl-signerd/internal/filetrust"
+	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 	"gl-signerd/streamer"
@@ -233,13 +236,17 @@ func saveDevice(stateDir string, dev *streamer.Device, ca []byte) error {
 // to nodeID and is valid now.
 func loadDevice(stateDir string, nodeID [33]byte, now time.Time) (cert, key []byte, info streamer.CertInfo, err error) {
 	certPath := filepath.Join(stateDir, deviceCertFile)
-	cert, err = os.ReadFile(certPath)
+	cert, err = filetrust.ReadPrivateFile("device certificate", certPath, 64<<10)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, info, withKind(Network, fmt.Errorf(
 			"%s has no device certificate: register a new node with gl-signerd register, or get a certificate for an existing one with gl-signerd recover", stateDir))
 	}
 	if err == nil {
-		key, err = os.ReadFile(filepath.Join(stateDir, deviceKeyFile))
+		key, err = filetrust.ReadPrivateFile("device key", filepath.Join(stateDir, deviceKeyFile), 64<<10)
+	}
+	var untrusted *filetrust.Error
+	if errors.As(err, &untrusted) {
+		return nil, nil, info, withKind(SecretStore, err)
 	}
 	if err != nil {
 		return nil, nil, info, withKind(Network, fmt.Errorf("cannot read the device identity: %w", err))
@@ -261,4 +268,20 @@ func loadDevice(stateDir string, nodeID [33]byte, now time.Time) (cert, key []by
 			"the device certificate %s is valid only from %s; check the system clock", certPath, info.NotBefore.UTC().Format(time.RFC3339)))
 	}
 	return cert, key, info, nil
+}
+
+// removeLeftovers removes the temporary files an interrupted init
+// (seed.enc), register or recover (the device files) left in stateDir, and
+// logs each. The caller holds the state directory's lock, so no register
+// or recover is writing; a running init's file is locked and kept.
+func removeLeftovers(log *zap.Logger, stateDir string) {
+	for _, name := range []string{secretstore.FileName, deviceKeyFile, deviceCertFile, caFile} {
+		removed, err := secretstore.RemoveLeftovers(filepath.Join(stateDir, name))
+		for _, p := range removed {
+			log.Info("removed a temporary file left by an interrupted init, register or recover", zap.String("path", p))
+		}
+		if err != nil {
+			log.Warn("cannot remove a temporary file left by an interrupted init, register or recover", zap.Error(err))
+		}
+	}
 }

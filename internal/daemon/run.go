@@ -78,6 +78,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer lock.Release()
+	removeLeftovers(log, o.StateDir)
 	policyOpts, err := policyOptions(cfg, log)
 	if err != nil {
 		return err

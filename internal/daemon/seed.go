@@ -13,6 +13,7 @@ import (
 
 	"gl-signerd/config"
 	"gl-signerd/internal/dirlock"
+	"gl-signerd/internal/filetrust"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
@@ -23,7 +24,8 @@ func StorePath(stateDir string) string { return filepath.Join(stateDir, secretst
 
 // LockStateDir checks that stateDir holds a secret store and takes its
 // lock, so that no other gl-signerd uses the directory meanwhile. Its
-// errors are of Kind SecretStore (no store) or Locked.
+// errors are of Kind SecretStore (no store, or a directory not ours alone)
+// or Locked.
 func LockStateDir(stateDir string) (*dirlock.Lock, error) {
 	if _, err := os.Stat(StorePath(stateDir)); errors.Is(err, fs.ErrNotExist) {
 		return nil, withKind(SecretStore, fmt.Errorf(
@@ -33,6 +35,10 @@ func LockStateDir(stateDir string) (*dirlock.Lock, error) {
 	var held *dirlock.HeldError
 	if errors.As(err, &held) {
 		return nil, withKind(Locked, err)
+	}
+	var untrusted *filetrust.Error
+	if errors.As(err, &untrusted) {
+		return nil, withKind(SecretStore, err)
 	}
 	if err != nil {
 		return nil, withKind(Failed, err)

@@ -24,6 +24,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"gl-signerd/internal/filetrust"
 )
 
 // FileName is the lock file's name in the state directory.
@@ -51,8 +53,13 @@ func (e *HeldError) Error() string {
 }
 
 // Acquire takes the exclusive lock of dir without waiting. If another
-// process holds it, the error is a *HeldError.
+// process holds it, the error is a *HeldError. A directory that is not ours
+// to trust (another user owns it, or others may write in it) is refused
+// with a *filetrust.Error before anything is created in it.
 func Acquire(dir string) (*Lock, error) {
+	if err := filetrust.CheckOwnDir("state directory", dir); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(dir, FileName)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC|unix.O_NOFOLLOW, 0o600)
 	if err != nil {

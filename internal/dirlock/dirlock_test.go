@@ -5,8 +5,12 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"gl-signerd/internal/filetrust"
 )
 
 func TestSecondAcquireNamesHolder(t *testing.T) {
@@ -79,4 +83,39 @@ func TestLockHeldByAnotherProcess(t *testing.T) {
 		t.Fatalf("Acquire after the holder was killed: %v", err)
 	}
 	l.Release()
+}
+
+// A state directory another user owns, or others may write in, is refused
+// before the lock file is created in it.
+func TestAcquireRefusesUntrustedDir(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string
+	}{
+		{"world-writable", func(t *testing.T, dir string) { os.Chmod(dir, 0o777) }, "has mode 0777, which lets other users replace the files in it; fix it with: chmod 700 "},
+		{"group-writable", func(t *testing.T, dir string) { os.Chmod(dir, 0o770) }, "has mode 0770"},
+		{"another user's", func(t *testing.T, dir string) {
+			if err := os.Chown(dir, 65534, -1); err != nil {
+				if errors.Is(err, syscall.EPERM) {
+					t.Skipf("cannot give a directory to another uid without root: %v", err)
+				}
+				t.Fatal(err)
+			}
+		}, "is owned by uid 65534"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			l, err := Acquire(dir)
+			var ft *filetrust.Error
+			if !errors.As(err, &ft) || !strings.HasPrefix(err.Error(), "state directory "+dir+" ") || !strings.Contains(err.Error(), tc.want) {
+				l.Release()
+				t.Fatalf("Acquire: %v, want a *filetrust.Error saying %q", err, tc.want)
+			}
+			if _, err := os.Lstat(filepath.Join(dir, FileName)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the lock file was created: %v", err)
+			}
+		})
+	}
 }
