@@ -103,7 +103,11 @@ func runEmulator(cmd *cobra.Command, f *emulatorFlags) error {
 
 	exports := emulatorExports(emu, filepath.Join(dir, "signer"))
 	envPath := filepath.Join(dir, emulatorEnvFile)
-	if err := os.WriteFile(envPath, []byte(exports), 0o600); err != nil {
+	// Written whole, then renamed: whoever waits for the file reads all of it.
+	if err := os.WriteFile(envPath+".tmp", []byte(exports), 0o600); err != nil {
+		return fmt.Errorf("cannot write the exports to %s: %w", envPath, err)
+	}
+	if err := os.Rename(envPath+".tmp", envPath); err != nil {
 		return fmt.Errorf("cannot write the exports to %s: %w", envPath, err)
 	}
 	out := cmd.OutOrStdout()
