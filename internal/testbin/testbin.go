@@ -38,19 +38,26 @@ const pkg = "./cmd/gl-signerd"
 
 // Path returns the path of a gl-signerd binary built from the module that
 // contains the working directory, building it if no up-to-date one exists.
-func Path() (string, error) { return build(nil) }
+func Path() (string, error) { return build(nil, nil) }
 
-// Static is Path for a static binary (CGO_ENABLED=0), as the container
-// image has.
-func Static() (string, error) { return build([]string{"CGO_ENABLED=0"}) }
+// StaticVersion is the version Static stamps into its binary.
+const StaticVersion = "v0.0.0-container-test"
 
-// build returns the binary built with env added to the environment.
-func build(env []string) (string, error) {
+// Static is Path for the binary the Dockerfile builds: static
+// (CGO_ENABLED=0), stripped, with main.version set by the linker to
+// StaticVersion.
+func Static() (string, error) {
+	return build([]string{"CGO_ENABLED=0"}, []string{"-ldflags", "-s -w -X main.version=" + StaticVersion})
+}
+
+// build returns the binary built with env added to the environment and
+// flags added to go build's.
+func build(env, flags []string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	key, err := sourceKey(root, env)
+	key, err := sourceKey(root, append(append([]string(nil), env...), flags...))
 	if err != nil {
 		return "", fmt.Errorf("testbin: hashing the source: %w", err)
 	}
@@ -75,7 +82,8 @@ func build(env []string) (string, error) {
 		return bin, nil // another package built it while we waited
 	}
 	tmp := bin + ".tmp"
-	cmd := exec.Command("go", "build", "-o", tmp, pkg)
+	args := append(append([]string{"build", "-o", tmp}, flags...), pkg)
+	cmd := exec.Command("go", args...)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), env...)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -108,10 +116,10 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// sourceKey hashes the Go version, the platform, the build's environment
-// (env, and CGO_ENABLED as go build would see it) and every file the binary
+// sourceKey hashes the Go version, the platform, the build's settings
+// (extra, and CGO_ENABLED as go build would see it) and every file the binary
 // is built from, in a fixed order.
-func sourceKey(root string, env []string) (string, error) {
+func sourceKey(root string, extra []string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -134,7 +142,7 @@ func sourceKey(root string, env []string) (string, error) {
 	}
 	sort.Strings(files)
 	h := sha256.New()
-	fmt.Fprintf(h, "%s %s/%s %s CGO_ENABLED=%s %q\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, pkg, os.Getenv("CGO_ENABLED"), env)
+	fmt.Fprintf(h, "%s %s/%s %s CGO_ENABLED=%s %q\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, pkg, os.Getenv("CGO_ENABLED"), extra)
 	for _, path := range files {
 		rel, _ := filepath.Rel(root, path)
 		f, err := os.Open(path)
