@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gl-signerd/internal/sharedfiles"
 )
 
 // vectorLine is the part of a shared/vectors jsonl line these tests use.
@@ -33,7 +35,7 @@ func sharedDir(t testing.TB) string {
 	t.Helper()
 	dir := filepath.Join("..", "..", "shared")
 	if _, err := os.Stat(filepath.Join(dir, "vectors", "public.jsonl")); err != nil {
-		t.Skipf("shared vectors not found at %s (clone the repo next to shared/): %v", dir, err)
+		sharedfiles.Missing(t, "shared vectors not found at %s (clone the repo next to shared/): %v", dir, err)
 	}
 	return dir
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"gl-signerd/internal/sharedfiles"
 	"gl-signerd/signer/replay"
 )
 
@@ -17,7 +18,7 @@ func sharedVectors(t testing.TB, rel string) string {
 	t.Helper()
 	p := filepath.Join("..", "..", "shared", "vectors", filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipping: %s not found (shared/ is expected next to the repository): %v", p, err)
+		sharedfiles.Missing(t, "%s not found (shared/ is expected next to the repository): %v", p, err)
 	}
 	return p
 }

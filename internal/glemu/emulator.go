@@ -27,6 +27,10 @@ type Options struct {
 	// Dir receives ca.pem, nobody.crt and nobody-key.pem. Empty: a new
 	// temporary directory, removed by Close.
 	Dir string
+	// Listen is the scheduler's address, a loopback host and a port
+	// (default "127.0.0.1:0", any free port). Nodes are always served on
+	// loopback, and the certificates name only localhost and 127.0.0.1.
+	Listen string
 	// Logger: nil logs nothing.
 	Logger *zap.Logger
 	// ChallengeTTL is how long a challenge stays valid (default 1 min).
@@ -130,7 +134,11 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("glemu: making the scheduler certificate: %w", err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := ListenAddr(opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("glemu: %w", err)
+	}
+	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("glemu: listening for the scheduler: %w", err)
 	}
@@ -146,6 +154,26 @@ func Start(ctx context.Context, opts Options) (*Emulator, error) {
 	ok = true
 	e.log.Info("greenlight emulator started", zap.String("scheduler", e.SchedulerURI()), zap.String("dir", e.dir))
 	return e, nil
+}
+
+// ListenAddr checks a scheduler address (Options.Listen) and returns the
+// one to listen on: empty is "127.0.0.1:0"; a host must be loopback (127.0.0.1, ::1 or localhost, which the certificates
+// name), since the nodes are served on loopback only.
+func ListenAddr(addr string) (string, error) {
+	if addr == "" {
+		return "127.0.0.1:0", nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("listen address %q: %w (write it as HOST:PORT, e.g. 127.0.0.1:2601)", addr, err)
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return "", fmt.Errorf("listen address %q: the emulator serves loopback only (its nodes listen on 127.0.0.1 and its certificates name localhost and 127.0.0.1); use 127.0.0.1:PORT", addr)
+	}
+	return net.JoinHostPort(host, port), nil
 }
 
 // newServer is a gRPC server with our TLS and a keepalive policy that

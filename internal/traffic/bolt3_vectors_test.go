@@ -12,6 +12,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/sharedfiles"
 	"gl-signerd/signer/keys"
 )
 
@@ -24,7 +25,7 @@ func TestBOLT3MatchesPolicyVectors(t *testing.T) {
 	path := filepath.Join("..", "..", "..", "shared", "vectors", "policy", "benign.jsonl")
 	lines, err := LoadVectors(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		t.Skipf("%s is absent (the repo is not cloned next to shared/)", path)
+		sharedfiles.Missing(t, "%s is absent (the repo is not cloned next to shared/)", path)
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"gl-signerd/internal/sharedfiles"
 )
 
 // sharedPath locates a file under shared/, which lives next to the repo
@@ -16,7 +18,7 @@ func sharedPath(t testing.TB, rel string) string {
 	t.Helper()
 	p := filepath.Join("..", "..", "..", "shared", filepath.FromSlash(rel))
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipping: %s not found (shared/ is expected next to the repository): %v", p, err)
+		sharedfiles.Missing(t, "%s not found (shared/ is expected next to the repository): %v", p, err)
 	}
 	return p
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/sharedfiles"
 	"gl-signerd/signer"
 )
 
@@ -262,7 +263,7 @@ func TestSynthesizeInitMatchesVectors(t *testing.T) {
 	}
 	p := filepath.Join("..", "..", "..", "shared", "vectors", "public.jsonl")
 	if _, err := os.Stat(p); err != nil {
-		t.Skipf("skipping the shared vectors: %v", err)
+		sharedfiles.Missing(t, "the shared vectors: %v", err)
 	}
 	lines, err := ReadFile(p)
 	if err != nil {

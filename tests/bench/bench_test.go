@@ -5,13 +5,12 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"gl-signerd/internal/loadgen"
+	"gl-signerd/internal/testbin"
 	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
 )
@@ -19,22 +18,12 @@ import (
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gl-signerd-bench-bin-")
-	if err != nil {
+	var err error
+	if bin, err = testbin.Path(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin = filepath.Join(dir, "gl-signerd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gl-signerd")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // A short run of the whole measurement: every phase produces figures and

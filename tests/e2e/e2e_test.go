@@ -3,8 +3,8 @@
 // signals and the single-instance lock, then searches everything the
 // binary wrote outside the secret store for the secrets it holds.
 //
-// The test builds the binary with `go build` and takes a minute or so
-// (each store open costs a full Argon2id); -short skips it.
+// The test runs the binary TestMain built and takes a minute or so (each
+// store open costs a full Argon2id); -short skips it.
 package e2e
 
 import (
@@ -40,6 +40,7 @@ import (
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/control"
 	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/sharedfiles"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
@@ -67,7 +68,7 @@ type harness struct {
 func newHarness(t *testing.T, emu *glemu.Emulator) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, dir: dir, bin: buildBinary(t, dir)}
+	h := &harness{t: t, dir: dir, bin: sharedBin}
 	home := filepath.Join(dir, "home")
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
@@ -84,22 +85,6 @@ func newHarness(t *testing.T, emu *glemu.Emulator) *harness {
 		t.Fatal(err)
 	}
 	return h
-}
-
-// buildBinary builds gl-signerd from the repository root.
-func buildBinary(t *testing.T, dir string) string {
-	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "gl-signerd")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/gl-signerd")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
 }
 
 func (h *harness) outFile(tag string) string {
@@ -694,7 +679,7 @@ func vectorsB(t *testing.T, h *harness, emu *glemu.Emulator, secrets map[string]
 	path := filepath.Join("..", "..", "..", "shared", "vectors", "public.jsonl")
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s is absent (the repo is not cloned next to shared/); CLN's answers cannot be checked", path)
+		sharedfiles.Missing(t, "%s is absent (the repo is not cloned next to shared/); CLN's answers cannot be checked", path)
 	}
 	if err != nil {
 		t.Fatal(err)

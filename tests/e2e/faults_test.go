@@ -44,6 +44,7 @@ func count(n, short int) int {
 // four channels are busy: the signer follows each time, every request is
 // answered once and correctly, and nothing is left pending.
 func TestFaultPreemptions(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	// The default backoff (500 ms to 30 s): a moved node is reattached at
 	// once, so each move costs well under a second.
@@ -89,6 +90,7 @@ func TestFaultPreemptions(t *testing.T) {
 // (the node applies one answer; any duplicate answer is byte-equal to it),
 // none is lost, and every answer is the engine's.
 func TestFaultStreamCuts(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	d := f.start("GL_SIGNERD_STREAMER_BACKOFF_INITIAL=10ms", "GL_SIGNERD_STREAMER_BACKOFF_MAX=40ms")
 	f.attached(d, 0, 30*time.Second)
@@ -131,6 +133,7 @@ func TestFaultStreamCuts(t *testing.T) {
 // to the next one), and every answer the node received was in the audit
 // log before it was sent.
 func TestFaultSIGKILL(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	env := []string{"GL_SIGNERD_STREAMER_BACKOFF_INITIAL=20ms", "GL_SIGNERD_STREAMER_BACKOFF_MAX=200ms"}
 	d := f.start(env...)
@@ -196,6 +199,7 @@ func TestFaultSIGKILL(t *testing.T) {
 // it received before exiting 0, the rest stays pending at the node and is
 // answered by the next daemon; nothing is lost or answered twice.
 func TestFaultSIGTERMDrains(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	d := f.start()
 	f.attached(d, 0, 30*time.Second)
@@ -278,6 +282,7 @@ func TestFaultSIGTERMDrains(t *testing.T) {
 // runs (and the node moves, so the daemon needs it): the daemon retries
 // with backoff, never in a hot loop, and signs again once it is back.
 func TestFaultSchedulerFlapping(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	proxy := newProxy(t, strings.TrimPrefix(f.emu.SchedulerURI(), "https://"))
 	via := "GL_SCHEDULER_GRPC_URI=https://" + proxy.addr()
@@ -345,6 +350,7 @@ func TestFaultSchedulerFlapping(t *testing.T) {
 // scheduler's certificate, a device certificate of another node, an
 // expired one.
 func TestFaultIdentityRefused(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	var other [33]byte
 	copy(other[:], f.nodeID[:])
@@ -415,6 +421,7 @@ func TestFaultIdentityRefused(t *testing.T) {
 // is left unanswered or crashes the daemon), and the daemon keeps
 // answering correctly on the same channel.
 func TestFaultGarbageFromNode(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, glemu.Options{})
 	d := f.start()
 	f.attached(d, 0, 30*time.Second)

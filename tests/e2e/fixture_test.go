@@ -1,6 +1,7 @@
 package e2e
 
-// The fault tests' fixture: the gl-signerd binary built once (TestMain), a
+// The fault tests' fixture: the gl-signerd binary built once (TestMain,
+// internal/testbin), a
 // registered node on the emulator with a fast-KDF store, daemons started
 // and killed as subprocesses, and traffic from internal/traffic checked
 // against an in-process engine with the same seed.
@@ -24,6 +25,7 @@ import (
 	"time"
 
 	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/testbin"
 	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
@@ -31,26 +33,18 @@ import (
 	glpb "gl-signerd/streamer/pb/greenlight"
 )
 
-// sharedBin is the binary TestMain built for the fault tests.
+// sharedBin is the real binary, built once for every package that runs
+// it (internal/testbin).
 var sharedBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gl-signerd-e2e-bin-")
+	bin, err := testbin.Path()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	sharedBin = filepath.Join(dir, "gl-signerd")
-	cmd := exec.Command("go", "build", "-o", sharedBin, "./cmd/gl-signerd")
-	cmd.Dir = filepath.Join("..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	sharedBin = bin
+	os.Exit(m.Run())
 }
 
 // fixture is one registered node and its state directory.

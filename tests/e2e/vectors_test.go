@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"gl-signerd/internal/glemu"
+	"gl-signerd/internal/sharedfiles"
 	"gl-signerd/internal/traffic"
 )
 
@@ -19,11 +20,12 @@ import (
 // lines too (their reject lines are for a validating signer), with the
 // policy enforced; CLN's own with it off.
 func TestVectorsThroughDaemon(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join("..", "..", "..", "shared", "vectors")
 	for _, file := range []string{"public.jsonl", filepath.Join("policy", "benign.jsonl"), filepath.Join("policy", "attacks.jsonl")} {
 		lines, err := traffic.LoadVectors(filepath.Join(dir, file))
 		if errors.Is(err, fs.ErrNotExist) {
-			t.Skipf("%s is absent (the repo is not cloned next to shared/); CLN's answers cannot be replayed", filepath.Join(dir, file))
+			sharedfiles.Missing(t, "%s is absent (the repo is not cloned next to shared/); CLN's answers cannot be replayed", filepath.Join(dir, file))
 		}
 		if err != nil {
 			t.Fatal(err)

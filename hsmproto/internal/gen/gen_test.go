@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"gl-signerd/internal/sharedfiles"
 )
 
 func loadTable(t *testing.T) *table {
@@ -46,7 +48,7 @@ func TestTableMatchesCSV(t *testing.T) {
 	dir := filepath.Join("..", "..", "..", "..", "shared", "reference", "cln-"+tb.cln)
 	files, _ := filepath.Glob(filepath.Join(dir, "*_wire.csv"))
 	if len(files) == 0 {
-		t.Skipf("CLN %s CSV files not found in %s", tb.cln, dir)
+		sharedfiles.Missing(t, "CLN %s CSV files not found in %s", tb.cln, dir)
 	}
 	msgs := 0
 	for _, name := range files {
