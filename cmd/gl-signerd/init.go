@@ -29,6 +29,7 @@ type initFlags struct {
 	importFile  string
 	hsmPassFile string
 	noConfirm   bool
+	weakOK      bool
 }
 
 func init() {
@@ -53,7 +54,9 @@ mnemonic layout of CLN v25.09 and later. Its passphrase, if it has one, comes
 from --hsm-secret-passphrase-file or the terminal.
 
 The secret is Greenlight-compatible: the first 32 bytes of the BIP39 seed with
-an empty BIP39 passphrase. The words themselves are not stored. init prints the
+an empty BIP39 passphrase. The words themselves are not stored. The store's
+passphrase must have at least 8 characters (--weak-passphrase accepts a
+shorter one). init prints the
 node id. An existing secret store is never overwritten.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(cmd, &f) },
@@ -67,6 +70,7 @@ node id. An existing secret store is never overwritten.`,
 	fl.StringVar(&f.importFile, "import-hsm-secret", "", "import CLN's hsm_secret FILE (plain, encrypted or mnemonic layout)")
 	fl.StringVar(&f.hsmPassFile, "hsm-secret-passphrase-file", "", "read the passphrase of an encrypted hsm_secret from FILE (mode 0600)")
 	fl.BoolVar(&f.noConfirm, "no-confirm", false, "print new recovery words to stdout without asking for them back (for scripts; no terminal needed)")
+	addWeakPassphraseFlag(cmd, &f.weakOK)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -145,7 +149,7 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 		if seed, err = secretstore.GreenlightSeed(m, network); err != nil {
 			return withExitCode(ExitFailure, err)
 		}
-		if pass, _, err = readPassphrase(f.passFile, true); err != nil {
+		if pass, err = readNewPassphrase(f.passFile, f.weakOK); err != nil {
 			seed.Wipe()
 			return err
 		}
@@ -153,14 +157,14 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 		if seed, err = importHSMSecret(f, network); err != nil {
 			return err
 		}
-		if pass, _, err = readPassphrase(f.passFile, true); err != nil {
+		if pass, err = readNewPassphrase(f.passFile, f.weakOK); err != nil {
 			seed.Wipe()
 			return err
 		}
 	default:
 		// The passphrase first, so that no words are shown for a store that
 		// will not be written.
-		if pass, _, err = readPassphrase(f.passFile, true); err != nil {
+		if pass, err = readNewPassphrase(f.passFile, f.weakOK); err != nil {
 			return err
 		}
 		m, err := secretstore.NewMnemonic(f.words)
@@ -192,7 +196,7 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := secretstore.Create(path, seed, pass, storeOptions...); err != nil {
+	if err := withKDFProgress(os.Stderr, func() error { return secretstore.Create(path, seed, pass, storeOptions...) }); err != nil {
 		return withExitCode(ExitSecretStore, err)
 	}
 	fmt.Fprintf(out, "node id: %s\n", hex.EncodeToString(nodeID[:]))
