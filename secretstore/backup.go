@@ -21,18 +21,9 @@ var ErrNeedsBIP39Passphrase = errors.New("this secret store holds a seed made fr
 // error reveals a word or a secret byte; the comparison takes the same
 // time wherever the secrets differ.
 func (s *Seed) MatchesMnemonic(mnemonic string) (bool, error) {
-	var n int
-	switch s.Type {
-	case TypeGreenlight:
-		n = 32
-	case TypeBIP39Seed:
-		n = 64
-	case TypeHSMSecret, TypeHSMSecretEncrypted:
-		return false, ErrNoWords
-	case TypeBIP39SeedWithPassphrase:
-		return false, ErrNeedsBIP39Passphrase
-	default:
-		return false, fmt.Errorf("secret type %d is not known", uint8(s.Type))
+	n, err := s.wordsSecretLen()
+	if err != nil {
+		return false, err
 	}
 	full, err := mnemonicSeed(mnemonic, "")
 	if err != nil {
@@ -40,4 +31,26 @@ func (s *Seed) MatchesMnemonic(mnemonic string) (bool, error) {
 	}
 	defer func() { Munlock(full); Wipe(full) }()
 	return len(s.Secret) == n && subtle.ConstantTimeCompare(full[:n], s.Secret) == 1, nil
+}
+
+// CanCheckWords says whether MatchesMnemonic can check recovery words
+// against s: nil, ErrNoWords or ErrNeedsBIP39Passphrase.
+func (s *Seed) CanCheckWords() error {
+	_, err := s.wordsSecretLen()
+	return err
+}
+
+// wordsSecretLen is how many bytes of the BIP39 seed s keeps.
+func (s *Seed) wordsSecretLen() (int, error) {
+	switch s.Type {
+	case TypeGreenlight:
+		return 32, nil
+	case TypeBIP39Seed:
+		return 64, nil
+	case TypeHSMSecret, TypeHSMSecretEncrypted:
+		return 0, ErrNoWords
+	case TypeBIP39SeedWithPassphrase:
+		return 0, ErrNeedsBIP39Passphrase
+	}
+	return 0, fmt.Errorf("secret type %d is not known", uint8(s.Type))
 }

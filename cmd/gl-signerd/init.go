@@ -142,7 +142,7 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 	defer func() { secretstore.Wipe(pass) }()
 	switch {
 	case f.recover:
-		m, err := readMnemonic(stdinTTY)
+		m, err := readMnemonic(stdinTTY, "--recover")
 		if err != nil {
 			return err
 		}
@@ -210,8 +210,9 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 const maxMnemonicInput = 4096
 
 // readMnemonic reads recovery words from the terminal (not echoed) or from
-// stdin, and returns them normalized and checked.
-func readMnemonic(stdinTTY bool) (string, error) {
+// stdin, and returns them normalized and checked. who names the command or
+// flag that reads them, for the error when there are none.
+func readMnemonic(stdinTTY bool, who string) (string, error) {
 	var raw []byte
 	if stdinTTY {
 		fmt.Fprint(os.Stderr, "Enter the recovery words, separated by spaces (not shown): ")
@@ -235,7 +236,7 @@ func readMnemonic(stdinTTY bool) (string, error) {
 	defer secretstore.Wipe(raw)
 	m := secretstore.NormalizeMnemonic(string(raw))
 	if m == "" {
-		return "", usageErr("--recover reads the recovery words from stdin or the terminal, and got none; pipe them in, or run on a terminal")
+		return "", usageErr("%s reads the recovery words from stdin or the terminal, and got none; pipe them in, or run on a terminal", who)
 	}
 	if err := secretstore.CheckMnemonic(m); err != nil {
 		return "", withExitCode(ExitFailure, err)
