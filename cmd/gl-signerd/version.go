@@ -77,6 +77,7 @@ func init() {
 	})
 	// --version on the root command prints the same text.
 	rootCmd.Version = versionString()
+	rootCmd.Flags().Bool("version", false, "print the version, commit, Go version and hsmd wire protocol range")
 	cobra.AddTemplateFunc("glSignerdVersion", versionText)
 	rootCmd.SetVersionTemplate("{{glSignerdVersion}}")
 }
