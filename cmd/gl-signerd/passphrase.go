@@ -58,6 +58,9 @@ func readNewPassphrase(passFile string, weakOK bool) ([]byte, error) {
 
 const kdfProgressText = "deriving the key from the passphrase…"
 
+// kdfProgressEvery is how often the progress line's seconds are updated.
+var kdfProgressEvery = time.Second
+
 // withKDFProgress runs work, which stretches a passphrase into a key, and
 // meanwhile, if tty is a terminal, shows that it does and for how long;
 // the line is cleared at the end. Elsewhere (a log, a pipe) it writes
@@ -72,7 +75,7 @@ func withKDFProgress(tty *os.File, work func() error) error {
 	go func() {
 		defer wg.Done()
 		start := time.Now()
-		tick := time.NewTicker(time.Second)
+		tick := time.NewTicker(kdfProgressEvery)
 		defer tick.Stop()
 		fmt.Fprint(tty, kdfProgressText)
 		for {

@@ -49,9 +49,11 @@ func TestKDFProgressOnTerminal(t *testing.T) {
 		b, _ := io.ReadAll(ctrl) // ends with EIO once tty is closed
 		read <- string(b)
 	}()
+	defer func(d time.Duration) { kdfProgressEvery = d }(kdfProgressEvery)
+	kdfProgressEvery = 10 * time.Millisecond
 	wantErr := errors.New("the work's error")
 	err := withKDFProgress(tty, func() error {
-		time.Sleep(1200 * time.Millisecond)
+		time.Sleep(300 * time.Millisecond)
 		return wantErr
 	})
 	tty.Close()
@@ -62,8 +64,8 @@ func TestKDFProgressOnTerminal(t *testing.T) {
 	if !strings.HasPrefix(got, kdfProgressText) {
 		t.Errorf("terminal got %q, want it to start with %q", got, kdfProgressText)
 	}
-	if !strings.Contains(got, "\r"+kdfProgressText+" 1s") {
-		t.Errorf("terminal got %q, want the elapsed seconds after one second", got)
+	if !strings.Contains(got, "\r"+kdfProgressText+" 0s") {
+		t.Errorf("terminal got %q, want the elapsed seconds updated", got)
 	}
 	if !strings.HasSuffix(got, "\r\x1b[K") {
 		t.Errorf("terminal got %q, want the line cleared at the end", got)
