@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 
@@ -13,8 +14,9 @@ import (
 )
 
 type backupCheckFlags struct {
-	stateDir string
-	passFile string
+	stateDir      string
+	passFile      string
+	bip39PassFile string
 }
 
 func init() {
@@ -32,9 +34,13 @@ from --passphrase-file, the systemd credential, or the terminal), then read
 the words from the terminal (not echoed) or from stdin, and say whether they
 give the stored seed.
 
+A seed imported from CLN's mnemonic layout with a BIP39 passphrase needs that
+passphrase too: --bip39-passphrase-file FILE, or the terminal.
+
 Exit code 0: the words are this node's backup. 1: they are not (or are not
 valid BIP39 words), or the store holds a CLN hsm_secret imported from a file,
-which has no words. 3: the store cannot be unlocked.
+which has no words. 3: the store cannot be unlocked (or a BIP39 passphrase it
+needs was not given).
 
 Neither the words nor the seed is ever printed.`,
 		Args: noArgs,
@@ -42,6 +48,7 @@ Neither the words nor the seed is ever printed.`,
 	}
 	addStateDirFlag(check, &f.stateDir)
 	addPassphraseFileFlag(check, &f.passFile)
+	check.Flags().StringVar(&f.bip39PassFile, "bip39-passphrase-file", "", "read the seed's BIP39 passphrase from FILE (mode 0600), for a seed made with one; default: ask on the terminal")
 	group.AddCommand(check)
 	rootCmd.AddCommand(group)
 }
@@ -67,11 +74,29 @@ func runBackupCheck(cmd *cobra.Command, f *backupCheckFlags) error {
 	if err != nil {
 		return err
 	}
+	var bip39Pass []byte
+	if seed.NeedsBIP39Passphrase() {
+		bip39Pass, _, err = secretstore.ReadPassphrase(secretstore.PassphraseOptions{
+			File:     f.bip39PassFile,
+			Terminal: os.Stdin,
+			Prompt:   os.Stderr,
+			What:     "BIP39 passphrase of the seed",
+		})
+		if errors.Is(err, secretstore.ErrNoPassphraseSource) {
+			err = errors.New("this secret store's seed was made with a BIP39 passphrase, and there is no terminal to ask for it: pass --bip39-passphrase-file FILE")
+		}
+		if err != nil {
+			return withExitCode(ExitSecretStore, err)
+		}
+		defer secretstore.Wipe(bip39Pass)
+	} else if f.bip39PassFile != "" {
+		return usageErr("this secret store's seed was made without a BIP39 passphrase; drop --bip39-passphrase-file")
+	}
 	m, err := readMnemonic(term.IsTerminal(int(os.Stdin.Fd())), "backup check")
 	if err != nil {
 		return err
 	}
-	ok, err := seed.MatchesMnemonic(m)
+	ok, err := seed.MatchesMnemonic(m, bip39Pass)
 	if err != nil {
 		return withExitCode(ExitFailure, err)
 	}
