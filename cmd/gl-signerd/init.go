@@ -54,10 +54,12 @@ mnemonic layout of CLN v25.09 and later. Its passphrase, if it has one, comes
 from --hsm-secret-passphrase-file or the terminal.
 
 The secret is Greenlight-compatible: the first 32 bytes of the BIP39 seed with
-an empty BIP39 passphrase. The words themselves are not stored. The store's
-passphrase must have at least 8 characters (--weak-passphrase accepts a
-shorter one). init prints the
-node id. An existing secret store is never overwritten.`,
+an empty BIP39 passphrase. The words themselves are not stored. init prints the
+node id. An existing secret store is never overwritten.
+
+The store's passphrase must have at least 8 characters (--weak-passphrase
+accepts a shorter one). On a terminal, init says so while the key is derived
+from it (Argon2id: seconds on a slow machine).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(cmd, &f) },
 	}
