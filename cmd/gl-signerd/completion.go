@@ -2,7 +2,35 @@ package main
 
 import (
 	"github.com/spf13/cobra"
+
+	"gl-signerd/config"
 )
+
+// flagValues are the values of flags that take one of a few, which shell
+// completion offers wherever such a flag is.
+var flagValues = map[string][]string{
+	"network":    config.Networks,
+	"log-level":  config.LogLevels,
+	"log-format": config.LogFormats,
+}
+
+// addFlagCompletions registers flagValues' completions on c and every
+// command under it. It runs once, after every subcommand's init.
+func addFlagCompletions(c *cobra.Command) {
+	for name, values := range flagValues {
+		if c.LocalFlags().Lookup(name) == nil {
+			continue
+		}
+		values := values
+		// An error means the flag has a completion already; keep it.
+		_ = c.RegisterFlagCompletionFunc(name, func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			return values, cobra.ShellCompDirectiveNoFileComp
+		})
+	}
+	for _, sub := range c.Commands() {
+		addFlagCompletions(sub)
+	}
+}
 
 func init() {
 	rootCmd.AddCommand(&cobra.Command{
