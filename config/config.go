@@ -89,7 +89,7 @@ type SchedulerConfig struct {
 // TLSConfig holds the mTLS material for talking to the scheduler before the
 // node has its own device certificate. Each value is a file path or PEM text.
 type TLSConfig struct {
-	CACert     string `koanf:"ca_cert" flag:"ca-cert" help:"Greenlight CA certificate: a PEM file path or PEM text; empty uses the built-in one"`
+	CACert     string `koanf:"ca_cert" flag:"ca-cert" help:"Greenlight CA certificate (the ca.pem Greenlight gives you): a PEM file path or PEM text; register and recover need it, and store it in the state directory, where run finds it when this is empty"`
 	NobodyCert string `koanf:"nobody_cert" flag:"nobody-cert" help:"the \"nobody\" (developer) certificate: a PEM file path or PEM text"`
 	NobodyKey  string `koanf:"nobody_key" flag:"nobody-key" secret:"pem" help:"the \"nobody\" (developer) private key: a PEM file path or PEM text (redacted when shown)"`
 }

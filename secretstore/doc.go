@@ -15,7 +15,9 @@
 // ImportHSMSecret reads every hsm_secret layout of CLN up to v26.06 (plain
 // 32 bytes, 73-byte passphrase-encrypted, and the mnemonic layout).
 // ReadPassphrase finds the passphrase (a file, a systemd credential, or the
-// terminal).
+// terminal). ChangePassphrase re-encrypts a store under a new passphrase,
+// atomically; Seed.MatchesMnemonic checks a written copy of the recovery
+// words against a store's seed.
 //
 // # File format (version 1)
 //

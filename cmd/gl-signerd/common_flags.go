@@ -102,28 +102,41 @@ func readPassphrase(passFile string, confirm bool) (pass []byte, source string, 
 	return pass, source, nil
 }
 
-// openSeed reads the passphrase and opens the secret store of stateDir.
-// Its errors carry ExitSecretStore and say what to do.
+// openSeed reads the passphrase and opens the secret store of stateDir,
+// showing progress on a terminal while the key is derived. Its errors carry
+// ExitSecretStore and say what to do.
 func openSeed(stateDir, passFile string) (*secretstore.Seed, error) {
+	seed, pass, err := openSeedKeepPassphrase(stateDir, passFile)
+	secretstore.Wipe(pass)
+	return seed, err
+}
+
+// openSeedKeepPassphrase is openSeed that also returns the passphrase that
+// opened the store; the caller wipes it.
+func openSeedKeepPassphrase(stateDir, passFile string) (*secretstore.Seed, []byte, error) {
 	path := storePath(stateDir)
 	// Fail on a missing store before asking for a passphrase.
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, withExitCode(ExitSecretStore, fmt.Errorf(
+		return nil, nil, withExitCode(ExitSecretStore, fmt.Errorf(
 			"there is no secret store in %s: create one with gl-signerd init, or point --state-dir at the right directory", stateDir))
 	}
 	pass, source, err := readPassphrase(passFile, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	defer secretstore.Wipe(pass)
-	seed, err := secretstore.Open(path, pass)
+	var seed *secretstore.Seed
+	err = withKDFProgress(os.Stderr, func() (err error) {
+		seed, err = secretstore.Open(path, pass)
+		return err
+	})
 	if err != nil {
+		secretstore.Wipe(pass)
 		if errors.Is(err, secretstore.ErrWrongPassphrase) {
 			err = fmt.Errorf("%w (the passphrase came from the %s)", err, source)
 		}
-		return nil, withExitCode(ExitSecretStore, err)
+		return nil, nil, withExitCode(ExitSecretStore, err)
 	}
-	return seed, nil
+	return seed, pass, nil
 }
 
 // loadConfig loads the configuration for cmd, whose flags addConfigFlags

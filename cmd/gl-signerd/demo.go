@@ -240,6 +240,16 @@ func (d *demo) setup(ctx context.Context) error {
 	return nil
 }
 
+// childMessage is what a gl-signerd child process wrote to stderr, without
+// its "gl-signerd: " prefixes: the parent prints its own.
+func childMessage(stderr string) string {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "gl-signerd: ")
+	}
+	return strings.Join(lines, "\n")
+}
+
 // command runs one gl-signerd command to completion.
 func (d *demo) command(ctx context.Context, args ...string) (stdout []byte, err error) {
 	return d.commandWithInput(ctx, nil, args...)
@@ -254,7 +264,7 @@ func (d *demo) commandWithInput(ctx context.Context, stdin io.Reader, args ...st
 	c.Stdout, c.Stderr = &out, &errb
 	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := c.Run(); err != nil {
-		return nil, fmt.Errorf("gl-signerd %s: %v: %s", args[0], err, strings.TrimSpace(errb.String()))
+		return nil, fmt.Errorf("the demo's \"gl-signerd %s\" failed (%v): %s", args[0], err, childMessage(errb.String()))
 	}
 	return out.Bytes(), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -78,7 +79,7 @@ func decodeHex(s string, indent bool) ([]byte, error) {
 	}
 	m, n, err := hsmproto.DecodePrefix(raw)
 	if err != nil {
-		return nil, err
+		return nil, decodeErrorText(err)
 	}
 	d := decodedMessage{Type: m.MsgType(), Name: m.MsgName(), Fields: m, Trailing: hex.EncodeToString(raw[n:])}
 	if indent {
@@ -116,4 +117,18 @@ func decodeLines(in io.Reader, out, errOut io.Writer) error {
 		return withExitCode(ExitFailure, fmt.Errorf("%d of %d messages could not be decoded", failed, total))
 	}
 	return nil
+}
+
+// decodeErrorText names the message in a decoding error as the JSON output
+// does ("hsmd_ecdh_req", not hsmproto's shorter "ecdh_req").
+func decodeErrorText(err error) error {
+	var de *hsmproto.DecodeError
+	if !errors.As(err, &de) {
+		return err
+	}
+	name := de.Message
+	if name == "" {
+		name = "hsmd message"
+	}
+	return fmt.Errorf("%s: field %s at byte %d: %w", name, de.Field, de.Offset, de.Err)
 }

@@ -29,6 +29,7 @@ type initFlags struct {
 	importFile  string
 	hsmPassFile string
 	noConfirm   bool
+	weakOK      bool
 }
 
 func init() {
@@ -54,7 +55,11 @@ from --hsm-secret-passphrase-file or the terminal.
 
 The secret is Greenlight-compatible: the first 32 bytes of the BIP39 seed with
 an empty BIP39 passphrase. The words themselves are not stored. init prints the
-node id. An existing secret store is never overwritten.`,
+node id. An existing secret store is never overwritten.
+
+The store's passphrase must have at least 8 characters (--weak-passphrase
+accepts a shorter one). On a terminal, init says so while the key is derived
+from it (Argon2id: seconds on a slow machine).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runInit(cmd, &f) },
 	}
@@ -67,6 +72,7 @@ node id. An existing secret store is never overwritten.`,
 	fl.StringVar(&f.importFile, "import-hsm-secret", "", "import CLN's hsm_secret FILE (plain, encrypted or mnemonic layout)")
 	fl.StringVar(&f.hsmPassFile, "hsm-secret-passphrase-file", "", "read the passphrase of an encrypted hsm_secret from FILE (mode 0600)")
 	fl.BoolVar(&f.noConfirm, "no-confirm", false, "print new recovery words to stdout without asking for them back (for scripts; no terminal needed)")
+	addWeakPassphraseFlag(cmd, &f.weakOK)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -138,14 +144,14 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 	defer func() { secretstore.Wipe(pass) }()
 	switch {
 	case f.recover:
-		m, err := readMnemonic(stdinTTY)
+		m, err := readMnemonic(stdinTTY, "--recover")
 		if err != nil {
 			return err
 		}
 		if seed, err = secretstore.GreenlightSeed(m, network); err != nil {
 			return withExitCode(ExitFailure, err)
 		}
-		if pass, _, err = readPassphrase(f.passFile, true); err != nil {
+		if pass, err = readNewPassphrase(f.passFile, f.weakOK); err != nil {
 			seed.Wipe()
 			return err
 		}
@@ -153,14 +159,14 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 		if seed, err = importHSMSecret(f, network); err != nil {
 			return err
 		}
-		if pass, _, err = readPassphrase(f.passFile, true); err != nil {
+		if pass, err = readNewPassphrase(f.passFile, f.weakOK); err != nil {
 			seed.Wipe()
 			return err
 		}
 	default:
 		// The passphrase first, so that no words are shown for a store that
 		// will not be written.
-		if pass, _, err = readPassphrase(f.passFile, true); err != nil {
+		if pass, err = readNewPassphrase(f.passFile, f.weakOK); err != nil {
 			return err
 		}
 		m, err := secretstore.NewMnemonic(f.words)
@@ -192,7 +198,7 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 	if err != nil {
 		return err
 	}
-	if err := secretstore.Create(path, seed, pass, storeOptions...); err != nil {
+	if err := withKDFProgress(os.Stderr, func() error { return secretstore.Create(path, seed, pass, storeOptions...) }); err != nil {
 		return withExitCode(ExitSecretStore, err)
 	}
 	fmt.Fprintf(out, "node id: %s\n", hex.EncodeToString(nodeID[:]))
@@ -206,8 +212,9 @@ func runInit(cmd *cobra.Command, f *initFlags) error {
 const maxMnemonicInput = 4096
 
 // readMnemonic reads recovery words from the terminal (not echoed) or from
-// stdin, and returns them normalized and checked.
-func readMnemonic(stdinTTY bool) (string, error) {
+// stdin, and returns them normalized and checked. who names the command or
+// flag that reads them, for the error when there are none.
+func readMnemonic(stdinTTY bool, who string) (string, error) {
 	var raw []byte
 	if stdinTTY {
 		fmt.Fprint(os.Stderr, "Enter the recovery words, separated by spaces (not shown): ")
@@ -231,7 +238,7 @@ func readMnemonic(stdinTTY bool) (string, error) {
 	defer secretstore.Wipe(raw)
 	m := secretstore.NormalizeMnemonic(string(raw))
 	if m == "" {
-		return "", usageErr("--recover reads the recovery words from stdin or the terminal, and got none; pipe them in, or run on a terminal")
+		return "", usageErr("%s reads the recovery words from stdin or the terminal, and got none; pipe them in, or run on a terminal", who)
 	}
 	if err := secretstore.CheckMnemonic(m); err != nil {
 		return "", withExitCode(ExitFailure, err)

@@ -27,6 +27,8 @@ func main() {
 
 // run executes the command line and maps the error to a documented exit code.
 func run(args []string) int {
+	requireSubcommands(rootCmd)
+	addFlagCompletions(rootCmd)
 	rootCmd.SetArgs(args)
 	err := rootCmd.Execute()
 	if err == nil {

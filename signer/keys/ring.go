@@ -167,22 +167,9 @@ func (r *Ring) derive(secret []byte) error {
 	r.node.pub = r.nodePub
 	copy(r.nodeID[:], r.nodePub.SerializeCompressed())
 
-	// hsmd_init(): bip32 seed = HKDF-SHA256(salt = LE u32 counter, ikm =
-	// the whole secret, info "bip32 seed"), until bip32_key_from_seed
-	// accepts it (the HMAC-SHA512 half is a valid key).
-	var (
-		master *hdkeychain.ExtendedKey
-		err    error
-	)
-	for salt := uint32(0); ; salt++ {
-		hkdfSHA256(buf[:], le32(salt), secret, "bip32 seed")
-		master, err = hdkeychain.NewMaster(buf[:], &chaincfg.MainNetParams)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, hdkeychain.ErrUnusableSeed) {
-			return fmt.Errorf("keys: bip32 master: %w", err)
-		}
+	master, err := bip32Master(secret)
+	if err != nil {
+		return err
 	}
 
 	// secretstuff.bip32 = m/0/0 (the BIP32 default account's external chain).
