@@ -40,8 +40,8 @@ const (
 // the first release: 4 passes, 256 MiB, 2 lanes; 1 pass, 64 KiB, 1 lane in
 // tests and benchmarks); the bounds leave twice the default's memory and
 // work for a future default, and no more: at most 512 MiB, at most 16
-// passes, and passes × memory at most 8 × 256 MiB (about 1.3 s on the
-// reference machine).
+// passes, and passes × memory at most 8 × 256 MiB (twice the default's
+// 0.5-0.65 s on the reference machine, by extrapolation).
 const (
 	maxArgonTime    = 16
 	maxArgonMemKiB  = 512 << 10 // 512 MiB

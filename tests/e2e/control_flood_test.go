@@ -86,17 +86,15 @@ func TestControlFlood(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			buf := make([]byte, 512)
 			for {
 				if c, err := net.Dial("unix", socket); err == nil {
 					mu.Lock()
 					conns = append(conns, c)
 					mu.Unlock()
 					_, _ = c.Write(junk)
-					buf := make([]byte, 512)
-					for {
-						if _, err := c.Read(buf); err != nil {
-							break
-						}
+					for err == nil {
+						_, err = c.Read(buf)
 					}
 					c.Close()
 				}
@@ -108,19 +106,30 @@ func TestControlFlood(t *testing.T) {
 			}
 		}()
 	}
-	defer func() {
-		close(stop)
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}()
+	var once sync.Once
+	stopFlood := func() {
+		once.Do(func() {
+			close(stop)
+			mu.Lock()
+			for _, c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+			wg.Wait()
+		})
+	}
+	defer stopFlood()
 	time.Sleep(2 * time.Second) // every attacker has connected and sent at least once
 	floodRSS := rss()
 	flood50, flood90 := latency()
 	peakRSS := max(floodRSS, rss())
+	stopFlood()
+	// Quiet again: the baseline is the slower of the two quiet figures, so
+	// that load from outside the test while it ran is not taken for the
+	// flood's doing.
+	time.Sleep(500 * time.Millisecond)
+	after50, after90 := latency()
+	quiet50, quiet90 = max(quiet50, after50), max(quiet90, after90)
 
 	t.Logf("ecdh round trip: quiet p50 %s p90 %s; flood p50 %s p90 %s (p50 ratio %.2f); daemon RSS %d MiB quiet, %d MiB under the flood",
 		quiet50, quiet90, flood50, flood90, float64(flood50)/float64(quiet50), quietRSS>>20, peakRSS>>20)
@@ -128,7 +137,7 @@ func TestControlFlood(t *testing.T) {
 		t.Errorf("the daemon's RSS grew by %d MiB under the flood", grown>>20)
 	}
 	// Generous bounds (the machine is shared, and the attackers run on
-	// it too); without the limits the 90th percentile was 9 times the
+	// it too); without the limits the 90th percentile was 6 to 31 times the
 	// quiet one.
 	if flood50 > 2*quiet50+time.Millisecond || flood90 > 3*quiet90+2*time.Millisecond {
 		t.Errorf("requests slowed under the flood: p50 %s p90 %s, quiet p50 %s p90 %s", flood50, flood90, quiet50, quiet90)
