@@ -31,6 +31,7 @@ var units = map[string]string{
 	"audit.sync_interval":                 "a duration",
 	"audit.max_size_mb":                   "MiB",
 	"audit.keep":                          "files",
+	"policy.mode":                         "enforce, warn or off",
 	"policy.max_htlc_value_in_flight_sat": "satoshis",
 	"policy.min_feerate_sat_per_kw":       "satoshis per 1000 weight units",
 	"policy.max_feerate_sat_per_kw":       "satoshis per 1000 weight units",

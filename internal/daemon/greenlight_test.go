@@ -14,13 +14,6 @@ import (
 // and the init reply beside it answers with the same versions.
 func TestStartupInitFollowsCLNChainparams(t *testing.T) {
 	const mainPub, mainPriv, testPub, testPriv = 0x0488b21e, 0x0488ade4, 0x043587cf, 0x04358394
-	seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: "regtest", Secret: make([]byte, 32)}
-	seed.Secret[0] = 1
-	eng, err := NewEngine(seed)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Wipe()
 	for _, tc := range []struct {
 		network   string
 		pub, priv uint32
@@ -34,6 +27,14 @@ func TestStartupInitFollowsCLNChainparams(t *testing.T) {
 		{"liquid-regtest", testPub, testPriv},
 	} {
 		t.Run(tc.network, func(t *testing.T) {
+			// The engine is fixed to its seed's network, as run makes it.
+			seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: secretstore.Network(tc.network), Secret: make([]byte, 32)}
+			seed.Secret[0] = 1
+			eng, err := NewEngine(seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer eng.Wipe()
 			initReply, msgs, err := startupMessages(context.Background(), eng, tc.network)
 			if err != nil {
 				t.Fatal(err)
