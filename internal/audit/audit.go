@@ -49,6 +49,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,7 +186,55 @@ func openFile(path string) (*os.File, int64, error) {
 		f.Close()
 		return nil, 0, fmt.Errorf("cannot open the audit log: %w", err)
 	}
-	return f, fi.Size(), nil
+	size, err := dropTornTail(path, fi.Size())
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, size, nil
+}
+
+// dropTornTail removes an unfinished last line from the log at path (size
+// bytes long) and returns the new size. A daemon killed while it wrote a
+// line can leave part of it (the kernel may stop a write at a page
+// boundary for a fatal signal); that line's answer was never sent, since
+// answers wait for their line, so dropping it loses no decision, and the
+// next line starts on a line of its own.
+func dropTornTail(path string, size int64) (int64, error) {
+	if size == 0 {
+		return 0, nil
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, fmt.Errorf("cannot check the audit log's last line: %w", err)
+	}
+	defer f.Close()
+	var buf [4096]byte
+	end := size
+	for end > 0 {
+		n := int64(len(buf))
+		if end < n {
+			n = end
+		}
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil {
+			return 0, fmt.Errorf("cannot check the audit log's last line: %w", err)
+		}
+		if end == size && buf[n-1] == '\n' {
+			return size, nil // the common case: the log ends with a whole line
+		}
+		if i := bytes.LastIndexByte(buf[:n], '\n'); i >= 0 {
+			end = end - n + int64(i) + 1
+			break
+		}
+		end -= n
+	}
+	if err := f.Truncate(end); err != nil {
+		return 0, fmt.Errorf("cannot drop the unfinished last line of the audit log: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return 0, fmt.Errorf("cannot drop the unfinished last line of the audit log: %w", err)
+	}
+	return end, nil
 }
 
 // rotateLocked moves the full log aside (see Options.MaxSize) and starts

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 )
@@ -425,5 +426,58 @@ func TestRotationKeepsAtMostKeep(t *testing.T) {
 	}
 	if _, err := Open(path, Options{MaxSize: -1}); err == nil {
 		t.Error("a negative MaxSize was accepted")
+	}
+}
+
+// A daemon killed in the middle of writing a line leaves part of it; the
+// next Open drops that part (its answer was never sent), so the log goes on
+// with whole lines only.
+func TestOpenDropsTornLastLine(t *testing.T) { inEachMode(t, testOpenDropsTornLastLine) }
+
+func testOpenDropsTornLastLine(t *testing.T, opts Options) {
+	long := strings.Repeat("x", 9000) // a torn line longer than one read chunk
+	for _, tc := range []struct {
+		name, torn string
+		keep       int // whole records before the torn part
+	}{
+		{"short torn line", `{"request_id":7,"type_na`, 3},
+		{"torn line longer than a chunk", `{"request_id":7,"note":"` + long, 3},
+		{"only a torn line", `{"request_id":7`, 0},
+		{"no torn line", "", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, path := openTemp(t, opts)
+			for i := range tc.keep {
+				if err := l.Append(context.Background(), rec(uint32(i))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.WriteString(tc.torn); err != nil {
+				t.Fatal(err)
+			}
+			f.Close()
+
+			l, err = Open(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Append(context.Background(), rec(500)); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := readRecords(t, path)
+			if len(got) != tc.keep+1 || got[tc.keep].RequestID != 500 {
+				t.Fatalf("got %d records, want the %d whole ones and request 500", len(got), tc.keep)
+			}
+		})
 	}
 }
