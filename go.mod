@@ -24,7 +24,7 @@ require (
 	golang.org/x/crypto v0.22.0
 	golang.org/x/sys v0.32.0
 	golang.org/x/term v0.19.0
-	google.golang.org/grpc v1.59.0
+	google.golang.org/grpc v1.60.1
 	google.golang.org/protobuf v1.33.0
 )
 
