@@ -324,3 +324,33 @@ func checkTag(t *testing.T, v *Violation, tag string) {
 		t.Fatalf("bad reason %q", v.Reason)
 	}
 }
+
+// The checks alone, to compare with the signature they guard.
+func BenchmarkChecks(b *testing.B) {
+	inv := invoiceData(field(fieldPaymentHash, u5(b, bytes.Repeat([]byte{0xab}, 32))),
+		field(fieldPaymentSecret, u5(b, bytes.Repeat([]byte{0xcd}, 32))),
+		field(fieldDescription, u5(b, []byte("coffee"))), field(fieldPayee, u5(b, ourID[:])))
+	ca := channelAnnouncement(regtest.ChainHash, ourID, peerID, ourFund, peerFnd)
+	want := ChannelAnnouncementCheck{Network: regtest, OurNodeID: ourID, PeerID: peerID, FundingKey: ourFund}
+	b.Run("invoice", func(b *testing.B) {
+		for b.Loop() {
+			if v := CheckInvoice([]byte("lnbcrt25u"), inv, regtest, ourID); v != nil {
+				b.Fatal(v)
+			}
+		}
+	})
+	b.Run("channel_announcement", func(b *testing.B) {
+		for b.Loop() {
+			if v := CheckChannelAnnouncement(ca, want); v != nil {
+				b.Fatal(v)
+			}
+		}
+	})
+	b.Run("network", func(b *testing.B) {
+		for b.Loop() {
+			if _, ok := NetworkFor("regtest"); !ok {
+				b.Fatal("regtest")
+			}
+		}
+	})
+}
