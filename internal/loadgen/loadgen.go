@@ -232,7 +232,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		var o, e bytes.Buffer
 		c.Stdout, c.Stderr = &o, &e
 		if err := c.Run(); err != nil {
-			return nil, fmt.Errorf("gl-signerd %s: %v: %s", args[0], err, strings.TrimSpace(e.String()))
+			// The child's own "gl-signerd: " prefix would repeat the one
+			// the bench command prints.
+			msg := strings.ReplaceAll(strings.TrimSpace(e.String()), "gl-signerd: ", "")
+			return nil, fmt.Errorf("the bench's \"gl-signerd %s\" failed (%v): %s", args[0], err, msg)
 		}
 		return o.Bytes(), nil
 	}
