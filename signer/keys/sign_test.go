@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"math/big"
@@ -290,4 +291,50 @@ func TestCompactSize(t *testing.T) {
 			t.Errorf("%#x: %x, want %s", v, got, want)
 		}
 	}
+}
+
+// SignSchnorr no longer has btcec check its own signature (FastSign), so
+// this test does: BIP340's vector with a zero aux_rand (the only one, as
+// CLN signs), and schnorr.Verify over many keys and digests.
+func TestSignSchnorrVerifies(t *testing.T) {
+	vector := []struct{ key, msg, sig string }{
+		{"0000000000000000000000000000000000000000000000000000000000000003",
+			"0000000000000000000000000000000000000000000000000000000000000000",
+			"e907831f80848d1069a5371b402410364bdf1c5f8307b0084c55f1ce2dca821525f66a4a85ea8b71e482a74f382d2ce5ebeee8fdb2172f477df4900d310536c0"},
+	}
+	for _, v := range vector {
+		k, err := PrivKeyFromBytes(mustHexBytes(t, v.key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := k.SignSchnorr([32]byte(mustHexBytes(t, v.msg)))
+		if err != nil || hex.EncodeToString(sig[:]) != v.sig {
+			t.Errorf("BIP340 vector: %x, %v; want %s", sig, err, v.sig)
+		}
+	}
+	for i := range 64 {
+		kb := sha256.Sum256([]byte{byte(i), 'k'})
+		h := sha256.Sum256([]byte{byte(i), 'm'})
+		k, err := PrivKeyFromBytes(kb[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := k.SignSchnorr(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parsed, err := schnorr.ParseSignature(sig[:])
+		if err != nil || !parsed.Verify(h[:], k.PubKey()) {
+			t.Errorf("signature %d does not verify (%v)", i, err)
+		}
+	}
+}
+
+func mustHexBytes(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
