@@ -22,7 +22,7 @@ var rootCmd = &cobra.Command{
 }
 
 func main() {
-	os.Exit(run(os.Args[1:]))
+	os.Exit(run(commandLine(os.Args)))
 }
 
 // run executes the command line and maps the error to a documented exit code.
