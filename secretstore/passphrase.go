@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 
 	"golang.org/x/term"
+
+	"gl-signerd/internal/filetrust"
 )
 
 // CredentialName is the systemd credential (LoadCredential=passphrase:...)
@@ -74,8 +76,13 @@ func readPassphraseFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("cannot open the passphrase file: %w", err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o077 != 0 {
-		return nil, &passphrasePermissionError{path: path, mode: fi.Mode()}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi.Mode().Perm()&0o077 != 0 {
+			return nil, &passphrasePermissionError{path: path, mode: fi.Mode()}
+		}
+		if err := filetrust.CheckSecretSource("passphrase file", path, fi); err != nil {
+			return nil, err
+		}
 	}
 	// Room for the longest passphrase, its line ending, and one byte more
 	// to tell a file that is too long.

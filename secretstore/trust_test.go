@@ -225,3 +225,30 @@ func TestRemoveLeftovers(t *testing.T) {
 		t.Errorf("a second RemoveLeftovers: %v, %v", removed, err)
 	}
 }
+
+// A passphrase file another user owns is theirs to write (and to chmod):
+// that user chooses the passphrase init seals the seed with, or reads it.
+// Refused; the daemon's own files and root's (systemd credentials) pass.
+func TestPassphraseFileOwner(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pw")
+	if err := os.WriteFile(path, []byte("correct horse\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ReadPassphrase(PassphraseOptions{File: path}); err != nil {
+		t.Fatalf("our own passphrase file: %v", err)
+	}
+	chownOther(t, path)
+	pass, _, err := ReadPassphrase(PassphraseOptions{File: path})
+	if err == nil {
+		t.Fatalf("read %q from a passphrase file owned by uid 65534; want a refusal", pass)
+	}
+	euid := os.Geteuid()
+	want := fmt.Sprintf("passphrase file %s is owned by uid 65534, but gl-signerd runs as uid %d, so that user can choose or read the passphrase; fix it with: chown %d %s", path, euid, euid, path)
+	if err.Error() != want {
+		t.Fatalf("got %q\nwant %q", err, want)
+	}
+	if strings.Contains(err.Error(), "correct horse") {
+		t.Fatal("the error holds the passphrase")
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
 	"gl-signerd/signer/policy"
@@ -24,6 +26,11 @@ func BenchmarkPolicyChecks(b *testing.B) {
 	peer := [33]byte{0x03, 0x4f, 0x35}
 	for i := 3; i < 33; i++ {
 		peer[i] = byte(i)
+	}
+	// Announcements name public keys only: raise the last byte until the
+	// x coordinate is on the curve.
+	for _, err := btcec.ParsePubKey(peer[:]); err != nil; _, err = btcec.ParsePubKey(peer[:]) {
+		peer[32]++
 	}
 	for _, mode := range []policy.Mode{policy.ModeEnforce, policy.ModeOff} {
 		e, err := signer.NewEngine(bytes.Repeat([]byte{1}, 32), signer.WithPolicyMode(mode))
@@ -47,8 +54,9 @@ func BenchmarkPolicyChecks(b *testing.B) {
 		chain, _ := hsmproto.ChainparamsFor("bitcoin")
 		ca = append(ca, chain[:]...)
 		ca = binary.BigEndian.AppendUint64(ca, 900_000<<40)
-		ca = append(append(append(append(ca, ours[:]...), peer[:]...), fund[:]...), make([]byte, 33)...)
-		ca[len(ca)-33] = 2
+		// The peer's bitcoin key: the generator.
+		peerFund := btcec.Generator().SerializeCompressed()
+		ca = append(append(append(append(ca, ours[:]...), peer[:]...), fund[:]...), peerFund...)
 		announce := (&hsmproto.SignAnyCannouncementReq{Ca: ca, Peerid: hsmproto.NodeID(peer), ChannelDBID: 7}).Encode()
 		for _, r := range []struct {
 			name string

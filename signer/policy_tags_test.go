@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
@@ -22,6 +24,14 @@ func TestPolicyTagsThroughEngine(t *testing.T) {
 	for i := 3; i < 33; i++ {
 		peer[i], third[i] = byte(i), byte(i)
 	}
+	other := [33]byte{0x02, 0x77}
+	// Channel announcements name public keys only: raise each last byte
+	// until its x coordinate is on the curve.
+	for _, k := range []*[33]byte{&peer, &third, &other} {
+		for _, err := btcec.ParsePubKey(k[:]); err != nil; _, err = btcec.ParsePubKey(k[:]) {
+			k[32]++
+		}
+	}
 	ref := testEngine(t, signer.WithNetwork("bitcoin"))
 	ours := ref.NodeID()
 	bp, re := ask(t, ref, signer.MasterClient, &hsmproto.GetChannelBasepoints{Peerid: hsmproto.NodeID(peer), DBID: 7})
@@ -31,7 +41,6 @@ func TestPolicyTagsThroughEngine(t *testing.T) {
 	fund := [33]byte(bp.(*hsmproto.GetChannelBasepointsReply).FundingPubkey)
 	mainnet, _ := hsmproto.ChainparamsFor("bitcoin")
 	testnet, _ := hsmproto.ChainparamsFor("testnet")
-	other := [33]byte{0x02, 0x77}
 
 	nodeAnn := func(id [33]byte) hsmproto.Message {
 		b := binary.BigEndian.AppendUint16(nil, 257)

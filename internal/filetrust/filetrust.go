@@ -71,6 +71,21 @@ func checkOwner(what, path string, fi fs.FileInfo) error {
 		Fix:     fmt.Sprintf("chown %d %s (after checking that its content is yours), or run gl-signerd as uid %d", uid, path, u)}
 }
 
+// CheckSecretSource refuses a file that gives us a secret to use (a
+// passphrase file) when another uid than ours or root's owns it: that user
+// can write it, or chmod it and read it. Root's files pass (systemd
+// credentials are root's).
+func CheckSecretSource(what, path string, fi fs.FileInfo) error {
+	u, ok := owner(fi)
+	uid := uint32(os.Geteuid())
+	if !ok || u == uid || u == 0 {
+		return nil
+	}
+	return &Error{What: what, Path: path,
+		Problem: fmt.Sprintf("is owned by uid %d, but gl-signerd runs as uid %d, so that user can choose or read the passphrase", u, uid),
+		Fix:     fmt.Sprintf("chown %d %s", uid, path)}
+}
+
 // CheckOwnDir checks a directory gl-signerd keeps secrets in and writes
 // to: a directory, owned by us, that group and others cannot write (mode
 // 0755, systemd's default for a StateDirectory, is accepted).

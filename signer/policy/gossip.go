@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/btcsuite/btcd/btcec/v2"
 )
 
 // BOLT 7 message types.
@@ -110,7 +112,9 @@ type ChannelAnnouncement struct {
 
 // ParseChannelAnnouncement parses msg (type ‖ four signatures ‖ …) as a
 // BOLT 7 channel_announcement: every field present, node_id_1 below
-// node_id_2, and no bytes after bitcoin_key_2.
+// node_id_2, both node ids and both bitcoin keys compressed public keys
+// (a context-less request's peer, 00…00, is none), and no bytes after
+// bitcoin_key_2.
 func ParseChannelAnnouncement(msg []byte) (*ChannelAnnouncement, error) {
 	r := &reader{b: msg}
 	if t := r.u16("type"); !r.short && t != msgChannelAnnouncement {
@@ -135,6 +139,14 @@ func ParseChannelAnnouncement(msg []byte) (*ChannelAnnouncement, error) {
 	}
 	if bytes.Compare(a.NodeID[0][:], a.NodeID[1][:]) >= 0 {
 		return nil, fmt.Errorf("node_id_1 is not below node_id_2")
+	}
+	for _, k := range []struct {
+		name string
+		key  [33]byte
+	}{{"node_id_1", a.NodeID[0]}, {"node_id_2", a.NodeID[1]}, {"bitcoin_key_1", a.BitcoinKey[0]}, {"bitcoin_key_2", a.BitcoinKey[1]}} {
+		if _, err := btcec.ParsePubKey(k.key[:]); err != nil {
+			return nil, fmt.Errorf("%s %x is not a compressed public key", k.name, k.key[:])
+		}
 	}
 	return &a, nil
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/bech32"
 )
 
@@ -20,13 +21,20 @@ var (
 	bitcoin = mustNetwork("bitcoin")
 )
 
+// nodeID is a compressed public key starting prefix, fill, fill, …: the
+// last byte is raised until the x coordinate is on the curve.
 func nodeID(prefix, fill byte) [33]byte {
 	var id [33]byte
 	id[0] = prefix
 	for i := 1; i < 33; i++ {
 		id[i] = fill
 	}
-	return id
+	for {
+		if _, err := btcec.ParsePubKey(id[:]); err == nil {
+			return id
+		}
+		id[32]++
+	}
 }
 
 func mustNetwork(name string) Network {
@@ -92,6 +100,10 @@ func TestCheckNodeAnnouncement(t *testing.T) {
 	}
 }
 
+// notAKey is 33 bytes with a compressed key's prefix whose x coordinate
+// (0x77 00…00) is not on the curve.
+func notAKey(prefix byte) [33]byte { return [33]byte{prefix, 0x77} }
+
 func channelAnnouncement(chain [32]byte, n1, n2, b1, b2 [33]byte) []byte {
 	var b []byte
 	b = binary.BigEndian.AppendUint16(b, msgChannelAnnouncement)
@@ -124,6 +136,10 @@ func TestCheckChannelAnnouncement(t *testing.T) {
 		{"not our node", channelAnnouncement(regtest.ChainHash, peerID, third, ourFund, peerFnd), TagChannelAnnouncementNodeID},
 		{"another peer", channelAnnouncement(regtest.ChainHash, ourID, third, ourFund, peerFnd), TagChannelAnnouncementPeerID},
 		{"funding key on the other side", channelAnnouncement(regtest.ChainHash, ourID, peerID, peerFnd, ourFund), TagChannelAnnouncementFundingKey},
+		{"node id not a public key", channelAnnouncement(regtest.ChainHash, ourID, notAKey(0x03), ourFund, peerFnd), TagChannelAnnouncementFormat},
+		{"peer's bitcoin key not a public key", channelAnnouncement(regtest.ChainHash, ourID, peerID, ourFund, notAKey(0x03)), TagChannelAnnouncementFormat},
+		{"our bitcoin key not a public key", channelAnnouncement(regtest.ChainHash, ourID, peerID, notAKey(0x02), peerFnd), TagChannelAnnouncementFormat},
+		{"peer 00…00", channelAnnouncement(regtest.ChainHash, [33]byte{}, ourID, peerFnd, ourFund), TagChannelAnnouncementFormat},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkTag(t, CheckChannelAnnouncement(tc.msg, want), tc.tag)
