@@ -127,6 +127,28 @@ type Phase struct {
 // Achieved is the request rate of the phase.
 func (p Phase) Achieved() float64 { return float64(p.Requests) / p.Duration.Seconds() }
 
+// SparseCPURatio is the daemon's CPU time per request in the slowest paced
+// phase divided by that at saturation: what sparse traffic (a user's
+// device, on battery) costs per request over a busy stream, where timers,
+// wake-ups and goroutine hand-offs are shared by many requests (issue 13's
+// target: at most 2). It returns the phase it took and 0 when the run has
+// no paced phase or no saturation figure.
+func (r *Report) SparseCPURatio() (float64, Phase) {
+	var sparse, sat Phase
+	for _, p := range r.Phases {
+		switch {
+		case p.TargetRate == 0:
+			sat = p
+		case p.TargetRate > 0 && (sparse.TargetRate == 0 || p.TargetRate < sparse.TargetRate):
+			sparse = p
+		}
+	}
+	if sparse.TargetRate == 0 || sparse.CPUPerRequest <= 0 || sat.CPUPerRequest <= 0 {
+		return 0, Phase{}
+	}
+	return float64(sparse.CPUPerRequest) / float64(sat.CPUPerRequest), sparse
+}
+
 // Report is the result of a run.
 type Report struct {
 	GoVersion, OS, Arch, CPU string
@@ -904,6 +926,9 @@ func (r *Report) Write(w io.Writer) {
 					p.Name, float64(p.P50)/float64(r.EngineMean), float64(p.CPUPerRequest)/float64(r.EngineMean))
 			}
 		}
+	}
+	if ratio, p := r.SparseCPURatio(); ratio > 0 {
+		fmt.Fprintf(w, "sparse ÷ busy: daemon CPU/request at %s = %.1f × at saturation (target ≤ 2)\n", p.Name, ratio)
 	}
 	if r.RSSIdle > 0 {
 		fmt.Fprintf(w, "idle: RSS %.1f MB one second after attaching, before any traffic\n", mb(r.RSSIdle))

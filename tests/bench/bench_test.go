@@ -48,7 +48,7 @@ func TestRunSmall(t *testing.T) {
 	if rep.Channels != 20 || rep.RSSPeak == 0 || rep.RSSEnd == 0 {
 		t.Errorf("memory: %+v", rep)
 	}
-	for _, want := range []string{"200 req/s", "saturation", "engine alone", "memory: 20 channels"} {
+	for _, want := range []string{"200 req/s", "saturation", "engine alone", "sparse ÷ busy", "memory: 20 channels"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report has no %q", want)
 		}
@@ -90,6 +90,9 @@ func BenchmarkDaemon(b *testing.B) {
 			b.ReportMetric(float64(p.P50.Microseconds()), name+"-p50-µs")
 			b.ReportMetric(float64(p.P99.Microseconds()), name+"-p99-µs")
 			b.ReportMetric(float64(p.CPUPerRequest.Microseconds()), name+"-cpu-µs/req")
+		}
+		if ratio, _ := rep.SparseCPURatio(); ratio > 0 {
+			b.ReportMetric(ratio, "sparse/saturation-cpu-ratio")
 		}
 		b.ReportMetric(float64(rep.EngineMean.Microseconds()), "engine-µs/req")
 		b.ReportMetric(float64(rep.RSSPeak)/1e6, "peak-RSS-MB")
