@@ -1,0 +1,424 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// FileName is the store's file in the state directory.
+const FileName = "state.db"
+
+var (
+	bucketChannels = []byte("channels")
+	bucketNode     = []byte("node")
+	bucketMeta     = []byte("meta")
+	keyLastCommit  = []byte("last_commit")
+)
+
+// ErrClosed is returned by updates after Close.
+var ErrClosed = errors.New("the state store is closed")
+
+// Store is the durable state: a bbolt file and its contents in memory.
+// Safe for concurrent use.
+type Store struct {
+	db   *bolt.DB
+	path string
+
+	mu       sync.RWMutex
+	channels map[ChannelID]*Channel
+	node     *Node
+	locks    map[ChannelID]*sync.Mutex
+	closed   bool
+	stats    Stats
+
+	nodeMu sync.Mutex // serializes node-record updates
+
+	// qmu guards closing queue: senders hold it for reading.
+	qmu     sync.RWMutex
+	qclosed bool
+
+	queue chan *commit
+	done  chan struct{}
+}
+
+// Stats describe the store for `ctl status` and metrics.
+type Stats struct {
+	// LastCommit is when the last change was committed (zero: none since
+	// the store was created).
+	LastCommit time.Time
+	// Commits is the number of bbolt transactions written since Open,
+	// Changes the number of record changes they carried (Changes/Commits
+	// is the group commit factor).
+	Commits, Changes uint64
+}
+
+// put is one record write.
+type put struct {
+	bucket, key, value []byte
+}
+
+// commit is one caller's writes waiting for the committer.
+type commit struct {
+	puts []put
+	err  chan error
+}
+
+// Open opens (creating if needed) the store at path, mode 0600, and reads
+// every record. A record that does not decode fails Open with an error
+// naming its key; a file readable by others is refused.
+func Open(path string) (*Store, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the state store %s is readable or writable by others (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("could not open the state store %s: %w", path, err)
+	}
+	s := &Store{
+		db:       db,
+		path:     path,
+		channels: make(map[ChannelID]*Channel),
+		node:     &Node{},
+		locks:    make(map[ChannelID]*sync.Mutex),
+		queue:    make(chan *commit, 256),
+		done:     make(chan struct{}),
+	}
+	if err := s.load(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	go s.committer()
+	return s, nil
+}
+
+func (s *Store) load() error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketChannels, bucketNode, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		err := tx.Bucket(bucketChannels).ForEach(func(k, v []byte) error {
+			ch, err := DecodeChannel(k, v)
+			if err != nil {
+				return err
+			}
+			s.channels[ch.ID] = ch
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if v := tx.Bucket(bucketNode).Get(nodeKey); v != nil {
+			n, err := DecodeNode(v)
+			if err != nil {
+				return err
+			}
+			s.node = n
+		}
+		if v := tx.Bucket(bucketMeta).Get(keyLastCommit); len(v) == 8 {
+			s.stats.LastCommit = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("could not read the state store %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Close waits for pending commits and closes the file.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.qmu.Lock()
+	s.qclosed = true
+	close(s.queue)
+	s.qmu.Unlock()
+	<-s.done
+	return s.db.Close()
+}
+
+// Path is the store's file.
+func (s *Store) Path() string { return s.path }
+
+// Size is the store file's size in bytes.
+func (s *Store) Size() int64 {
+	fi, err := os.Stat(s.path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// Stats returns the commit statistics.
+func (s *Store) Stats() Stats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.stats
+}
+
+// Channel returns a copy of channel id's state, and whether it is known.
+func (s *Store) Channel(id ChannelID) (*Channel, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ch, ok := s.channels[id]
+	if !ok {
+		return &Channel{ID: id}, false
+	}
+	return ch.Clone(), true
+}
+
+// Channels returns a copy of every channel's state, by peer then dbid.
+func (s *Store) Channels() []*Channel {
+	s.mu.RLock()
+	out := make([]*Channel, 0, len(s.channels))
+	for _, ch := range s.channels {
+		out = append(out, ch.Clone())
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Channel) int {
+		if c := bytes.Compare(a.ID.Peer[:], b.ID.Peer[:]); c != 0 {
+			return c
+		}
+		switch {
+		case a.ID.DBID < b.ID.DBID:
+			return -1
+		case a.ID.DBID > b.ID.DBID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// Node returns a copy of the node-wide state.
+func (s *Store) Node() *Node {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.node.Clone()
+}
+
+func (s *Store) channelLock(id ChannelID) *sync.Mutex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l, ok := s.locks[id]
+	if !ok {
+		l = new(sync.Mutex)
+		s.locks[id] = l
+	}
+	return l
+}
+
+// UpdateChannel runs fn on a copy of channel id's state (its zero value,
+// status Unknown, if the channel is new) and commits the result before
+// returning. Updates of the same channel run one at a time in call order.
+// An error from fn is returned and nothing is written; so is nothing when
+// fn changes nothing.
+func (s *Store) UpdateChannel(ctx context.Context, id ChannelID, fn func(*Channel) error) error {
+	return s.update(ctx, id, true, false, func(ch *Channel, _ *Node) error { return fn(ch) })
+}
+
+// UpdateNode is UpdateChannel for the node-wide state.
+func (s *Store) UpdateNode(ctx context.Context, fn func(*Node) error) error {
+	return s.update(ctx, ChannelID{}, false, true, func(_ *Channel, n *Node) error { return fn(n) })
+}
+
+// UpdateChannelAndNode changes a channel and the node-wide state in one
+// transaction (new_channel: the channel and the dbid high-water mark).
+func (s *Store) UpdateChannelAndNode(ctx context.Context, id ChannelID, fn func(*Channel, *Node) error) error {
+	return s.update(ctx, id, true, true, fn)
+}
+
+func (s *Store) update(ctx context.Context, id ChannelID, withChannel, withNode bool, fn func(*Channel, *Node) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Lock order: the channel, then the node record.
+	if withChannel {
+		l := s.channelLock(id)
+		l.Lock()
+		defer l.Unlock()
+	}
+	if withNode {
+		s.nodeMu.Lock()
+		defer s.nodeMu.Unlock()
+	}
+	var (
+		oldCh, newCh     *Channel
+		oldNode, newNode *Node
+	)
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	if withChannel {
+		if ch, ok := s.channels[id]; ok {
+			oldCh = ch
+		} else {
+			oldCh = &Channel{ID: id}
+		}
+		newCh = oldCh.Clone()
+	}
+	if withNode {
+		oldNode = s.node
+		newNode = oldNode.Clone()
+	}
+	s.mu.RUnlock()
+
+	if err := fn(newCh, newNode); err != nil {
+		return err
+	}
+	var puts []put
+	if withChannel {
+		newCh.ID, newCh.Version = id, oldCh.Version
+		rec, changed, err := changedChannel(oldCh, newCh)
+		if err != nil {
+			return err
+		}
+		if changed {
+			puts = append(puts, put{bucketChannels, channelKey(id), rec})
+		} else {
+			newCh = nil
+		}
+	}
+	if withNode {
+		newNode.Version = oldNode.Version
+		rec, changed, err := changedNode(oldNode, newNode)
+		if err != nil {
+			return err
+		}
+		if changed {
+			puts = append(puts, put{bucketNode, nodeKey, rec})
+		} else {
+			newNode = nil
+		}
+	}
+	if len(puts) == 0 {
+		return nil
+	}
+	c := &commit{puts: puts, err: make(chan error, 1)}
+	if err := s.enqueue(c); err != nil {
+		return err
+	}
+	if err := <-c.err; err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if newCh != nil {
+		s.channels[id] = newCh
+	}
+	if newNode != nil {
+		s.node = newNode
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Store) enqueue(c *commit) (err error) {
+	s.qmu.RLock()
+	defer s.qmu.RUnlock()
+	if s.qclosed {
+		return ErrClosed
+	}
+	s.queue <- c
+	return nil
+}
+
+// changedChannel encodes newCh with its version advanced, if it differs
+// from oldCh.
+func changedChannel(oldCh, newCh *Channel) ([]byte, bool, error) {
+	before, err := EncodeChannel(oldCh)
+	if err != nil {
+		return nil, false, err
+	}
+	after, err := EncodeChannel(newCh)
+	if err != nil {
+		return nil, false, err
+	}
+	if equalRecords(before, after) {
+		return nil, false, nil
+	}
+	newCh.Version++
+	binary.BigEndian.PutUint64(after[1:9], newCh.Version)
+	return after, true, nil
+}
+
+func changedNode(oldNode, newNode *Node) ([]byte, bool, error) {
+	before, err := EncodeNode(oldNode)
+	if err != nil {
+		return nil, false, err
+	}
+	after, err := EncodeNode(newNode)
+	if err != nil {
+		return nil, false, err
+	}
+	if equalRecords(before, after) {
+		return nil, false, nil
+	}
+	newNode.Version++
+	binary.BigEndian.PutUint64(after[1:9], newNode.Version)
+	return after, true, nil
+}
+
+// committer writes queued changes: everything that queued up while the
+// previous transaction was being fsynced goes into the next one.
+func (s *Store) committer() {
+	defer close(s.done)
+	for c := range s.queue {
+		batch := []*commit{c}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case c, ok := <-s.queue:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, c)
+			default:
+				break drain
+			}
+		}
+		now := time.Now()
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for _, c := range batch {
+				for _, p := range c.puts {
+					if err := tx.Bucket(p.bucket).Put(p.key, p.value); err != nil {
+						return err
+					}
+				}
+			}
+			return tx.Bucket(bucketMeta).Put(keyLastCommit, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
+		})
+		if err != nil {
+			err = fmt.Errorf("could not commit to the state store: %w", err)
+		} else {
+			s.mu.Lock()
+			s.stats.LastCommit = now
+			s.stats.Commits++
+			s.stats.Changes += uint64(len(batch))
+			s.mu.Unlock()
+		}
+		for _, c := range batch {
+			c.err <- err
+		}
+	}
+}
+
+// maxBatch bounds one group commit.
+const maxBatch = 512
