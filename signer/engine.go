@@ -12,6 +12,7 @@ import (
 	"gl-signerd/signer/internal/lru"
 	"gl-signerd/signer/keys"
 	"gl-signerd/signer/policy"
+	"gl-signerd/signer/state"
 )
 
 // Capability bits, as CLN's hsmd/permissions.h defines them. lightningd
@@ -89,6 +90,8 @@ type Engine struct {
 	ring *keys.Ring
 	// points caches parsed remote points (see point).
 	points *lru.Cache[hsmproto.Pubkey, *btcec.PublicKey]
+	// state remembers channels and the node (WithState); nil: stateless.
+	state *state.Store
 
 	mu sync.RWMutex
 	// Set by hsmd_init (or the options): the network's BIP32 key versions,
@@ -261,7 +264,7 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 	if err != nil {
 		return nil, &RefusalError{MsgType: t, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
 	}
-	reply, err := r.handle(e, c, m)
+	reply, err := e.answer(ctx, c, r, m)
 	if err != nil {
 		var re *RefusalError
 		if errors.As(err, &re) {
@@ -288,6 +291,7 @@ type engineOptions struct {
 	policyReport PolicyReporter
 	network      string
 	fixedNetwork string
+	state        *state.Store
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -348,6 +352,7 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		policyMode:    mode,
 		policyReport:  o.policyReport,
 		configNetwork: o.network,
+		state:         o.state,
 	}
 	if o.fixedNetwork != "" {
 		e.bip32Version, _ = BIP32VersionFor(o.fixedNetwork)

@@ -64,6 +64,12 @@ codec; bytes when a reply does not decode). The output ends with the line
 func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 	out := cmd.OutOrStdout()
 	opts := replay.Options{Policy: replay.Policy(f.policy)}
+	stateOptions, cleanup, err := stateStores()
+	if err != nil {
+		return withExitCode(ExitFailure, err)
+	}
+	defer cleanup()
+	opts.EngineOptions = stateOptions
 	var total replay.Summary
 	for _, file := range files {
 		lines, err := replay.ReadFile(file)

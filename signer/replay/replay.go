@@ -81,6 +81,9 @@ type Options struct {
 	// Policy is PolicyEnforce, PolicyWarn or PolicyOff ("" means
 	// PolicyEnforce).
 	Policy Policy
+	// EngineOptions, if set, gives each instance's engine more options
+	// (e.g. a state store of its own: signer.WithState).
+	EngineOptions func() ([]signer.Option, error)
 }
 
 func (o Options) policy() Policy {
@@ -109,10 +112,18 @@ func (in *Instance) Start(ctx context.Context, opts Options) (*Session, error) {
 	if opts.NewHandler != nil {
 		h, err = opts.NewHandler(in.Secret)
 	} else {
-		h, err = signer.NewEngine(in.Secret, signer.WithPolicyMode(opts.policy()),
+		eopts := []signer.Option{signer.WithPolicyMode(opts.policy()),
 			signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) {
 				*warnings = append(*warnings, v.Tag)
-			}))
+			})}
+		if opts.EngineOptions != nil {
+			more, err := opts.EngineOptions()
+			if err != nil {
+				return nil, fmt.Errorf("starting the signer (%s): %w", in, err)
+			}
+			eopts = append(eopts, more...)
+		}
+		h, err = signer.NewEngine(in.Secret, eopts...)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("starting the signer (%s): %w", in, err)

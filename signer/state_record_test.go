@@ -1,0 +1,238 @@
+package signer_test
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"gl-signerd/hsmproto"
+	"gl-signerd/internal/traffic"
+	"gl-signerd/signer"
+	"gl-signerd/signer/replay"
+	"gl-signerd/signer/state"
+)
+
+// recording is a Sender that keeps every request and its answer.
+type recording struct {
+	mu      sync.Mutex
+	send    traffic.Sender
+	reqs    []traffic.Request
+	answers [][]byte
+}
+
+func (r *recording) sender(ctx context.Context, req traffic.Request) ([]byte, error) {
+	out, err := r.send(ctx, req)
+	if err == nil {
+		r.mu.Lock()
+		r.reqs = append(r.reqs, req)
+		r.answers = append(r.answers, out)
+		r.mu.Unlock()
+	}
+	return out, err
+}
+
+func statefulEngine(t testing.TB, seed byte) (*signer.Engine, *state.Store) {
+	t.Helper()
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, st
+}
+
+// TestStateFollowsLifecycles runs whole channel lifecycles (the traffic
+// generator plays lightningd and the peer) through an engine with state and
+// checks what it remembered against what the generator knows; then
+// resends every request and checks that the answers are the same bytes and
+// nothing advanced.
+func TestStateFollowsLifecycles(t *testing.T) {
+	ctx := context.Background()
+	e, st := statefulEngine(t, 0x21)
+	rec := &recording{send: traffic.EngineSender(e)}
+	init, err := e.InitReply("bitcoin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		l    traffic.Lifecycle
+	}{
+		{"we fund, anchors, open", traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 6, FeeUpdates: 1, Close: traffic.CloseNone}},
+		{"they fund, static remotekey, open", traffic.Lifecycle{Channel: traffic.ChannelOptions{}, Payments: 5, Close: traffic.CloseNone}},
+		{"they fund, anchors, open", traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 4, Close: traffic.CloseNone}},
+		{"mutual close", traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: true}, Payments: 3, Close: traffic.CloseMutual}},
+		{"force close", traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 3, Close: traffic.CloseForce}},
+	}
+	var maxDBID uint64
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ch, err := g.RunLifecycle(ctx, c.l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxDBID = max(maxDBID, ch.DBID())
+			got, ok := st.Channel(state.ChannelID{Peer: ch.PeerID(), DBID: ch.DBID()})
+			if !ok {
+				t.Fatal("the channel was not remembered")
+			}
+			if c.l.Close != traffic.CloseNone {
+				if got.Status != state.StatusForgotten || got.Secrets.Count() != 0 || got.LastCounterparty != nil {
+					t.Fatalf("closed channel: status %v, %d secrets, last counterparty %v; want a tombstone", got.Status, got.Secrets.Count(), got.LastCounterparty)
+				}
+				return
+			}
+			local, remote := ch.Commitments()
+			if got.Status != state.StatusOpen || !got.FundingLocked || got.Setup == nil {
+				t.Fatalf("status %v, locked %v, setup %v", got.Status, got.FundingLocked, got.Setup != nil)
+			}
+			if got.Setup.IsOutbound != c.l.Channel.WeFund || got.Setup.Anchors() != c.l.Channel.Anchors || !got.Setup.StaticRemoteKey() {
+				t.Fatalf("setup: outbound %v anchors %v", got.Setup.IsOutbound, got.Setup.Anchors())
+			}
+			if got.HolderCommitNum != local || got.LastHolder == nil || got.LastHolder.Num != local {
+				t.Fatalf("holder commitment %d (%v), want %d", got.HolderCommitNum, got.LastHolder, local)
+			}
+			if got.CounterpartyCommitNum != remote || got.LastCounterparty == nil || got.LastCounterparty.Num != remote {
+				t.Fatalf("counterparty commitment %d, want %d", got.CounterpartyCommitNum, remote)
+			}
+			if got.HolderRevokedNext != local || got.Secrets.Count() != remote {
+				t.Fatalf("revoked: ours up to %d, theirs %d secrets; want %d and %d", got.HolderRevokedNext, got.Secrets.Count(), local, remote)
+			}
+			// The non-funder's output is its balance, no fee taken.
+			ours, theirs := ch.Balances()
+			for _, cm := range []*state.Commitment{got.LastHolder, got.LastCounterparty} {
+				if !cm.BalancesKnown || len(cm.HTLCs) != 0 {
+					t.Fatalf("commitment %d: balances known %v, %d HTLCs", cm.Num, cm.BalancesKnown, len(cm.HTLCs))
+				}
+				if c.l.Channel.WeFund && cm.CounterpartySat != theirs/1000 {
+					t.Errorf("commitment %d: counterparty %d sat, want %d", cm.Num, cm.CounterpartySat, theirs/1000)
+				}
+				if !c.l.Channel.WeFund && cm.HolderSat != ours/1000 {
+					t.Errorf("commitment %d: holder %d sat, want %d", cm.Num, cm.HolderSat, ours/1000)
+				}
+				if cm.HolderSat+cm.CounterpartySat > uint64(got.Setup.ChannelValueSat) || cm.HolderSat+cm.CounterpartySat < uint64(got.Setup.ChannelValueSat)-20_000 {
+					t.Errorf("commitment %d: %d + %d sat of a %d sat channel", cm.Num, cm.HolderSat, cm.CounterpartySat, got.Setup.ChannelValueSat)
+				}
+			}
+		})
+	}
+	if n := st.Node(); n.DBIDHighWater != maxDBID || len(n.Addresses) == 0 {
+		t.Fatalf("node: dbid high water %d (want %d), %d addresses", n.DBIDHighWater, maxDBID, len(n.Addresses))
+	}
+
+	// Resending everything changes nothing and answers the same bytes.
+	before := st.Stats().Commits
+	snapshot := encodeAll(t, st)
+	for i, req := range rec.reqs {
+		out, err := e.Handle(ctx, req.Client, req.Raw)
+		if err != nil || !bytes.Equal(out, rec.answers[i]) {
+			t.Fatalf("resent %s: %v, different bytes %v", req.Name, err, !bytes.Equal(out, rec.answers[i]))
+		}
+	}
+	if after := st.Stats().Commits; after != before {
+		t.Fatalf("resending %d requests made %d commits", len(rec.reqs), after-before)
+	}
+	if !bytes.Equal(snapshot, encodeAll(t, st)) {
+		t.Fatal("resending the requests changed the state")
+	}
+}
+
+func encodeAll(t testing.TB, st *state.Store) []byte {
+	var out []byte
+	for _, ch := range st.Channels() {
+		b, err := state.EncodeChannel(ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	b, err := state.EncodeNode(st.Node())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(out, b...)
+}
+
+// TestStateKeepsOnlyMatchingSecrets: a revealed secret that is not the
+// one of the counterparty commitment we signed is not kept; nothing is
+// refused either (that is the policy layer's job).
+func TestStateKeepsOnlyMatchingSecrets(t *testing.T) {
+	ctx := context.Background()
+	e, st := statefulEngine(t, 0x22)
+	rec := &recording{send: traffic.EngineSender(e)}
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 2, Close: traffic.CloseNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := state.ChannelID{Peer: ch.PeerID(), DBID: ch.DBID()}
+	var channeld signer.Client
+	for _, r := range rec.reqs {
+		if r.Type() == hsmproto.TypeValidateRevocation {
+			channeld = r.Client
+		}
+	}
+	before, _ := st.Channel(id)
+	n := before.Secrets.Count()
+	bad := &hsmproto.ValidateRevocation{RevokeNum: n, PerCommitmentSecret: hsmproto.Secret{1, 2, 3}}
+	if _, err := e.Handle(ctx, channeld, bad.Encode()); err != nil {
+		t.Fatalf("validate_revocation with a wrong secret was refused: %v", err)
+	}
+	after, _ := st.Channel(id)
+	if after.Secrets.Count() != n || after.Version != before.Version {
+		t.Fatalf("a wrong secret was kept: %d secrets (was %d), version %d (was %d)", after.Secrets.Count(), n, after.Version, before.Version)
+	}
+}
+
+// TestVectorsWithState replays the public vectors and the policy vectors'
+// benign lifecycles through engines with state: every reply stays CLN's,
+// and the stores did remember channels.
+func TestVectorsWithState(t *testing.T) {
+	for _, f := range []string{"public.jsonl", "policy/benign.jsonl"} {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			lines, err := replay.ReadFile(sharedVectors(t, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stores []*state.Store
+			opts := replay.Options{Policy: replay.PolicyOff, EngineOptions: func() ([]signer.Option, error) {
+				_, st := statefulEngine(t, 0)
+				stores = append(stores, st)
+				return []signer.Option{signer.WithState(st)}, nil
+			}}
+			sum, err := replay.Run(context.Background(), lines, opts, func(r replay.Result) {
+				if !r.Pass {
+					t.Error(r.Explain())
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			channels := 0
+			for _, st := range stores {
+				channels += len(st.Channels())
+			}
+			t.Logf("%d passed, %d failed; %d channels remembered in %d stores", sum.Passed, sum.Failed, channels, len(stores))
+			if sum.Failed != 0 || channels == 0 {
+				t.Fatalf("%d failed, %d channels remembered", sum.Failed, channels)
+			}
+		})
+	}
+}
