@@ -137,7 +137,7 @@ usage, 4 invalid configuration.`,
 			return printRaw(cmd.OutOrStdout(), raw, err)
 		},
 	}
-	cmd.AddCommand(status, pause, resume, shutdown, call)
+	cmd.AddCommand(status, pause, resume, shutdown, call, channelsCommand(f))
 	rootCmd.AddCommand(cmd)
 }
 
@@ -243,6 +243,7 @@ func printStatus(w io.Writer, s *daemon.Status, now time.Time) {
 		fmt.Fprintf(w, "last refusal: %s ago, %s from %s [%s]: %s\n", ago(r.Time), r.Type, who, r.Tag, strings.TrimSpace(r.Reason))
 	}
 	fmt.Fprintf(w, "audit log:    %s (%d lines written)\n", s.Audit.Path, s.Audit.Lines)
+	printStateStatus(w, s.State, now)
 }
 
 // sortedTypes returns the message names of counts in order.

@@ -21,6 +21,7 @@ import (
 	"gl-signerd/internal/control"
 	"gl-signerd/internal/metrics"
 	"gl-signerd/internal/signing"
+	"gl-signerd/signer/state"
 	"gl-signerd/streamer"
 )
 
@@ -39,6 +40,7 @@ type daemon struct {
 	streamer *streamer.Streamer // nil until started
 	audit    *audit.Log
 	metrics  *metrics.Metrics
+	state    *state.Store // the channel state store (signer/state)
 
 	// stop asks run to shut down; the reason is logged.
 	stop func(reason string)
@@ -97,6 +99,7 @@ type Status struct {
 	Requests    RequestCounts   `json:"requests"`
 	LastRefusal *RefusalInfo    `json:"last_refusal,omitempty"`
 	Audit       AuditInfo       `json:"audit"`
+	State       *StateInfo      `json:"state,omitempty"`
 }
 
 // DeviceInfo describes the device certificate in use.
@@ -221,6 +224,7 @@ func (d *daemon) status() Status {
 		lines, _ := d.audit.Stats()
 		s.Audit = AuditInfo{Path: d.audit.Path(), Lines: lines}
 	}
+	s.State = stateInfo(d.state)
 	return s
 }
 
@@ -234,6 +238,7 @@ func (d *daemon) registerCommands(srv *control.Server) {
 			return d.status(), nil
 		},
 	})
+	d.registerStateCommands(srv)
 	srv.Register(control.Command{
 		Name: "pause",
 		Help: `refuse every signing request until "resume" (args: {"reason": "..."}, optional)`,

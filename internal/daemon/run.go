@@ -79,11 +79,16 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer lock.Release()
 	removeLeftovers(log, o.StateDir)
+	stateStore, err := openState(o.StateDir)
+	if err != nil {
+		return err
+	}
+	defer stateStore.Close()
 	policyOpts, err := policyOptions(cfg, log)
 	if err != nil {
 		return err
 	}
-	eng, network, err := unlockEngine(cfg, o.Unlock, policyOpts...)
+	eng, network, err := unlockEngine(cfg, o.Unlock, append(policyOpts, signer.WithState(stateStore))...)
 	if err != nil {
 		return err
 	}
@@ -132,6 +137,7 @@ func Run(ctx context.Context, o Options) error {
 		started:      time.Now(),
 		audit:        auditLog,
 		byType:       map[string]*TypeCounts{},
+		state:        stateStore,
 		stop:         func(reason string) { cancel(errors.New(reason)) },
 	}
 	d.handler = signing.NewHandler(eng, signing.Options{Audit: auditLog, Observe: d.observe, Logger: log.Named("signing")})

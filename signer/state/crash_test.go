@@ -18,9 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
 	"gl-signerd/signer/state"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // The crash test: a child process applies a long request stream through an

@@ -1,0 +1,128 @@
+package daemon
+
+// The channel state store in the daemon: opened under the state-dir lock,
+// its part of the status, and the "channels" control command.
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"gl-signerd/internal/control"
+	"gl-signerd/signer/state"
+)
+
+// openState opens <state-dir>/state.db; the caller holds the state-dir lock.
+func openState(stateDir string) (*state.Store, error) {
+	st, err := state.Open(filepath.Join(stateDir, state.FileName))
+	if err != nil {
+		return nil, withKind(Failed, err)
+	}
+	return st, nil
+}
+
+// StateInfo is the state store in gl-signerd ctl status.
+type StateInfo struct {
+	Path       string     `json:"path"`
+	SizeBytes  int64      `json:"size_bytes"`
+	LastCommit *time.Time `json:"last_commit,omitempty"`
+	Channels   int        `json:"channels"`
+	// Commits and Changes since start: Changes/Commits is how many
+	// requests' changes share an fsync (group commit).
+	Commits uint64 `json:"commits"`
+	Changes uint64 `json:"changes"`
+}
+
+func stateInfo(st *state.Store) *StateInfo {
+	if st == nil {
+		return nil
+	}
+	stats := st.Stats()
+	return &StateInfo{
+		Path:       st.Path(),
+		SizeBytes:  st.Size(),
+		LastCommit: ptrTime(stats.LastCommit),
+		Channels:   len(st.Channels()),
+		Commits:    stats.Commits,
+		Changes:    stats.Changes,
+	}
+}
+
+// ChannelInfo is one channel in gl-signerd ctl channels.
+type ChannelInfo struct {
+	Peer   string `json:"peer"`
+	DBID   uint64 `json:"dbid"`
+	Status string `json:"status"`
+	// Set once setup_channel was seen.
+	CapacitySat     uint64 `json:"capacity_sat,omitempty"`
+	Outbound        bool   `json:"outbound,omitempty"`
+	FundingOutpoint string `json:"funding_outpoint,omitempty"`
+	FundingLocked   bool   `json:"funding_locked"`
+	// Commitment numbers: the last holder commitment validated and the
+	// last counterparty commitment signed.
+	HolderCommitment       uint64 `json:"holder_commitment"`
+	CounterpartyCommitment uint64 `json:"counterparty_commitment"`
+	// Balances on the last counterparty commitment signed (or, before
+	// one, the last holder commitment), in satoshi on chain; absent when
+	// not known.
+	HolderSat       *uint64 `json:"holder_sat,omitempty"`
+	CounterpartySat *uint64 `json:"counterparty_sat,omitempty"`
+	HTLCs           int     `json:"htlcs"`
+	SecretsRevealed uint64  `json:"counterparty_secrets"`
+	Version         uint64  `json:"version"`
+}
+
+// ChannelInfos lists every channel of st.
+func ChannelInfos(st *state.Store) []ChannelInfo {
+	chs := st.Channels()
+	out := make([]ChannelInfo, 0, len(chs))
+	for _, ch := range chs {
+		ci := ChannelInfo{
+			Peer:                   hex.EncodeToString(ch.ID.Peer[:]),
+			DBID:                   ch.ID.DBID,
+			Status:                 ch.Status.String(),
+			FundingLocked:          ch.FundingLocked,
+			HolderCommitment:       ch.HolderCommitNum,
+			CounterpartyCommitment: ch.CounterpartyCommitNum,
+			SecretsRevealed:        ch.Secrets.Count(),
+			Version:                ch.Version,
+		}
+		if s := ch.Setup; s != nil {
+			ci.CapacitySat, ci.Outbound = s.ChannelValueSat, s.IsOutbound
+			var txid [32]byte
+			for i := range txid { // displayed byte-reversed, as txids are
+				txid[i] = s.FundingTxid[31-i]
+			}
+			ci.FundingOutpoint = fmt.Sprintf("%x:%d", txid, s.FundingVout)
+		}
+		cm := ch.LastCounterparty
+		if cm == nil {
+			cm = ch.LastHolder
+		}
+		if cm != nil {
+			ci.HTLCs = len(cm.HTLCs)
+			if cm.BalancesKnown {
+				h, c := cm.HolderSat, cm.CounterpartySat
+				ci.HolderSat, ci.CounterpartySat = &h, &c
+			}
+		}
+		out = append(out, ci)
+	}
+	return out
+}
+
+func (d *daemon) registerStateCommands(srv *control.Server) {
+	srv.Register(control.Command{
+		Name: "channels",
+		Help: "every channel the signer remembers: peer, dbid, state, capacity, balances, commitment numbers",
+		Run: func(context.Context, json.RawMessage) (any, error) {
+			if d.state == nil {
+				return []ChannelInfo{}, nil
+			}
+			return ChannelInfos(d.state), nil
+		},
+	})
+}
