@@ -48,6 +48,8 @@ type Store struct {
 
 	queue chan *commit
 	done  chan struct{}
+
+	sync syncState // the node's copy (sync.go)
 }
 
 // Stats describe the store for `ctl status` and metrics.
@@ -92,6 +94,7 @@ func Open(path string) (*Store, error) {
 		queue:    make(chan *commit, 256),
 		done:     make(chan struct{}),
 	}
+	s.sync.init()
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
@@ -281,6 +284,16 @@ func (s *Store) update(ctx context.Context, id ChannelID, withChannel, withNode 
 	}
 	s.mu.RUnlock()
 
+	if withChannel {
+		if why, ok := s.sync.frozenReason(ChannelEntryKey(id)); ok {
+			return fmt.Errorf("%w: %s", ErrFrozen, why)
+		}
+	}
+	if withNode {
+		if why, ok := s.sync.frozenReason(nodeEntryKey); ok {
+			return fmt.Errorf("%w: %s", ErrFrozen, why)
+		}
+	}
 	if err := fn(newCh, newNode); err != nil {
 		return err
 	}
@@ -327,6 +340,12 @@ func (s *Store) update(ctx context.Context, id ChannelID, withChannel, withNode 
 		s.node = newNode
 	}
 	s.mu.Unlock()
+	if newCh != nil {
+		s.sync.changed(ChannelEntryKey(id))
+	}
+	if newNode != nil {
+		s.sync.changed(nodeEntryKey)
+	}
 	return nil
 }
 

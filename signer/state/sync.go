@@ -1,0 +1,447 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"gl-signerd/signer/keys"
+)
+
+// Greenlight state sync. A Greenlight node keeps a copy of its signer's
+// state: every request brings the entries that changed
+// (HsmRequest.signer_state: key, version, value, signature) and every
+// response returns the signer's changes. Greenlight's own signer signs
+// each entry with a key derived from the seed (keys.StateSigningKey) over
+// EntryDigest; this package signs and checks entries the same way, so the
+// node's copy verifies with either signer.
+//
+// Our entries are our records (the encoding of encoding.go) under
+// SyncPrefix: "gl-signerd/node" and "gl-signerd/channel/<peer id hex>/<dbid>",
+// with the record's version as the entry's version. Entries under other
+// prefixes (Greenlight's own signer's) are not ours: they are left to the
+// node untouched.
+//
+// Merge rules for an entry of ours: a bad signature, a value that does not
+// decode or a version that is not the record's own is refused (never
+// used); a version newer than ours is adopted (our store was behind: a
+// restore from an old backup, or an empty state directory restored from
+// the mnemonic); an equal version must carry an equal value, else the
+// channel is frozen (Frozen) — never a silent choice; an older version is
+// ignored and our newer entry is sent back (Outgoing). The node cannot roll
+// our state back: we only ever move forward.
+
+// SyncPrefix starts the keys of our entries in the node's copy.
+const SyncPrefix = "gl-signerd/"
+
+const (
+	nodeEntryKey       = SyncPrefix + "node"
+	channelEntryPrefix = SyncPrefix + "channel/"
+)
+
+// Entry is one signed key-version-value entry of the node's copy.
+type Entry struct {
+	Key       string
+	Version   uint64
+	Value     []byte
+	Signature []byte
+}
+
+// stateSigningDomain prefixes every signed digest (Greenlight's
+// STATE_SIGNING_DOMAIN, with its NUL).
+const stateSigningDomain = "greenlight/state-signing/v1\x00"
+
+// EntryDigest is what an entry's signature signs: SHA-256 of the domain,
+// then u32 key length ‖ key ‖ u64 version ‖ u32 value length ‖ value, all
+// big-endian.
+func EntryDigest(key string, version uint64, value []byte) [32]byte {
+	h := sha256.New()
+	h.Write([]byte(stateSigningDomain))
+	var n [8]byte
+	binary.BigEndian.PutUint32(n[:4], uint32(len(key)))
+	h.Write(n[:4])
+	h.Write([]byte(key))
+	binary.BigEndian.PutUint64(n[:], version)
+	h.Write(n[:])
+	binary.BigEndian.PutUint32(n[:4], uint32(len(value)))
+	h.Write(n[:4])
+	h.Write(value)
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// EntrySigner signs and checks entries with the state-signing key.
+type EntrySigner struct {
+	key *keys.PrivateKey
+	pub *btcec.PublicKey
+}
+
+// NewEntrySigner signs with k (keys.StateSigningKey); the signer keeps k.
+func NewEntrySigner(k *keys.PrivateKey) *EntrySigner {
+	return &EntrySigner{key: k, pub: k.PubKey()}
+}
+
+// Sign sets e's signature: ECDSA (RFC 6979, low S), 64-byte compact.
+func (s *EntrySigner) Sign(e *Entry) {
+	sig := keys.CompactSig(s.key.SignRFC6979(EntryDigest(e.Key, e.Version, e.Value)))
+	e.Signature = sig[:]
+}
+
+// Verify checks e's signature, refusing a high-S one as libsecp256k1 does.
+func (s *EntrySigner) Verify(e Entry) error {
+	if len(e.Signature) == 0 {
+		return errors.New("the entry is not signed")
+	}
+	sig, err := keys.ParseCompactSig(e.Signature)
+	if err != nil {
+		return err
+	}
+	if sv := sig.S(); sv.IsOverHalfOrder() {
+		return errors.New("the signature is not in low-S form")
+	}
+	d := EntryDigest(e.Key, e.Version, e.Value)
+	if !sig.Verify(d[:], s.pub) {
+		return errors.New("the signature does not verify with the state-signing key")
+	}
+	return nil
+}
+
+// Wipe erases the signing key.
+func (s *EntrySigner) Wipe() { s.key.Wipe() }
+
+// ChannelEntryKey is channel id's key in the node's copy.
+func ChannelEntryKey(id ChannelID) string {
+	return channelEntryPrefix + hex.EncodeToString(id.Peer[:]) + "/" + strconv.FormatUint(id.DBID, 10)
+}
+
+// parseEntryKey reads one of our keys: a channel, or the node record.
+func parseEntryKey(key string) (id ChannelID, isNode bool, err error) {
+	if key == nodeEntryKey {
+		return id, true, nil
+	}
+	rest, ok := strings.CutPrefix(key, channelEntryPrefix)
+	peerHex, dbid, ok2 := strings.Cut(rest, "/")
+	if !ok || !ok2 || len(peerHex) != 66 {
+		return id, false, fmt.Errorf("%q is not a key of ours", key)
+	}
+	peer, err := hex.DecodeString(peerHex)
+	if err != nil || strings.ToLower(peerHex) != peerHex {
+		return id, false, fmt.Errorf("%q does not name a peer in lower-case hex", key)
+	}
+	copy(id.Peer[:], peer)
+	id.DBID, err = strconv.ParseUint(dbid, 10, 64)
+	if err != nil || strconv.FormatUint(id.DBID, 10) != dbid {
+		return id, false, fmt.Errorf("%q does not end in a dbid", key)
+	}
+	return id, false, nil
+}
+
+// MergeResult says what a Merge did.
+type MergeResult struct {
+	// Adopted are our keys taken from the node's copy because it was newer
+	// (Restored of them were unknown here: a restore from the node's copy).
+	Adopted  []string
+	Restored int
+	// Older are our keys the node had an older version of: ours is sent
+	// back with the next Outgoing.
+	Older []string
+	// Refused are the node's entries we did not use, each error naming
+	// the key and why.
+	Refused []error
+	// Conflicts are the keys whose node copy has our version with another
+	// value; their channels are now frozen.
+	Conflicts []string
+	// Foreign counts entries of other signers, left untouched.
+	Foreign int
+}
+
+// ErrFrozen is returned (wrapped) for an update of a frozen channel.
+var ErrFrozen = errors.New("the channel is frozen")
+
+// syncState is the store's view of the node's copy.
+type syncState struct {
+	mu sync.Mutex
+	// nodeHas is the version of each of our keys the node is known to hold.
+	nodeHas map[string]uint64
+	// dirty are keys whose local version is ahead of nodeHas.
+	dirty map[string]struct{}
+	// frozen: key → why (a channel key, or the node record's).
+	frozen map[string]string
+	// restored counts records restored from the node's copy since Open.
+	restored uint64
+}
+
+func (y *syncState) init() {
+	y.nodeHas = make(map[string]uint64)
+	y.dirty = make(map[string]struct{})
+	y.frozen = make(map[string]string)
+}
+
+func (y *syncState) changed(key string) {
+	y.mu.Lock()
+	y.dirty[key] = struct{}{}
+	y.mu.Unlock()
+}
+
+func (y *syncState) frozenReason(key string) (string, bool) {
+	y.mu.Lock()
+	defer y.mu.Unlock()
+	r, ok := y.frozen[key]
+	return r, ok
+}
+
+// Frozen returns the frozen records' keys and why each is frozen.
+func (s *Store) Frozen() map[string]string {
+	s.sync.mu.Lock()
+	defer s.sync.mu.Unlock()
+	out := make(map[string]string, len(s.sync.frozen))
+	for k, v := range s.sync.frozen {
+		out[k] = v
+	}
+	return out
+}
+
+// FrozenChannel reports whether channel id is frozen, and why.
+func (s *Store) FrozenChannel(id ChannelID) (string, bool) {
+	return s.sync.frozenReason(ChannelEntryKey(id))
+}
+
+// Restored counts records restored from the node's copy since Open.
+func (s *Store) Restored() uint64 {
+	s.sync.mu.Lock()
+	defer s.sync.mu.Unlock()
+	return s.sync.restored
+}
+
+// mergeItem is one of our entries, decoded.
+type mergeItem struct {
+	e      Entry
+	id     ChannelID
+	isNode bool
+	ch     *Channel
+	node   *Node
+}
+
+// Merge takes the node's entries into account (see the package comment's
+// merge rules). Entries the store adopts are committed before Merge
+// returns; refusals and conflicts are reported in the result, not as an
+// error (the error is for a store that cannot write).
+func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (MergeResult, error) {
+	var res MergeResult
+	var items []mergeItem
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Key, SyncPrefix) {
+			res.Foreign++
+			continue
+		}
+		it, err := decodeEntry(e, v)
+		if err != nil {
+			res.Refused = append(res.Refused, err)
+			continue
+		}
+		items = append(items, it)
+	}
+	// Channels in key order, then the node record: the lock order of
+	// UpdateChannelAndNode, so no deadlock with concurrent updates.
+	slices.SortFunc(items, func(a, b mergeItem) int {
+		if a.isNode != b.isNode {
+			if a.isNode {
+				return 1
+			}
+			return -1
+		}
+		return strings.Compare(a.e.Key, b.e.Key)
+	})
+	items = slices.CompactFunc(items, func(a, b mergeItem) bool { return a.e.Key == b.e.Key })
+
+	var puts []put
+	var adoptCh []*Channel
+	var adoptNode *Node
+	for _, it := range items {
+		if it.isNode {
+			s.nodeMu.Lock()
+			defer s.nodeMu.Unlock()
+		} else {
+			l := s.channelLock(it.id)
+			l.Lock()
+			defer l.Unlock()
+		}
+		s.mu.RLock()
+		var localVersion uint64
+		var localRec []byte
+		var err error
+		if it.isNode {
+			localVersion = s.node.Version
+			if localVersion > 0 {
+				localRec, err = EncodeNode(s.node)
+			}
+		} else if ch, ok := s.channels[it.id]; ok {
+			localVersion = ch.Version
+			localRec, err = EncodeChannel(ch)
+		}
+		s.mu.RUnlock()
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case it.e.Version > localVersion:
+			res.Adopted = append(res.Adopted, it.e.Key)
+			if localVersion == 0 {
+				res.Restored++
+			}
+			if it.isNode {
+				puts = append(puts, put{bucketNode, nodeKey, it.e.Value})
+				adoptNode = it.node
+			} else {
+				puts = append(puts, put{bucketChannels, channelKey(it.id), it.e.Value})
+				adoptCh = append(adoptCh, it.ch)
+			}
+			s.sync.mu.Lock()
+			s.sync.nodeHas[it.e.Key] = it.e.Version
+			delete(s.sync.dirty, it.e.Key)
+			s.sync.mu.Unlock()
+		case it.e.Version == localVersion && bytes.Equal(it.e.Value, localRec):
+			s.sync.mu.Lock()
+			s.sync.nodeHas[it.e.Key] = it.e.Version
+			delete(s.sync.dirty, it.e.Key)
+			s.sync.mu.Unlock()
+		case it.e.Version == localVersion:
+			res.Conflicts = append(res.Conflicts, it.e.Key)
+			s.sync.mu.Lock()
+			s.sync.frozen[it.e.Key] = fmt.Sprintf("the node's signed copy of %s has version %d with a value other than ours; signing for it stops until an operator resolves the conflict", it.e.Key, it.e.Version)
+			s.sync.mu.Unlock()
+		default:
+			res.Older = append(res.Older, it.e.Key)
+			s.sync.mu.Lock()
+			s.sync.nodeHas[it.e.Key] = it.e.Version
+			s.sync.dirty[it.e.Key] = struct{}{}
+			s.sync.mu.Unlock()
+		}
+	}
+	if len(puts) == 0 {
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+	c := &commit{puts: puts, err: make(chan error, 1)}
+	if err := s.enqueue(c); err != nil {
+		return res, err
+	}
+	if err := <-c.err; err != nil {
+		return res, err
+	}
+	s.mu.Lock()
+	for _, ch := range adoptCh {
+		s.channels[ch.ID] = ch
+	}
+	if adoptNode != nil {
+		s.node = adoptNode
+	}
+	s.mu.Unlock()
+	s.sync.mu.Lock()
+	s.sync.restored += uint64(res.Restored)
+	s.sync.mu.Unlock()
+	return res, nil
+}
+
+// decodeEntry checks one of our entries: signature, key, record, version.
+func decodeEntry(e Entry, v *EntrySigner) (mergeItem, error) {
+	it := mergeItem{e: e}
+	if err := v.Verify(e); err != nil {
+		return it, fmt.Errorf("state entry %s (version %d) refused: %w", e.Key, e.Version, err)
+	}
+	id, isNode, err := parseEntryKey(e.Key)
+	if err != nil {
+		return it, fmt.Errorf("state entry refused: %w", err)
+	}
+	it.id, it.isNode = id, isNode
+	var version uint64
+	if isNode {
+		it.node, err = DecodeNode(e.Value)
+		if err == nil {
+			version = it.node.Version
+		}
+	} else {
+		it.ch, err = DecodeChannel(channelKey(id), e.Value)
+		if err == nil {
+			version = it.ch.Version
+		}
+	}
+	if err != nil {
+		return it, fmt.Errorf("state entry %s refused: %w", e.Key, err)
+	}
+	if version != e.Version {
+		return it, fmt.Errorf("state entry %s refused: entry version %d but record version %d", e.Key, e.Version, version)
+	}
+	// Only the canonical encoding: equal records must be equal bytes.
+	var again []byte
+	if isNode {
+		again, err = EncodeNode(it.node)
+	} else {
+		again, err = EncodeChannel(it.ch)
+	}
+	if err != nil || !bytes.Equal(again, e.Value) {
+		return it, fmt.Errorf("state entry %s refused: the record is not in its canonical encoding", e.Key)
+	}
+	return it, nil
+}
+
+// Outgoing returns our entries the node does not hold yet, signed, and
+// counts them as sent: a response carries them to the node.
+func (s *Store) Outgoing(v *EntrySigner) []Entry {
+	s.sync.mu.Lock()
+	keys := make([]string, 0, len(s.sync.dirty))
+	for k := range s.sync.dirty {
+		keys = append(keys, k)
+	}
+	s.sync.mu.Unlock()
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	out := make([]Entry, 0, len(keys))
+	for _, k := range keys {
+		id, isNode, err := parseEntryKey(k)
+		if err != nil {
+			continue
+		}
+		var rec []byte
+		var version uint64
+		s.mu.RLock()
+		if isNode {
+			rec, err = EncodeNode(s.node)
+			version = s.node.Version
+		} else if ch, ok := s.channels[id]; ok {
+			rec, err = EncodeChannel(ch)
+			version = ch.Version
+		}
+		s.mu.RUnlock()
+		if err != nil || rec == nil {
+			continue
+		}
+		e := Entry{Key: k, Version: version, Value: rec}
+		v.Sign(&e)
+		out = append(out, e)
+		s.sync.mu.Lock()
+		if s.sync.nodeHas[k] < version {
+			s.sync.nodeHas[k] = version
+		}
+		if s.sync.nodeHas[k] >= version {
+			delete(s.sync.dirty, k)
+		}
+		s.sync.mu.Unlock()
+	}
+	return out
+}

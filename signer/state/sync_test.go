@@ -1,0 +1,316 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gl-signerd/signer/keys"
+)
+
+func testSigner(t testing.TB, seed byte) *EntrySigner {
+	k, err := keys.StateSigningKey(bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewEntrySigner(k)
+}
+
+func TestEntrySignature(t *testing.T) {
+	v := testSigner(t, 1)
+	e := Entry{Key: ChannelEntryKey(ChannelID{Peer: [33]byte{2}, DBID: 3}), Version: 7, Value: []byte{1, 2, 3}}
+	v.Sign(&e)
+	if len(e.Signature) != 64 {
+		t.Fatalf("%d-byte signature", len(e.Signature))
+	}
+	again := e
+	v.Sign(&again)
+	if !bytes.Equal(again.Signature, e.Signature) {
+		t.Fatal("signing is not deterministic (RFC 6979)")
+	}
+	if err := v.Verify(e); err != nil {
+		t.Fatal(err)
+	}
+	highS := func(sig []byte) []byte {
+		p, _ := keys.ParseCompactSig(sig)
+		s := p.S()
+		s.Negate()
+		out := bytes.Clone(sig)
+		s.PutBytesUnchecked(out[32:])
+		return out
+	}
+	for name, bad := range map[string]Entry{
+		"other value":   {Key: e.Key, Version: e.Version, Value: []byte{1, 2, 4}, Signature: e.Signature},
+		"other version": {Key: e.Key, Version: 8, Value: e.Value, Signature: e.Signature},
+		"other key":     {Key: e.Key + "0", Version: e.Version, Value: e.Value, Signature: e.Signature},
+		"unsigned":      {Key: e.Key, Version: e.Version, Value: e.Value},
+		"short":         {Key: e.Key, Version: e.Version, Value: e.Value, Signature: e.Signature[:63]},
+		"high S":        {Key: e.Key, Version: e.Version, Value: e.Value, Signature: highS(e.Signature)},
+	} {
+		if err := v.Verify(bad); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
+	if err := testSigner(t, 2).Verify(e); err == nil {
+		t.Error("another seed's key verified the entry")
+	}
+}
+
+// nodeCopy is what the node would hold after every Outgoing of st.
+type nodeCopy map[string]Entry
+
+func (n nodeCopy) take(es []Entry) {
+	for _, e := range es {
+		if old, ok := n[e.Key]; !ok || old.Version < e.Version {
+			n[e.Key] = e
+		}
+	}
+}
+
+func (n nodeCopy) entries() []Entry {
+	var out []Entry
+	for _, e := range n {
+		out = append(out, e)
+	}
+	return out
+}
+
+func advance(t testing.TB, st *Store, id ChannelID, steps int) {
+	ctx := context.Background()
+	for i := 0; i < steps; i++ {
+		err := st.UpdateChannelAndNode(ctx, id, func(ch *Channel, n *Node) error {
+			ch.Status = StatusOpen
+			ch.HolderPointNext++
+			n.DBIDHighWater = max(n.DBIDHighWater, id.DBID)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestMergeRules(t *testing.T) {
+	ctx := context.Background()
+	v := testSigner(t, 1)
+	id := ChannelID{Peer: [33]byte{2, 7}, DBID: 9}
+	key := ChannelEntryKey(id)
+
+	t.Run("restore into an empty store", func(t *testing.T) {
+		a, _ := openTemp(t)
+		node := nodeCopy{}
+		advance(t, a, id, 3)
+		node.take(a.Outgoing(v))
+		if len(node) != 2 || node[key].Version != 3 {
+			t.Fatalf("node copy %v", node)
+		}
+		if again := a.Outgoing(v); len(again) != 0 {
+			t.Fatalf("sent %d entries twice", len(again))
+		}
+		b, _ := openTemp(t)
+		res, err := b.Merge(ctx, node.entries(), v)
+		if err != nil || len(res.Adopted) != 2 || res.Restored != 2 || b.Restored() != 2 {
+			t.Fatalf("merge: %+v, %v", res, err)
+		}
+		if !bytes.Equal(encodeStore(t, a), encodeStore(t, b)) {
+			t.Fatal("the restored store differs")
+		}
+		if out := b.Outgoing(v); len(out) != 0 {
+			t.Fatalf("a restored store sends %d entries back", len(out))
+		}
+	})
+	t.Run("equal versions and values", func(t *testing.T) {
+		a, _ := openTemp(t)
+		node := nodeCopy{}
+		advance(t, a, id, 2)
+		node.take(a.Outgoing(v))
+		res, err := a.Merge(ctx, node.entries(), v)
+		if err != nil || len(res.Adopted)+len(res.Older)+len(res.Conflicts)+len(res.Refused) != 0 {
+			t.Fatalf("%+v %v", res, err)
+		}
+	})
+	t.Run("older node copy is ignored and ours sent back", func(t *testing.T) {
+		a, _ := openTemp(t)
+		node := nodeCopy{}
+		advance(t, a, id, 2)
+		node.take(a.Outgoing(v))
+		old := node.entries()
+		advance(t, a, id, 3)
+		node.take(a.Outgoing(v))
+		before := encodeStore(t, a)
+		res, err := a.Merge(ctx, old, v) // the node replays an old signed copy
+		if err != nil || len(res.Older) != 1 || res.Older[0] != key || len(res.Adopted) != 0 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		if !bytes.Equal(before, encodeStore(t, a)) {
+			t.Fatal("an old node copy rolled our state back")
+		}
+		out := a.Outgoing(v)
+		if len(out) != 1 || out[0].Key != key || out[0].Version != 5 {
+			t.Fatalf("sent back %+v", out)
+		}
+	})
+	t.Run("local store restored from an old backup adopts the node's newer entries", func(t *testing.T) {
+		a, path := openTemp(t)
+		node := nodeCopy{}
+		advance(t, a, id, 2)
+		node.take(a.Outgoing(v))
+		a.Close()
+		backup := filepath.Join(t.TempDir(), FileName)
+		copyFile(t, path, backup)
+		a, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close()
+		advance(t, a, id, 4)
+		node.take(a.Outgoing(v))
+		want := encodeStore(t, a)
+		b, err := Open(backup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		res, err := b.Merge(ctx, node.entries(), v)
+		if err != nil || len(res.Adopted) != 1 || res.Adopted[0] != key || res.Restored != 0 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		if !bytes.Equal(want, encodeStore(t, b)) {
+			t.Fatal("the old backup did not catch up")
+		}
+	})
+	t.Run("conflict freezes the channel", func(t *testing.T) {
+		a, _ := openTemp(t)
+		advance(t, a, id, 2)
+		a.Outgoing(v)
+		ch, _ := a.Channel(id)
+		ch.HolderPointNext = 99 // same version, another value
+		rec, _ := EncodeChannel(ch)
+		e := Entry{Key: key, Version: ch.Version, Value: rec}
+		v.Sign(&e)
+		res, err := a.Merge(ctx, []Entry{e}, v)
+		if err != nil || len(res.Conflicts) != 1 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		if why, ok := a.FrozenChannel(id); !ok || !strings.Contains(why, key) {
+			t.Fatalf("frozen: %q %v", why, ok)
+		}
+		err = a.UpdateChannel(ctx, id, func(ch *Channel) error { ch.HolderPointNext++; return nil })
+		if !errors.Is(err, ErrFrozen) {
+			t.Fatalf("update of a frozen channel: %v", err)
+		}
+		if got, _ := a.Channel(id); got.HolderPointNext != 2 {
+			t.Fatal("the conflict changed our state")
+		}
+		other := ChannelID{Peer: [33]byte{3}, DBID: 1}
+		if err := a.UpdateChannel(ctx, other, func(ch *Channel) error { ch.Status = StatusOpen; return nil }); err != nil {
+			t.Fatalf("another channel is frozen too: %v", err)
+		}
+	})
+	t.Run("refused entries are never used", func(t *testing.T) {
+		a, _ := openTemp(t)
+		b, _ := openTemp(t)
+		advance(t, a, id, 2)
+		good := a.Outgoing(v)
+		var chEntry Entry
+		for _, e := range good {
+			if e.Key == key {
+				chEntry = e
+			}
+		}
+		badSig := chEntry
+		badSig.Signature = bytes.Clone(chEntry.Signature)
+		badSig.Signature[10] ^= 1
+		otherSeed := chEntry
+		testSigner(t, 2).Sign(&otherSeed)
+		malformed := Entry{Key: key, Version: 2, Value: []byte{1, 0, 0}}
+		v.Sign(&malformed)
+		wrongVersion := Entry{Key: key, Version: 5, Value: chEntry.Value}
+		v.Sign(&wrongVersion)
+		badKey := Entry{Key: SyncPrefix + "channel/zz/1", Version: 2, Value: chEntry.Value}
+		v.Sign(&badKey)
+		foreign := Entry{Key: "channels/0123", Version: 4, Value: []byte(`{"x":1}`)}
+		res, err := b.Merge(ctx, []Entry{badSig, otherSeed, malformed, wrongVersion, badKey, foreign}, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Refused) != 5 || res.Foreign != 1 || len(res.Adopted) != 0 {
+			t.Fatalf("%+v", res)
+		}
+		for _, err := range res.Refused {
+			if !strings.Contains(err.Error(), SyncPrefix) {
+				t.Errorf("refusal %q does not name the key", err)
+			}
+		}
+		if len(b.Channels()) != 0 {
+			t.Fatal("a refused entry was used")
+		}
+	})
+}
+
+func encodeStore(t testing.TB, st *Store) []byte {
+	var out []byte
+	for _, ch := range st.Channels() {
+		b, err := EncodeChannel(ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	b, _ := EncodeNode(st.Node())
+	return append(out, b...)
+}
+
+func copyFile(t testing.TB, from, to string) {
+	in, err := os.Open(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := io.Copy(out, in); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzMerge: node-provided entries, signed with the right key so that
+// they reach the decoders, never panic the store, and every refusal names
+// the entry's key.
+func FuzzMerge(f *testing.F) {
+	v := testSigner(f, 1)
+	rec, _ := EncodeChannel(sampleChannel(f))
+	f.Add(ChannelEntryKey(ChannelID{DBID: 1}), uint64(9), rec, true)
+	node, _ := EncodeNode(&Node{Version: 1, Addresses: []uint32{4}})
+	f.Add(nodeEntryKey, uint64(1), node, true)
+	f.Add("channels/abc", uint64(1), []byte("{}"), false)
+	st, err := Open(filepath.Join(f.TempDir(), FileName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	f.Fuzz(func(t *testing.T, key string, version uint64, value []byte, sign bool) {
+		e := Entry{Key: key, Version: version, Value: value}
+		if sign {
+			v.Sign(&e)
+		}
+		res, err := st.Merge(context.Background(), []Entry{e}, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range res.Refused {
+			if !strings.Contains(r.Error(), "state entry") {
+				t.Fatalf("refusal %q does not say which entry", r)
+			}
+		}
+		st.Outgoing(v)
+	})
+}
