@@ -92,6 +92,8 @@ type Engine struct {
 	points *lru.Cache[hsmproto.Pubkey, *btcec.PublicKey]
 	// state remembers channels and the node (WithState); nil: stateless.
 	state *state.Store
+	// stateSigner signs and checks Greenlight state entries (with state).
+	stateSigner *state.EntrySigner
 
 	mu sync.RWMutex
 	// Set by hsmd_init (or the options): the network's BIP32 key versions,
@@ -344,6 +346,15 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	var stateSigner *state.EntrySigner
+	if o.state != nil {
+		k, err := keys.StateSigningKey(secret)
+		if err != nil {
+			ring.Wipe()
+			return nil, err
+		}
+		stateSigner = state.NewEntrySigner(k)
+	}
 	e := &Engine{
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
@@ -353,6 +364,7 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		policyReport:  o.policyReport,
 		configNetwork: o.network,
 		state:         o.state,
+		stateSigner:   stateSigner,
 	}
 	if o.fixedNetwork != "" {
 		e.bip32Version, _ = BIP32VersionFor(o.fixedNetwork)
@@ -370,6 +382,9 @@ func (e *Engine) NodeID() [33]byte { return e.ring.NodeID() }
 // Wipe erases the engine's secrets; it answers nothing afterwards.
 func (e *Engine) Wipe() {
 	e.ring.Wipe()
+	if e.stateSigner != nil {
+		e.stateSigner.Wipe()
+	}
 	e.points.Clear()
 }
 

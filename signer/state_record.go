@@ -95,8 +95,14 @@ var errNotAnswered = errors.New("request not answered")
 // answer runs r's handler for m and, with a store, records the change the
 // answer makes and commits it before returning the reply.
 func (e *Engine) answer(ctx context.Context, c Client, r route, m hsmproto.Message) (hsmproto.Message, error) {
+	if e.state == nil {
+		return r.handle(e, c, m)
+	}
 	rec, ok := recorders[m.MsgType()]
-	if e.state == nil || !ok {
+	if err := e.frozen(c, m, rec, ok); err != nil {
+		return nil, err
+	}
+	if !ok {
 		return r.handle(e, c, m)
 	}
 	var reply hsmproto.Message
@@ -120,6 +126,9 @@ func (e *Engine) answer(ctx context.Context, c Client, r route, m hsmproto.Messa
 	}
 	if handleErr != nil {
 		return nil, handleErr
+	}
+	if errors.Is(err, state.ErrFrozen) {
+		return nil, &RefusalError{MsgType: m.MsgType(), Reason: err.Error(), Err: err}
 	}
 	if err != nil {
 		return nil, &RefusalError{MsgType: m.MsgType(), Reason: "the signer could not record the channel state", Err: err}
@@ -367,4 +376,39 @@ func recordForgetChannel(_ *Engine, _ Client, _ *hsmproto.ForgetChannel, _ *hsmp
 
 func recordCheckPubkey(_ *Engine, _ Client, req *hsmproto.CheckPubkey, _ *hsmproto.CheckPubkeyReply, _ *state.Channel, n *state.Node) {
 	n.AddAddress(req.Index)
+}
+
+// frozen refuses a request for a channel whose state conflicts with the
+// node's signed copy (state.Store.Merge): the client's own channel, or the
+// channel a recorded request of lightningd names.
+func (e *Engine) frozen(c Client, m hsmproto.Message, rec recorder, recorded bool) error {
+	id := ofClient(c, m)
+	if recorded && rec.channel != nil {
+		id = rec.channel(c, m)
+	} else if c.IsMaster() {
+		return nil
+	}
+	if why, ok := e.state.FrozenChannel(id); ok {
+		return &RefusalError{MsgType: m.MsgType(), Reason: "channel " + id.String() + " is frozen: " + why, Err: state.ErrFrozen}
+	}
+	return nil
+}
+
+// MergeState takes the node's copy of the signer state (Greenlight's
+// HsmRequest.signer_state) into the store; see state.Store.Merge. A
+// stateless engine ignores it.
+func (e *Engine) MergeState(ctx context.Context, entries []state.Entry) (state.MergeResult, error) {
+	if e.state == nil || e.stateSigner == nil {
+		return state.MergeResult{Foreign: len(entries)}, nil
+	}
+	return e.state.Merge(ctx, entries, e.stateSigner)
+}
+
+// StateUpdates returns our state entries the node's copy lacks, signed
+// with the state-signing key, for HsmResponse.signer_state.
+func (e *Engine) StateUpdates() []state.Entry {
+	if e.state == nil || e.stateSigner == nil {
+		return nil
+	}
+	return e.state.Outgoing(e.stateSigner)
 }

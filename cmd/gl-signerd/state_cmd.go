@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -24,6 +25,17 @@ func printStateStatus(w io.Writer, s *daemon.StateInfo, now time.Time) {
 	}
 	fmt.Fprintf(w, "state:        %s (%d bytes, %d channels; last commit %s; %d changes in %d commits since start)\n",
 		s.Path, s.SizeBytes, s.Channels, last, s.Changes, s.Commits)
+	if s.Restored > 0 {
+		fmt.Fprintf(w, "restored:     %d records rebuilt from the node's signed copy of the state\n", s.Restored)
+	}
+	keys := make([]string, 0, len(s.Frozen))
+	for k := range s.Frozen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "FROZEN:       %s: %s\n", k, s.Frozen[k])
+	}
 }
 
 func printChannels(w io.Writer, chs []daemon.ChannelInfo) {

@@ -32,3 +32,13 @@ func TestPrintChannels(t *testing.T) {
 		t.Fatalf("status line %q", out.String())
 	}
 }
+
+func TestStateStatusFrozen(t *testing.T) {
+	var out bytes.Buffer
+	printStateStatus(&out, &daemon.StateInfo{Path: "state.db", Restored: 3, Frozen: map[string]string{"gl-signerd/channel/02/1": "conflict"}}, time.Now())
+	for _, want := range []string{"3 records rebuilt from the node's signed copy", "FROZEN:       gl-signerd/channel/02/1: conflict"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("status lacks %q:\n%s", want, out.String())
+		}
+	}
+}

@@ -279,6 +279,9 @@ func (d *daemon) serveMetrics(listen string) (stop func(), err error) {
 		return func() {}, nil
 	}
 	d.metrics = metrics.New(d.streamer.Stats, d.started)
+	if d.state != nil {
+		registerStateMetrics(d.metrics.Registry(), d.state)
+	}
 	msrv, err := metrics.Listen(listen, d.metrics, d.log)
 	if err != nil {
 		return nil, withKind(Config, fmt.Errorf("metrics.listen: %w", err))

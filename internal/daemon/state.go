@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gl-signerd/internal/control"
 	"gl-signerd/signer/state"
 )
@@ -34,6 +36,12 @@ type StateInfo struct {
 	// requests' changes share an fsync (group commit).
 	Commits uint64 `json:"commits"`
 	Changes uint64 `json:"changes"`
+	// Restored counts records rebuilt from the node's signed copy since
+	// start (a device restored from the mnemonic with an empty state dir).
+	Restored uint64 `json:"restored_from_node"`
+	// Frozen are the records whose node copy conflicts with ours, and why:
+	// their channels' signing is refused.
+	Frozen map[string]string `json:"frozen,omitempty"`
 }
 
 func stateInfo(st *state.Store) *StateInfo {
@@ -45,10 +53,31 @@ func stateInfo(st *state.Store) *StateInfo {
 		Path:       st.Path(),
 		SizeBytes:  st.Size(),
 		LastCommit: ptrTime(stats.LastCommit),
-		Channels:   len(st.Channels()),
+		Channels:   st.ChannelCount(),
 		Commits:    stats.Commits,
 		Changes:    stats.Changes,
+		Restored:   st.Restored(),
+		Frozen:     st.Frozen(),
 	}
+}
+
+// registerStateMetrics adds the state store's gauges to the daemon's
+// Prometheus registry.
+func registerStateMetrics(reg *prometheus.Registry, st *state.Store) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gl_signerd_state_frozen_records",
+			Help: "State records (channels, or the node record) frozen by a conflict with the node's signed copy."},
+			func() float64 { return float64(len(st.Frozen())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "gl_signerd_state_channels",
+			Help: "Channels in the state store, tombstones included."},
+			func() float64 { return float64(st.ChannelCount()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gl_signerd_state_commits_total",
+			Help: "Transactions committed (fsynced) to the state store."},
+			func() float64 { return float64(st.Stats().Commits) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "gl_signerd_state_changes_total",
+			Help: "Record changes committed to the state store (changes/commits is the group commit factor)."},
+			func() float64 { return float64(st.Stats().Changes) }),
+	)
 }
 
 // ChannelInfo is one channel in gl-signerd ctl channels.

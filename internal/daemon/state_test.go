@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"gl-signerd/signer/state"
 )
 
@@ -53,5 +55,26 @@ func TestChannelInfos(t *testing.T) {
 	info := stateInfo(st)
 	if info.Channels != 2 || info.Commits != 2 || info.SizeBytes == 0 || info.LastCommit == nil {
 		t.Fatalf("status %+v", info)
+	}
+}
+
+func TestStateMetrics(t *testing.T) {
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	reg := prometheus.NewRegistry()
+	registerStateMetrics(reg, st)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, mf := range mfs {
+		names = append(names, mf.GetName())
+	}
+	if got := strings.Join(names, " "); got != "gl_signerd_state_changes_total gl_signerd_state_channels gl_signerd_state_commits_total gl_signerd_state_frozen_records" {
+		t.Fatalf("metrics: %s", got)
 	}
 }

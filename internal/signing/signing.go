@@ -270,7 +270,7 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 		ce.Write(zap.Uint32("request_id", req.ID), zap.String("type", d.TypeName),
 			zap.Duration("took", d.Duration))
 	}
-	return streamer.Response{Raw: reply}
+	return streamer.Response{Raw: reply, SignerState: h.stateUpdates()}
 }
 
 // answeredWhilePaused lists the requests a paused signer still answers:

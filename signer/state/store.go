@@ -209,6 +209,13 @@ func (s *Store) Channels() []*Channel {
 	return out
 }
 
+// ChannelCount is the number of channels held, tombstones included.
+func (s *Store) ChannelCount() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.channels)
+}
+
 // Node returns a copy of the node-wide state.
 func (s *Store) Node() *Node {
 	s.mu.RLock()
@@ -284,13 +291,11 @@ func (s *Store) update(ctx context.Context, id ChannelID, withChannel, withNode 
 	}
 	s.mu.RUnlock()
 
-	if withChannel {
-		if why, ok := s.sync.frozenReason(ChannelEntryKey(id)); ok {
+	if s.sync.anyFrozen.Load() {
+		if why, ok := s.sync.frozenReason(ChannelEntryKey(id)); ok && withChannel {
 			return fmt.Errorf("%w: %s", ErrFrozen, why)
 		}
-	}
-	if withNode {
-		if why, ok := s.sync.frozenReason(nodeEntryKey); ok {
+		if why, ok := s.sync.frozenReason(nodeEntryKey); ok && withNode {
 			return fmt.Errorf("%w: %s", ErrFrozen, why)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -180,6 +181,9 @@ type syncState struct {
 	frozen map[string]string
 	// restored counts records restored from the node's copy since Open.
 	restored uint64
+	// anyFrozen is set once a record is frozen: the fast path of
+	// FrozenChannel.
+	anyFrozen atomic.Bool
 }
 
 func (y *syncState) init() {
@@ -214,6 +218,9 @@ func (s *Store) Frozen() map[string]string {
 
 // FrozenChannel reports whether channel id is frozen, and why.
 func (s *Store) FrozenChannel(id ChannelID) (string, bool) {
+	if !s.sync.anyFrozen.Load() {
+		return "", false
+	}
 	return s.sync.frozenReason(ChannelEntryKey(id))
 }
 
@@ -319,6 +326,7 @@ func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (Mer
 		case it.e.Version == localVersion:
 			res.Conflicts = append(res.Conflicts, it.e.Key)
 			s.sync.mu.Lock()
+			s.sync.anyFrozen.Store(true)
 			s.sync.frozen[it.e.Key] = fmt.Sprintf("the node's signed copy of %s has version %d with a value other than ours; signing for it stops until an operator resolves the conflict", it.e.Key, it.e.Version)
 			s.sync.mu.Unlock()
 		default:
