@@ -42,12 +42,7 @@ type Store struct {
 
 	nodeMu sync.Mutex // serializes node-record updates
 
-	// qmu guards closing queue: senders hold it for reading.
-	qmu     sync.RWMutex
-	qclosed bool
-
-	queue chan *commit
-	done  chan struct{}
+	gc groupCommit
 
 	sync syncState // the node's copy (sync.go)
 }
@@ -68,10 +63,24 @@ type put struct {
 	bucket, key, value []byte
 }
 
-// commit is one caller's writes waiting for the committer.
+// commit is one caller's writes waiting to be committed.
 type commit struct {
 	puts []put
-	err  chan error
+	err  chan error    // the outcome
+	lead chan struct{} // this caller is to commit what is pending
+}
+
+// groupCommit batches concurrent callers' writes into one transaction
+// (one fsync): the caller that finds no commit running commits everything
+// pending, its own writes included; callers arriving meanwhile queue, and
+// when the transaction is done the first of them takes over for the rest.
+// A lone caller commits on its own goroutine, with no hand-off.
+type groupCommit struct {
+	mu      sync.Mutex
+	idle    *sync.Cond // signalled when busy turns false
+	pending []*commit
+	busy    bool
+	closed  bool
 }
 
 // Open opens (creating if needed) the store at path, mode 0600, and reads
@@ -81,7 +90,9 @@ func Open(path string) (*Store, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("the state store %s is readable or writable by others (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	// The freelist is rebuilt at open rather than written with every
+	// commit: fewer pages per fsync.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
 	if err != nil {
 		return nil, fmt.Errorf("could not open the state store %s: %w", path, err)
 	}
@@ -91,15 +102,13 @@ func Open(path string) (*Store, error) {
 		channels: make(map[ChannelID]*Channel),
 		node:     &Node{},
 		locks:    make(map[ChannelID]*sync.Mutex),
-		queue:    make(chan *commit, 256),
-		done:     make(chan struct{}),
 	}
 	s.sync.init()
 	if err := s.load(); err != nil {
 		db.Close()
 		return nil, err
 	}
-	go s.committer()
+	s.gc.idle = sync.NewCond(&s.gc.mu)
 	return s, nil
 }
 
@@ -148,11 +157,12 @@ func (s *Store) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	s.qmu.Lock()
-	s.qclosed = true
-	close(s.queue)
-	s.qmu.Unlock()
-	<-s.done
+	s.gc.mu.Lock()
+	s.gc.closed = true
+	for s.gc.busy {
+		s.gc.idle.Wait()
+	}
+	s.gc.mu.Unlock()
 	return s.db.Close()
 }
 
@@ -330,11 +340,7 @@ func (s *Store) update(ctx context.Context, id ChannelID, withChannel, withNode 
 	if len(puts) == 0 {
 		return nil
 	}
-	c := &commit{puts: puts, err: make(chan error, 1)}
-	if err := s.enqueue(c); err != nil {
-		return err
-	}
-	if err := <-c.err; err != nil {
+	if err := s.submit(&commit{puts: puts}); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -354,14 +360,46 @@ func (s *Store) update(ctx context.Context, id ChannelID, withChannel, withNode 
 	return nil
 }
 
-func (s *Store) enqueue(c *commit) (err error) {
-	s.qmu.RLock()
-	defer s.qmu.RUnlock()
-	if s.qclosed {
+// submit commits c's writes (with whatever else is pending) and returns
+// once they are on disk.
+func (s *Store) submit(c *commit) error {
+	c.err = make(chan error, 1)
+	c.lead = make(chan struct{}, 1)
+	g := &s.gc
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
 		return ErrClosed
 	}
-	s.queue <- c
-	return nil
+	g.pending = append(g.pending, c)
+	if g.busy {
+		g.mu.Unlock()
+		select {
+		case err := <-c.err:
+			return err
+		case <-c.lead:
+		}
+		g.mu.Lock()
+	}
+	g.busy = true
+	batch := g.pending
+	if len(batch) > maxBatch {
+		batch = batch[:maxBatch]
+	}
+	g.pending = g.pending[len(batch):]
+	g.mu.Unlock()
+
+	s.write(batch)
+
+	g.mu.Lock()
+	if len(g.pending) > 0 {
+		g.pending[0].lead <- struct{}{} // the next caller commits the rest
+	} else {
+		g.busy = false
+		g.idle.Broadcast()
+	}
+	g.mu.Unlock()
+	return <-c.err
 }
 
 // changedChannel encodes newCh with its version advanced, if it differs
@@ -400,47 +438,30 @@ func changedNode(oldNode, newNode *Node) ([]byte, bool, error) {
 	return after, true, nil
 }
 
-// committer writes queued changes: everything that queued up while the
-// previous transaction was being fsynced goes into the next one.
-func (s *Store) committer() {
-	defer close(s.done)
-	for c := range s.queue {
-		batch := []*commit{c}
-	drain:
-		for len(batch) < maxBatch {
-			select {
-			case c, ok := <-s.queue:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, c)
-			default:
-				break drain
-			}
-		}
-		now := time.Now()
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for _, c := range batch {
-				for _, p := range c.puts {
-					if err := tx.Bucket(p.bucket).Put(p.key, p.value); err != nil {
-						return err
-					}
-				}
-			}
-			return tx.Bucket(bucketMeta).Put(keyLastCommit, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
-		})
-		if err != nil {
-			err = fmt.Errorf("could not commit to the state store: %w", err)
-		} else {
-			s.mu.Lock()
-			s.stats.LastCommit = now
-			s.stats.Commits++
-			s.stats.Changes += uint64(len(batch))
-			s.mu.Unlock()
-		}
+// write commits a batch in one transaction and tells each caller.
+func (s *Store) write(batch []*commit) {
+	now := time.Now()
+	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, c := range batch {
-			c.err <- err
+			for _, p := range c.puts {
+				if err := tx.Bucket(p.bucket).Put(p.key, p.value); err != nil {
+					return err
+				}
+			}
 		}
+		return tx.Bucket(bucketMeta).Put(keyLastCommit, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
+	})
+	if err != nil {
+		err = fmt.Errorf("could not commit to the state store: %w", err)
+	} else {
+		s.mu.Lock()
+		s.stats.LastCommit = now
+		s.stats.Commits++
+		s.stats.Changes += uint64(len(batch))
+		s.mu.Unlock()
+	}
+	for _, c := range batch {
+		c.err <- err
 	}
 }
 

@@ -343,11 +343,7 @@ func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (Mer
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
-	c := &commit{puts: puts, err: make(chan error, 1)}
-	if err := s.enqueue(c); err != nil {
-		return res, err
-	}
-	if err := <-c.err; err != nil {
+	if err := s.submit(&commit{puts: puts}); err != nil {
 		return res, err
 	}
 	s.mu.Lock()

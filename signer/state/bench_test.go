@@ -1,0 +1,164 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// fillStore writes n channels, each with the given counterparty secrets
+// and a full set-up and commitments, in one transaction.
+func fillStore(t testing.TB, path string, n int, secrets Secrets) {
+	st, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	base := sampleChannel(t)
+	base.Secrets = secrets
+	err = st.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketChannels)
+		for i := 0; i < n; i++ {
+			ch := base.Clone()
+			ch.ID = ChannelID{Peer: [33]byte{2, byte(i >> 8), byte(i)}, DBID: uint64(i + 1)}
+			rec, err := EncodeChannel(ch)
+			if err != nil {
+				return err
+			}
+			if err := b.Put(channelKey(ch.ID), rec); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func thousandSecrets(t testing.TB) Secrets {
+	p := newPeerChain(t)
+	var s Secrets
+	for i := uint64(0); i < 1000; i++ {
+		if _, err := s.Add(i, p.secret(t, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+// BenchmarkLoad1000Channels: opening a store of 1,000 channels with 1,000
+// revealed secrets each (the target: < 100 ms).
+func BenchmarkLoad1000Channels(b *testing.B) {
+	path := filepath.Join(b.TempDir(), FileName)
+	fillStore(b, path, 1000, thousandSecrets(b))
+	b.ResetTimer()
+	for b.Loop() {
+		st, err := Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.ChannelCount() != 1000 {
+			b.Fatal("channels missing")
+		}
+		st.Close()
+	}
+}
+
+// BenchmarkGroupCommit: updates of different channels from 1, 8 and 64
+// goroutines; commits/op is how many fsynced transactions each update
+// cost (1 without group commit).
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, workers := range []int{1, 8, 64} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			st, err := Open(filepath.Join(b.TempDir(), FileName))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			ctx := context.Background()
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			per := b.N/workers + 1
+			for w := 0; w < workers; w++ {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					id := ChannelID{DBID: uint64(w)}
+					for i := 0; i < per; i++ {
+						if err := st.UpdateChannel(ctx, id, func(ch *Channel) error { ch.HolderPointNext++; return nil }); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			s := st.Stats()
+			b.ReportMetric(float64(s.Commits)/float64(s.Changes), "commits/update")
+		})
+	}
+}
+
+// TestRSS1000Channels: a process holding a store of 1,000 channels (1,000
+// secrets each) stays under 40 MB resident. The store is opened in a child
+// process so that the test binary's own memory does not count.
+func TestRSS1000Channels(t *testing.T) {
+	if path := os.Getenv("GL_SIGNERD_RSS_STORE"); path != "" {
+		st, err := Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Printf("channels %d rss_kb %d\n", st.ChannelCount(), rssKB(t))
+		st.Close()
+		return
+	}
+	if testing.Short() {
+		t.Skip("builds a 1,000-channel store")
+	}
+	path := filepath.Join(t.TempDir(), FileName)
+	fillStore(t, path, 1000, thousandSecrets(t))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRSS1000Channels$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "GL_SIGNERD_RSS_STORE="+path)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	var channels, kb int
+	for _, l := range strings.Split(string(out), "\n") {
+		if _, err := fmt.Sscanf(l, "channels %d rss_kb %d", &channels, &kb); err == nil {
+			break
+		}
+	}
+	if channels != 1000 || kb == 0 {
+		t.Fatalf("child said: %s", out)
+	}
+	fi, _ := os.Stat(path)
+	t.Logf("1,000 channels: %d kB resident (store file %d kB)", kb, fi.Size()/1024)
+	if kb > 40*1024 {
+		t.Fatalf("%d kB resident with 1,000 channels; the target is < 40 MB", kb)
+	}
+}
+
+// rssKB is this process's peak resident set (VmHWM), in kB.
+func rssKB(t testing.TB) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc/self/status")
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return n
+		}
+	}
+	return 0
+}
