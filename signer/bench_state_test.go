@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
 	"gl-signerd/signer/state"
-	"gl-signerd/tests/glemu/traffic"
 )
 
 // benchStream records the requests of a node's start and four channel
