@@ -47,6 +47,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
@@ -100,7 +101,30 @@ type Session struct {
 	opts     Options
 	// warnings collects the violations the engine reports under
 	// PolicyWarn while one line is replayed.
-	warnings *[]string
+	warnings *warningLog
+}
+
+// warningLog collects the tags of violations signed under PolicyWarn. It is
+// safe for concurrent use; a line's warnings are told apart from another's
+// only when lines are not stepped concurrently (warn replays are not).
+type warningLog struct {
+	mu   sync.Mutex
+	tags []string
+}
+
+func (w *warningLog) add(tag string) {
+	w.mu.Lock()
+	w.tags = append(w.tags, tag)
+	w.mu.Unlock()
+}
+
+// take returns the tags collected since the last take and forgets them.
+func (w *warningLog) take() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	tags := w.tags
+	w.tags = nil
+	return tags
 }
 
 // Start makes a fresh signer for the instance and sends it the instance's
@@ -108,13 +132,13 @@ type Session struct {
 func (in *Instance) Start(ctx context.Context, opts Options) (*Session, error) {
 	var h Handler
 	var err error
-	warnings := new([]string)
+	warnings := new(warningLog)
 	if opts.NewHandler != nil {
 		h, err = opts.NewHandler(in.Secret)
 	} else {
 		eopts := []signer.Option{signer.WithPolicyMode(opts.policy()),
 			signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) {
-				*warnings = append(*warnings, v.Tag)
+				warnings.add(v.Tag)
 			})}
 		if opts.EngineOptions != nil {
 			more, err := opts.EngineOptions()
@@ -135,7 +159,7 @@ func (in *Instance) Start(ctx context.Context, opts Options) (*Session, error) {
 		}
 		return nil, fmt.Errorf("starting the signer (%s): %s was refused: %w", in, where, err)
 	}
-	*warnings = nil
+	warnings.take()
 	return &Session{Instance: in, Handler: h, opts: opts, warnings: warnings}, nil
 }
 
@@ -164,9 +188,9 @@ type Result struct {
 
 // Step replays one line on the session's signer.
 func (s *Session) Step(ctx context.Context, l *Line) Result {
-	*s.warnings = nil
+	s.warnings.take()
 	reply, err := s.Handler.Handle(ctx, l.SignerClient(), l.Request)
-	r := Result{Line: l, Reply: reply, Err: err, Warnings: *s.warnings}
+	r := Result{Line: l, Reply: reply, Err: err, Warnings: s.warnings.take()}
 	var re *signer.RefusalError
 	isRefusal := errors.As(err, &re)
 	switch {
