@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -109,6 +110,9 @@ type Engine struct {
 	policyMode    policy.Mode
 	policyReport  PolicyReporter
 	configNetwork string
+	// policy holds the limits, warn list, allowlist and clock of the
+	// on-chain and invoice checks (policy_onchain.go).
+	policy policySettings
 
 	// fixed is set by WithFixedNetwork: the version and network come
 	// from our configuration and hsmd_init is refused. Never changes.
@@ -149,11 +153,27 @@ func (c Class) String() string {
 }
 
 // route is one line of the dispatch table: the capability a client needs
-// to send the message, the message's class, and its handler.
+// to send the message, the message's class, the policy check run on the
+// decoded request before it is signed (nil: none without channel state),
+// and its handler.
 type route struct {
 	capability uint64
 	class      Class
+	check      func(e *Engine, c Client, m hsmproto.Message) *policy.Violation
 	handle     func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
+}
+
+// checked builds a route whose policy check and handler take the decoded
+// request's own type: {capability, class, check, handler} in one row.
+func checked[M hsmproto.Message](capability uint64, class Class, check func(*Engine, Client, M) *policy.Violation, fn func(*Engine, Client, M) (hsmproto.Message, error)) route {
+	r := on(capability, class, fn)
+	r.check = func(e *Engine, c Client, m hsmproto.Message) *policy.Violation {
+		if req, ok := m.(M); ok {
+			return check(e, c, req)
+		}
+		return nil
+	}
+	return r
 }
 
 // on builds a route whose handler takes the decoded request's own type.
@@ -202,8 +222,8 @@ func init() {
 		hsmproto.TypeSignInvoice:            on(CapMaster, Signs, (*Engine).handleSignInvoice),
 		hsmproto.TypeSignBolt12:             on(CapMaster, Signs, (*Engine).handleSignBolt12),
 		hsmproto.TypeSignBolt12_2:           on(CapMaster, Signs, (*Engine).handleSignBolt12_2),
-		hsmproto.TypePreapproveInvoice:      on(CapMaster, Signs, (*Engine).handlePreapproveInvoice),
-		hsmproto.TypePreapproveInvoiceCheck: on(CapMaster, Signs, (*Engine).handlePreapproveInvoiceCheck),
+		hsmproto.TypePreapproveInvoice:      checked(CapMaster, Signs, (*Engine).checkPreapproveInvoice, (*Engine).handlePreapproveInvoice),
+		hsmproto.TypePreapproveInvoiceCheck: checked(CapMaster, Signs, (*Engine).checkPreapproveInvoiceCheck, (*Engine).handlePreapproveInvoiceCheck),
 		hsmproto.TypePreapproveKeysend:      on(CapMaster, Signs, (*Engine).handlePreapproveKeysend),
 		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, Signs, (*Engine).handlePreapproveKeysendCheck),
 
@@ -215,7 +235,7 @@ func init() {
 		hsmproto.TypeSignAnyCannouncementReq: on(CapMaster, Signs, (*Engine).handleSignAnyCannouncement),
 
 		// Channel set-up and commitment points.
-		hsmproto.TypeSetupChannel:            on(CapCommitmentPoint, Public, (*Engine).handleSetupChannel),
+		hsmproto.TypeSetupChannel:            checked(CapCommitmentPoint, Public, (*Engine).checkSetupChannel, (*Engine).handleSetupChannel),
 		hsmproto.TypeGetPerCommitmentPoint:   on(CapCommitmentPoint, Reveals, (*Engine).handleGetPerCommitmentPoint),
 		hsmproto.TypeCheckFutureSecret:       on(CapCommitmentPoint, Public, (*Engine).handleCheckFutureSecret),
 		hsmproto.TypeCheckOutpoint:           on(CapLockOutpoint, Public, (*Engine).handleCheckOutpoint),
@@ -223,27 +243,27 @@ func init() {
 		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, Signs, (*Engine).handleSignOptionWillFundOffer),
 
 		// Commitment transactions and revocation.
-		hsmproto.TypeSignRemoteCommitmentTx: on(CapSignRemoteTx, Signs, (*Engine).handleSignRemoteCommitmentTx),
-		hsmproto.TypeSignRemoteHtlcTx:       on(CapSignRemoteTx, Signs, (*Engine).handleSignRemoteHtlcTx),
+		hsmproto.TypeSignRemoteCommitmentTx: checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteCommitment, (*Engine).handleSignRemoteCommitmentTx),
+		hsmproto.TypeSignRemoteHtlcTx:       checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteHtlcTx, (*Engine).handleSignRemoteHtlcTx),
 		hsmproto.TypeValidateCommitmentTx:   on(CapSignRemoteTx, Public, (*Engine).handleValidateCommitmentTx),
 		hsmproto.TypeValidateRevocation:     on(CapSignRemoteTx, Public, (*Engine).handleValidateRevocation),
 		hsmproto.TypeRevokeCommitmentTx:     on(CapSignRemoteTx, Reveals, (*Engine).handleRevokeCommitmentTx),
 		hsmproto.TypeSignCommitmentTx:       on(CapMaster, Signs, (*Engine).handleSignCommitmentTx),
 
 		// Closing, splicing and the wallet.
-		hsmproto.TypeSignMutualCloseTx: on(CapSignClosingTx, Signs, (*Engine).handleSignMutualCloseTx),
+		hsmproto.TypeSignMutualCloseTx: checked(CapSignClosingTx, Signs, (*Engine).checkMutualClose, (*Engine).handleSignMutualCloseTx),
 		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, Signs, (*Engine).handleSignSpliceTx),
-		hsmproto.TypeSignWithdrawal:    on(CapMaster, Signs, (*Engine).handleSignWithdrawal),
+		hsmproto.TypeSignWithdrawal:    checked(CapMaster, Signs, (*Engine).checkWithdrawal, (*Engine).handleSignWithdrawal),
 
 		// On-chain sweeps after a close (onchaind, or lightningd for any channel).
-		hsmproto.TypeSignDelayedPaymentToUs:    on(CapSignOnchainTx, Signs, (*Engine).handleSignDelayedPaymentToUs),
-		hsmproto.TypeSignRemoteHtlcToUs:        on(CapSignOnchainTx, Signs, (*Engine).handleSignRemoteHtlcToUs),
-		hsmproto.TypeSignPenaltyToUs:           on(CapSignOnchainTx, Signs, (*Engine).handleSignPenaltyToUs),
-		hsmproto.TypeSignAnyDelayedPaymentToUs: on(CapMaster, Signs, (*Engine).handleSignAnyDelayedPaymentToUs),
-		hsmproto.TypeSignAnyRemoteHtlcToUs:     on(CapMaster, Signs, (*Engine).handleSignAnyRemoteHtlcToUs),
-		hsmproto.TypeSignAnyPenaltyToUs:        on(CapMaster, Signs, (*Engine).handleSignAnyPenaltyToUs),
+		hsmproto.TypeSignDelayedPaymentToUs:    checked(CapSignOnchainTx, Signs, checkDelayedPaymentToUs, (*Engine).handleSignDelayedPaymentToUs),
+		hsmproto.TypeSignRemoteHtlcToUs:        checked(CapSignOnchainTx, Signs, checkRemoteHtlcToUs, (*Engine).handleSignRemoteHtlcToUs),
+		hsmproto.TypeSignPenaltyToUs:           checked(CapSignOnchainTx, Signs, checkPenaltyToUs, (*Engine).handleSignPenaltyToUs),
+		hsmproto.TypeSignAnyDelayedPaymentToUs: checked(CapMaster, Signs, checkAnyDelayedPaymentToUs, (*Engine).handleSignAnyDelayedPaymentToUs),
+		hsmproto.TypeSignAnyRemoteHtlcToUs:     checked(CapMaster, Signs, checkAnyRemoteHtlcToUs, (*Engine).handleSignAnyRemoteHtlcToUs),
+		hsmproto.TypeSignAnyPenaltyToUs:        checked(CapMaster, Signs, checkAnyPenaltyToUs, (*Engine).handleSignAnyPenaltyToUs),
 		hsmproto.TypeSignAnyLocalHtlcTx:        on(CapMaster, Signs, (*Engine).handleSignAnyLocalHtlcTx),
-		hsmproto.TypeSignAnchorspend:           on(CapMaster, Signs, (*Engine).handleSignAnchorspend),
+		hsmproto.TypeSignAnchorspend:           checked(CapMaster, Signs, (*Engine).checkAnchorspend, (*Engine).handleSignAnchorspend),
 		hsmproto.TypeSignHtlcTxMingle:          on(CapMaster, Signs, (*Engine).handleSignHtlcTxMingle),
 	}
 }
@@ -265,6 +285,11 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 	m, err := hsmproto.Decode(raw)
 	if err != nil {
 		return nil, &RefusalError{MsgType: t, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
+	}
+	if r.check != nil {
+		if err := e.checkPolicy(c, t, func() *policy.Violation { return r.check(e, c, m) }); err != nil {
+			return nil, err
+		}
 	}
 	reply, err := e.answer(ctx, c, r, m)
 	if err != nil {
@@ -294,6 +319,12 @@ type engineOptions struct {
 	network      string
 	fixedNetwork string
 	state        *state.Store
+	// The policy's limits (nil: policy.DefaultLimits), warn list,
+	// allowlist and clock (nil: time.Now).
+	policyLimits    *policy.Limits
+	policyWarn      []string
+	policyAllowlist []string
+	now             func() time.Time
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -355,7 +386,34 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		}
 		stateSigner = state.NewEntrySigner(k)
 	}
+	lim := policy.DefaultLimits
+	if o.policyLimits != nil {
+		lim = *o.policyLimits
+	}
+	warn, err := policy.ParseWarnList(o.policyWarn)
+	if err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
+	}
+	var allow *policy.Allowlist
+	if len(o.policyAllowlist) > 0 {
+		name := o.network
+		if name == "" {
+			name = o.fixedNetwork
+		}
+		n, ok := policy.NetworkFor(name)
+		if !ok {
+			return nil, fmt.Errorf("signer: policy.allowlist needs the network the signer serves")
+		}
+		if allow, err = policy.ParseAllowlist(o.policyAllowlist, n); err != nil {
+			return nil, fmt.Errorf("signer: %w", err)
+		}
+	}
+	now := o.now
+	if now == nil {
+		now = time.Now
+	}
 	e := &Engine{
+		policy:        policySettings{limits: lim, warn: warn, allowlist: allow, now: now},
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
 		bip32Version:  o.bip32Version,

@@ -172,6 +172,12 @@ func (s *Session) Step(ctx context.Context, l *Line) Result {
 	switch {
 	case l.Expect == ExpectReject:
 		if err != nil {
+			// A policy vector names the rule: the refusal must carry
+			// exactly that tag.
+			if tag := refusalTag(err); l.Policy != "" && tag != l.Policy {
+				r.Problem = fmt.Sprintf("must be refused with tag %s, but was refused with tag %s: %v", l.Policy, orDash(tag), err)
+				return r
+			}
 			r.Pass = true
 			return r
 		}
@@ -321,4 +327,13 @@ func messageName(raw []byte) string {
 		return n
 	}
 	return fmt.Sprintf("message type %d", t)
+}
+
+// refusalTag is the policy tag of a refusal, "" for none.
+func refusalTag(err error) string {
+	var re *signer.RefusalError
+	if errors.As(err, &re) {
+		return re.Tag
+	}
+	return ""
 }
