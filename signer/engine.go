@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,9 +55,10 @@ func (c Client) IsMaster() bool { return c.Capabilities&CapMaster != 0 }
 // sentence and never contains a secret.
 type RefusalError struct {
 	MsgType uint16
-	// Tag is the policy violation's stable tag (package policy, e.g.
-	// "policy-invoice-payee") when the policy refused the request, "" for
-	// the refusals CLN's hsmd makes itself.
+	// Tag is the refusal's stable tag, set where the refusal is made: the
+	// policy violation's tag (package policy, e.g. "policy-invoice-payee")
+	// when the policy refused the request, otherwise TagCapability,
+	// TagParse or TagEngine (a refusal CLN's hsmd makes itself).
 	Tag string
 	// Reason says why, e.g. "client does not have capability to run 19".
 	Reason string
@@ -74,7 +76,7 @@ func (e *RefusalError) Error() string {
 		name = fmt.Sprintf("message type %d", e.MsgType)
 	}
 	reason := e.Reason
-	if e.Tag != "" {
+	if strings.HasPrefix(e.Tag, "policy-") {
 		reason = e.Tag + ": " + reason
 	}
 	if e.Err != nil {
@@ -84,6 +86,18 @@ func (e *RefusalError) Error() string {
 }
 
 func (e *RefusalError) Unwrap() error { return e.Err }
+
+// The tags of the refusals CLN's hsmd makes itself (policy refusals carry
+// their policy tag).
+const (
+	// TagCapability: the client may not send this message (or no such
+	// message exists).
+	TagCapability = "capability"
+	// TagParse: the request does not decode.
+	TagParse = "parse"
+	// TagEngine: any other refusal of hsmd's (bad_req, status_failed).
+	TagEngine = "engine"
+)
 
 // Engine answers hsmd requests exactly as CLN v26.06.6's hsmd does for the
 // same secret. It is safe for concurrent use.
@@ -272,19 +286,19 @@ func init() {
 // returns the raw reply, or a *RefusalError.
 func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, error) {
 	if len(raw) < 2 {
-		return nil, &RefusalError{Reason: "client does not have capability to run -1 (message shorter than its type)", Fatal: c.IsMaster()}
+		return nil, &RefusalError{Tag: TagCapability, Reason: "client does not have capability to run -1 (message shorter than its type)", Fatal: c.IsMaster()}
 	}
 	t := uint16(raw[0])<<8 | uint16(raw[1])
 	r, ok := routes[t]
 	if !ok || c.Capabilities&r.capability == 0 {
-		return nil, &RefusalError{MsgType: t, Reason: fmt.Sprintf("client does not have capability to run %d", t), Fatal: c.IsMaster()}
+		return nil, &RefusalError{MsgType: t, Tag: TagCapability, Reason: fmt.Sprintf("client does not have capability to run %d", t), Fatal: c.IsMaster()}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m, err := hsmproto.Decode(raw)
 	if err != nil {
-		return nil, &RefusalError{MsgType: t, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
+		return nil, &RefusalError{MsgType: t, Tag: TagParse, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
 	}
 	if r.check != nil {
 		if err := e.checkPolicy(c, t, func() *policy.Violation { return r.check(e, c, m) }); err != nil {
@@ -297,13 +311,13 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 		if errors.As(err, &re) {
 			return nil, re
 		}
-		return nil, &RefusalError{MsgType: t, Reason: err.Error(), Fatal: c.IsMaster()}
+		return nil, &RefusalError{MsgType: t, Tag: TagEngine, Reason: err.Error(), Fatal: c.IsMaster()}
 	}
 	// Marshal, not Encode: a reply built from a request's own values must
 	// never take the engine down, only refuse that request.
 	out, err := hsmproto.Marshal(reply)
 	if err != nil {
-		return nil, &RefusalError{MsgType: t, Reason: "could not encode the reply", Fatal: c.IsMaster(), Err: err}
+		return nil, &RefusalError{MsgType: t, Tag: TagEngine, Reason: "could not encode the reply", Fatal: c.IsMaster(), Err: err}
 	}
 	return out, nil
 }
