@@ -54,8 +54,8 @@ type Metrics struct {
 	// policyRefusals counts policy refusals by tag; its labels are the
 	// tags of package policy, made at start.
 	policyRefusals map[string]prometheus.Counter
-	paused   prometheus.Gauge
-	byType   sync.Map // uint16 message type → *typeChildren
+	paused         prometheus.Gauge
+	byType         sync.Map // uint16 message type → *typeChildren
 }
 
 // New registers the daemon's metrics in a new private registry. stats,
