@@ -239,6 +239,13 @@ func (r Result) Explain() string {
 		fmt.Fprintf(&b, "     warning: signed despite %s\n", w)
 	}
 	if r.Pass {
+		if l.Expect == ExpectReject {
+			if l.Policy != "" {
+				fmt.Fprintf(&b, "     refused with %s, the tag the vector expects\n", l.Policy)
+			} else {
+				fmt.Fprintf(&b, "     refused, as the vector expects (%v)\n", r.Err)
+			}
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "     %s\n", r.Problem)
@@ -262,11 +269,20 @@ type Summary struct {
 	// NeedPolicy counts the failures that are reject lines answered with
 	// the policy off.
 	NeedPolicy int
+	// Rejects counts the "expect": "reject" lines, RejectsRefused those
+	// refused as the vector expects (with its tag, when it names one).
+	Rejects, RejectsRefused int
 }
 
 func (s *Summary) add(r Result) {
 	if len(r.Warnings) > 0 {
 		s.Warned++
+	}
+	if r.Line != nil && r.Line.Expect == ExpectReject {
+		s.Rejects++
+		if r.Pass {
+			s.RejectsRefused++
+		}
 	}
 	if r.Pass {
 		s.Passed++
