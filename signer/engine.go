@@ -212,7 +212,10 @@ func Classes() map[uint16]Class {
 }
 
 // routes is the dispatch table: every request hsmd answers, the capability
-// it needs (hsmd_check_client_capabilities), its class and its handler.
+// it needs (hsmd_check_client_capabilities), its class, its policy check
+// (rows made with checked; on rows have none that works without channel
+// state) and its handler. Handle decodes once, runs the check on the
+// decoded request, then the handler signs.
 // get_per_commitment_point is Reveals: at wire version 5 it returns the
 // secret of commitment n−2. ecdh returns a shared secret. Preapprove
 // requests are Signs: they consent to a payment.

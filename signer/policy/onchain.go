@@ -129,13 +129,16 @@ func CheckWithdrawal(s *Spend, lim Limits) *Violation {
 
 // CheckSweep is the check of a sweep after a close (delayed payment,
 // penalty, HTLC claim, anchor spend): every output pays our wallet or the
-// allowlist, and the fee is in range.
+// allowlist, and the feerate is within bounds. The share of the value is
+// not bounded here: a small HTLC claimed during a fee spike may honestly
+// cost most of its value, and the ceiling already stops a fee that burns.
 func CheckSweep(s *Spend, lim Limits) *Violation {
 	for i, o := range s.Outputs {
 		if !destined(o) {
 			return violation(TagSweepDestinationAllowlisted, "output %d (%d sat) pays script %x, which is neither our wallet nor on the allowlist", i, o.Value, o.Script)
 		}
 	}
+	lim.MaxFeePercent = 100
 	return CheckFee(TagSweepFeeRange, s, lim)
 }
 

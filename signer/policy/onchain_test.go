@@ -65,10 +65,15 @@ func TestOnchainRulesTable(t *testing.T) {
 	}
 }
 
-// A fee spike does not trip the bounds: 100,000 sat/kw on a 1 BTC close.
+// A fee spike does not trip the bounds: 100,000 sat/kw on a 1 BTC close,
+// and a 10,000 sat HTLC claimed at 10,000 sat/kw (70 % of it as fee).
 func TestFeeSpikeIsNotAViolation(t *testing.T) {
 	s := &Spend{InputValue: 100_000_000, Known: true, Outputs: []Output{{Value: 100_000_000 - 70_000, Ours: true}}, WeightMin: 500, WeightMax: 700}
 	if v := CheckMutualClose(s, DefaultLimits); v != nil {
+		t.Error(v)
+	}
+	s = &Spend{InputValue: 10_000, Known: true, Outputs: []Output{{Value: 3_000, Ours: true}}, WeightMin: 450, WeightMax: 700}
+	if v := CheckSweep(s, DefaultLimits); v != nil {
 		t.Error(v)
 	}
 }
