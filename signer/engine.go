@@ -280,7 +280,7 @@ func init() {
 		hsmproto.TypeSignAnyRemoteHtlcToUs:     checked(CapMaster, Signs, checkAnyRemoteHtlcToUs, (*Engine).handleSignAnyRemoteHtlcToUs),
 		hsmproto.TypeSignAnyPenaltyToUs:        checked(CapMaster, Signs, checkAnyPenaltyToUs, (*Engine).handleSignAnyPenaltyToUs),
 		hsmproto.TypeSignAnyLocalHtlcTx:        on(CapMaster, Signs, (*Engine).handleSignAnyLocalHtlcTx),
-		hsmproto.TypeSignAnchorspend:           checked(CapMaster, Signs, (*Engine).checkAnchorspend, (*Engine).handleSignAnchorspend),
+		hsmproto.TypeSignAnchorspend:           on(CapMaster, Signs, (*Engine).handleSignAnchorspend),
 		hsmproto.TypeSignHtlcTxMingle:          on(CapMaster, Signs, (*Engine).handleSignHtlcTxMingle),
 	}
 }

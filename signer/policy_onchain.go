@@ -152,13 +152,11 @@ func (e *Engine) checkWithdrawal(_ Client, req *hsmproto.SignWithdrawal) *policy
 	return policy.CheckWithdrawal(e.spendOfPSBT(req.Psbt), e.policy.limits)
 }
 
-func (e *Engine) checkAnchorspend(_ Client, req *hsmproto.SignAnchorspend) *policy.Violation {
-	// A CPFP's fee pays for its parent too: only its destinations are
-	// checked.
-	s := e.spendOfPSBT(req.Psbt)
-	s.Known = false
-	return policy.CheckSweep(s, e.policy.limits)
-}
+// sign_anchorspend has no check yet: lightningd's CPFP change output pays
+// the channel's final key without a key path in the PSBT
+// (lightningd/anchorspend.c), so proving it ours needs the channel's
+// final key index, which comes with channel state; and its fee pays for
+// the commitment too.
 
 func (e *Engine) checkMutualClose(_ Client, req *hsmproto.SignMutualCloseTx) *policy.Violation {
 	return policy.CheckMutualClose(e.spendOfBitcoinTx(&req.Tx, 71), e.policy.limits)

@@ -128,7 +128,7 @@ func CheckWithdrawal(s *Spend, lim Limits) *Violation {
 }
 
 // CheckSweep is the check of a sweep after a close (delayed payment,
-// penalty, HTLC claim, anchor spend): every output pays our wallet or the
+// penalty, HTLC claim): every output pays our wallet or the
 // allowlist, and the feerate is within bounds. The share of the value is
 // not bounded here: a small HTLC claimed during a fee spike may honestly
 // cost most of its value, and the ceiling already stops a fee that burns.
