@@ -133,17 +133,22 @@ const MaxAuditSyncInterval = time.Minute
 // modes; config imports none of our packages).
 var PolicyModes = []string{"enforce", "warn", "off"}
 
-// PolicyConfig holds the signing policy: its mode, and limits that are
-// placeholders for the policy engine, with defaults after Greenlight's VLS
-// policy.
+// PolicyProfiles are the valid values of policy.profile.
+var PolicyProfiles = []string{"strict"}
+
+// PolicyConfig holds the signing policy (docs/policy.md): its mode,
+// profile, the tags only warned about, the on-chain allowlist and the
+// numeric limits, each with its unit in its name.
 type PolicyConfig struct {
-	Mode                    string `koanf:"mode" help:"enforce (refuse what the policy checks refuse), warn (sign anyway and log each violation) or off (sign what CLN's hsmd signs; for tests only)"`
-	MaxHTLCValueInFlightSat uint64 `koanf:"max_htlc_value_in_flight_sat" help:"largest total value of HTLCs in flight on one channel, in satoshis"`
-	MinFeerateSatPerKw      uint32 `koanf:"min_feerate_sat_per_kw" help:"lowest acceptable feerate, in satoshis per 1000 weight units"`
-	MaxFeerateSatPerKw      uint32 `koanf:"max_feerate_sat_per_kw" help:"highest acceptable feerate, in satoshis per 1000 weight units"`
-	MinToSelfDelay          uint32 `koanf:"min_to_self_delay" help:"shortest to_self_delay accepted, in blocks"`
-	MaxToSelfDelay          uint32 `koanf:"max_to_self_delay" help:"longest to_self_delay accepted, in blocks"`
-	MaxInvoiceMsat          uint64 `koanf:"max_invoice_msat" help:"largest invoice amount signed, in millisatoshis"`
+	Mode                 string   `koanf:"mode" help:"enforce (refuse what the policy checks refuse), warn (sign anyway and log each violation) or off (sign what CLN's hsmd signs; for tests only)"`
+	Profile              string   `koanf:"profile" help:"strict: every policy tag is enforced unless listed in policy.warn"`
+	Warn                 []string `koanf:"warn" help:"policy tags, or prefixes ending in *, whose violations are logged and signed instead of refused (docs/policy.md lists the tags)"`
+	Allowlist            []string `koanf:"allowlist" help:"on-chain destinations accepted besides our wallet: address:<addr> or xpub:<xpub>"`
+	MinFeerateSatPerKw   uint32   `koanf:"min_feerate_sat_per_kw" help:"lowest acceptable feerate, in satoshis per 1000 weight units"`
+	MaxFeerateSatPerKw   uint32   `koanf:"max_feerate_sat_per_kw" help:"highest acceptable feerate of closes, sweeps, withdrawals and commitments, in satoshis per 1000 weight units; far above any fee spike"`
+	MaxFeePercent        uint32   `koanf:"max_fee_percent" help:"largest fee as a share of the value a transaction spends, in percent"`
+	MinToSelfDelayBlocks uint32   `koanf:"min_to_self_delay_blocks" help:"shortest to_self_delay accepted in either direction, in blocks"`
+	MaxToSelfDelayBlocks uint32   `koanf:"max_to_self_delay_blocks" help:"longest to_self_delay accepted in either direction, in blocks"`
 }
 
 // Default returns the built-in configuration for a state directory.
@@ -160,13 +165,15 @@ func Default(stateDir string) *Config {
 		},
 		Audit: AuditConfig{SyncInterval: 10 * time.Millisecond, MaxSizeMB: 64, Keep: 8},
 		Policy: PolicyConfig{
-			Mode:                    "enforce",
-			MaxHTLCValueInFlightSat: 16_777_215,
-			MinFeerateSatPerKw:      253,
-			MaxFeerateSatPerKw:      150_000,
-			MinToSelfDelay:          144,
-			MaxToSelfDelay:          2016,
-			MaxInvoiceMsat:          100_000_000_000,
+			Mode:                 "enforce",
+			Profile:              "strict",
+			Warn:                 []string{},
+			Allowlist:            []string{},
+			MinFeerateSatPerKw:   253,
+			MaxFeerateSatPerKw:   150_000,
+			MaxFeePercent:        25,
+			MinToSelfDelayBlocks: 144,
+			MaxToSelfDelayBlocks: 2016,
 		},
 	}
 }
@@ -305,8 +312,12 @@ func (c *Config) validate() map[string]string {
 	if c.Policy.MaxFeerateSatPerKw < c.Policy.MinFeerateSatPerKw {
 		bad["policy.max_feerate_sat_per_kw"] = fmt.Sprintf("%d is below policy.min_feerate_sat_per_kw (%d)", c.Policy.MaxFeerateSatPerKw, c.Policy.MinFeerateSatPerKw)
 	}
-	if c.Policy.MaxToSelfDelay < c.Policy.MinToSelfDelay {
-		bad["policy.max_to_self_delay"] = fmt.Sprintf("%d is below policy.min_to_self_delay (%d)", c.Policy.MaxToSelfDelay, c.Policy.MinToSelfDelay)
+	oneOf("policy.profile", c.Policy.Profile, PolicyProfiles)
+	if c.Policy.MaxFeePercent == 0 || c.Policy.MaxFeePercent > 100 {
+		bad["policy.max_fee_percent"] = fmt.Sprintf("%d is not a share between 1 and 100 percent", c.Policy.MaxFeePercent)
+	}
+	if c.Policy.MaxToSelfDelayBlocks < c.Policy.MinToSelfDelayBlocks {
+		bad["policy.max_to_self_delay_blocks"] = fmt.Sprintf("%d is below policy.min_to_self_delay_blocks (%d)", c.Policy.MaxToSelfDelayBlocks, c.Policy.MinToSelfDelayBlocks)
 	}
 	return bad
 }

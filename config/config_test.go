@@ -3,8 +3,10 @@ package config
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +43,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Default(dir)
-	if *c != *want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("Load with nothing set = %+v, want the defaults %+v", c, want)
 	}
 	if c.Scheduler.URI != "https://scheduler.gl.blckstrm.com" || c.Control.Socket != filepath.Join(dir, "control.sock") ||
@@ -54,7 +56,7 @@ func TestDefaults(t *testing.T) {
 // Each layer overrides the one before: default < file < env < flag.
 func TestPrecedence(t *testing.T) {
 	dir := t.TempDir()
-	writeConfig(t, dir, "[log]\nlevel = \"warn\"\nformat = \"json\"\n[policy]\nmax_feerate_sat_per_kw = 30000\nmin_to_self_delay = 6\n[streamer]\nbackoff_max = \"1m\"\n")
+	writeConfig(t, dir, "[log]\nlevel = \"warn\"\nformat = \"json\"\n[policy]\nmax_feerate_sat_per_kw = 30000\nmin_to_self_delay_blocks = 6\n[streamer]\nbackoff_max = \"1m\"\n")
 	env := []string{
 		"GL_SIGNERD_LOG_LEVEL=error",
 		"GL_SIGNERD_POLICY_MAX_FEERATE_SAT_PER_KW=40000",
@@ -67,11 +69,17 @@ func TestPrecedence(t *testing.T) {
 		check func(*Config) string
 	}{
 		{"file over default", nil, nil, func(c *Config) string {
-			if c.Log.Level != "warn" || c.Log.Format != "json" || c.Streamer.BackoffMax != time.Minute || c.Policy.MinToSelfDelay != 6 {
+			if c.Log.Level != "warn" || c.Log.Format != "json" || c.Streamer.BackoffMax != time.Minute || c.Policy.MinToSelfDelayBlocks != 6 {
 				return "file values not applied"
 			}
-			if c.Policy.MaxToSelfDelay != 2016 {
+			if c.Policy.MaxToSelfDelayBlocks != 2016 {
 				return "default lost for a key the file does not set"
+			}
+			return ""
+		}},
+		{"policy lists from env", []string{"GL_SIGNERD_POLICY_WARN=policy-mutual-fee-range, policy-sweep-*"}, nil, func(c *Config) string {
+			if !reflect.DeepEqual(c.Policy.Warn, []string{"policy-mutual-fee-range", "policy-sweep-*"}) {
+				return fmt.Sprintf("GL_SIGNERD_POLICY_WARN read as %q", c.Policy.Warn)
 			}
 			return ""
 		}},
@@ -165,16 +173,18 @@ func TestErrors(t *testing.T) {
 			`config: audit.keep: 0 would delete the log at every rotation; keep at least 1, or set audit.max_size_mb = 0 to never rotate (from FILE)`},
 		{"backoff order", "[streamer]\nbackoff_initial = \"1m\"\nbackoff_max = \"10s\"\n", nil, nil,
 			`config: streamer.backoff_max: 10s is shorter than streamer.backoff_initial (1m0s) (from FILE)`},
-		{"negative amount", "[policy]\nmax_invoice_msat = -1\n", nil, nil, `config: policy.max_invoice_msat: -1 is negative (from FILE)`},
-		{"fractional amount", "[policy]\nmax_invoice_msat = 1.5\n", nil, nil, `config: policy.max_invoice_msat: 1.5 is not a whole number (from FILE)`},
-		{"uint32 overflow", "", []string{"GL_SIGNERD_POLICY_MAX_TO_SELF_DELAY=5000000000"}, nil,
-			`config: policy.max_to_self_delay: 5000000000 is larger than 4294967295 (from GL_SIGNERD_POLICY_MAX_TO_SELF_DELAY)`},
+		{"negative amount", "[policy]\nmax_fee_percent = -1\n", nil, nil, `config: policy.max_fee_percent: -1 is negative (from FILE)`},
+		{"fractional amount", "[policy]\nmax_feerate_sat_per_kw = 1.5\n", nil, nil, `config: policy.max_feerate_sat_per_kw: 1.5 is not a whole number (from FILE)`},
+		{"warn not a list", "[policy]\nwarn = 5\n", nil, nil, `config: policy.warn: 5 is not a list of strings, like ["a", "b"] (from FILE)`},
+		{"unknown profile", "[policy]\nprofile = \"lax\"\n", nil, nil, `config: policy.profile: "lax" is not one of strict (from FILE)`},
+		{"uint32 overflow", "", []string{"GL_SIGNERD_POLICY_MAX_TO_SELF_DELAY_BLOCKS=5000000000"}, nil,
+			`config: policy.max_to_self_delay_blocks: 5000000000 is larger than 4294967295 (from GL_SIGNERD_POLICY_MAX_TO_SELF_DELAY_BLOCKS)`},
 		{"feerate floor", "[policy]\nmin_feerate_sat_per_kw = 100\n", nil, nil,
 			`config: policy.min_feerate_sat_per_kw: 100 is below 253, the lowest feerate Bitcoin Core relays (from FILE)`},
 		{"feerate order", "", []string{"GL_SIGNERD_POLICY_MAX_FEERATE_SAT_PER_KW=300", "GL_SIGNERD_POLICY_MIN_FEERATE_SAT_PER_KW=400"}, nil,
 			`config: policy.max_feerate_sat_per_kw: 300 is below policy.min_feerate_sat_per_kw (400) (from GL_SIGNERD_POLICY_MAX_FEERATE_SAT_PER_KW)`},
-		{"delay order", "[policy]\nmin_to_self_delay = 300\nmax_to_self_delay = 200\n", nil, nil,
-			`config: policy.max_to_self_delay: 200 is below policy.min_to_self_delay (300) (from FILE)`},
+		{"delay order", "[policy]\nmin_to_self_delay_blocks = 300\nmax_to_self_delay_blocks = 200\n", nil, nil,
+			`config: policy.max_to_self_delay_blocks: 200 is below policy.min_to_self_delay_blocks (300) (from FILE)`},
 		{"bad policy mode from file", "[policy]\nmode = \"strict\"\n", nil, nil,
 			`config: policy.mode: "strict" is not one of enforce, warn, off (from FILE)`},
 		{"bad policy mode from env", "", []string{"GL_SIGNERD_POLICY_MODE=Enforce"}, nil,
@@ -312,7 +322,7 @@ func TestShowTOMLRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("loading config show's output: %v\n%s", err, c.ShowTOML())
 	}
-	if *back != *c {
+	if !reflect.DeepEqual(back, c) {
 		t.Errorf("round trip:\n%+v\nwant\n%+v", back, c)
 	}
 }
@@ -332,7 +342,7 @@ func TestKeysAndEnvNames(t *testing.T) {
 			t.Errorf("key %s has no help", f.key)
 		}
 	}
-	if f, _ := fieldByKey("policy.max_htlc_value_in_flight_sat"); f.env != "GL_SIGNERD_POLICY_MAX_HTLC_VALUE_IN_FLIGHT_SAT" {
+	if f, _ := fieldByKey("policy.max_feerate_sat_per_kw"); f.env != "GL_SIGNERD_POLICY_MAX_FEERATE_SAT_PER_KW" {
 		t.Errorf("env name = %s", f.env)
 	}
 }

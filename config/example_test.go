@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -94,7 +95,7 @@ func TestExampleLoads(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: Load: %v", name, err)
 		}
-		if want := Default(dir); *c != *want {
+		if want := Default(dir); !reflect.DeepEqual(c, want) {
 			t.Errorf("%s: Load = %+v, want the defaults %+v", name, c, want)
 		}
 	}

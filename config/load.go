@@ -381,6 +381,35 @@ func setValue(v reflect.Value, raw any) string {
 			return fmt.Sprintf("%d is larger than %d", n, maxV)
 		}
 		v.SetUint(n)
+	case reflect.Slice:
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Sprintf("has unsupported type %s", v.Type())
+		}
+		var list []string
+		switch r := raw.(type) {
+		case []string:
+			list = append(list, r...)
+		case []any:
+			for _, e := range r {
+				s, ok := e.(string)
+				if !ok {
+					return fmt.Sprintf("%v is not a string; put each entry in double quotes", e)
+				}
+				list = append(list, s)
+			}
+		case string: // an environment variable: entries separated by commas
+			for _, e := range strings.Split(r, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					list = append(list, e)
+				}
+			}
+		default:
+			return fmt.Sprintf("%v is not a list of strings, like [\"a\", \"b\"]", raw)
+		}
+		if list == nil {
+			list = []string{}
+		}
+		v.Set(reflect.ValueOf(list))
 	default:
 		return fmt.Sprintf("has unsupported type %s", v.Type())
 	}

@@ -76,6 +76,12 @@ func tomlValue(v any) string {
 		return strconv.FormatUint(uint64(x), 10)
 	case uint64:
 		return strconv.FormatUint(x, 10)
+	case []string:
+		quoted := make([]string, len(x))
+		for i, e := range x {
+			quoted[i] = tomlString(e)
+		}
+		return "[" + strings.Join(quoted, ", ") + "]"
 	}
 	return tomlString(fmt.Sprint(v))
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 
@@ -53,9 +55,10 @@ func (c Client) IsMaster() bool { return c.Capabilities&CapMaster != 0 }
 // sentence and never contains a secret.
 type RefusalError struct {
 	MsgType uint16
-	// Tag is the policy violation's stable tag (package policy, e.g.
-	// "policy-invoice-payee") when the policy refused the request, "" for
-	// the refusals CLN's hsmd makes itself.
+	// Tag is the refusal's stable tag, set where the refusal is made: the
+	// policy violation's tag (package policy, e.g. "policy-invoice-payee")
+	// when the policy refused the request, otherwise TagCapability,
+	// TagParse or TagEngine (a refusal CLN's hsmd makes itself).
 	Tag string
 	// Reason says why, e.g. "client does not have capability to run 19".
 	Reason string
@@ -73,7 +76,7 @@ func (e *RefusalError) Error() string {
 		name = fmt.Sprintf("message type %d", e.MsgType)
 	}
 	reason := e.Reason
-	if e.Tag != "" {
+	if strings.HasPrefix(e.Tag, "policy-") {
 		reason = e.Tag + ": " + reason
 	}
 	if e.Err != nil {
@@ -83,6 +86,18 @@ func (e *RefusalError) Error() string {
 }
 
 func (e *RefusalError) Unwrap() error { return e.Err }
+
+// The tags of the refusals CLN's hsmd makes itself (policy refusals carry
+// their policy tag).
+const (
+	// TagCapability: the client may not send this message (or no such
+	// message exists).
+	TagCapability = "capability"
+	// TagParse: the request does not decode.
+	TagParse = "parse"
+	// TagEngine: any other refusal of hsmd's (bad_req, status_failed).
+	TagEngine = "engine"
+)
 
 // Engine answers hsmd requests exactly as CLN v26.06.6's hsmd does for the
 // same secret. It is safe for concurrent use.
@@ -109,6 +124,9 @@ type Engine struct {
 	policyMode    policy.Mode
 	policyReport  PolicyReporter
 	configNetwork string
+	// policy holds the limits, warn list, allowlist and clock of the
+	// on-chain and invoice checks (policy_onchain.go).
+	policy policySettings
 
 	// fixed is set by WithFixedNetwork: the version and network come
 	// from our configuration and hsmd_init is refused. Never changes.
@@ -149,11 +167,27 @@ func (c Class) String() string {
 }
 
 // route is one line of the dispatch table: the capability a client needs
-// to send the message, the message's class, and its handler.
+// to send the message, the message's class, the policy check run on the
+// decoded request before it is signed (nil: none without channel state),
+// and its handler.
 type route struct {
 	capability uint64
 	class      Class
+	check      func(e *Engine, c Client, m hsmproto.Message) *policy.Violation
 	handle     func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
+}
+
+// checked builds a route whose policy check and handler take the decoded
+// request's own type: {capability, class, check, handler} in one row.
+func checked[M hsmproto.Message](capability uint64, class Class, check func(*Engine, Client, M) *policy.Violation, fn func(*Engine, Client, M) (hsmproto.Message, error)) route {
+	r := on(capability, class, fn)
+	r.check = func(e *Engine, c Client, m hsmproto.Message) *policy.Violation {
+		if req, ok := m.(M); ok {
+			return check(e, c, req)
+		}
+		return nil
+	}
+	return r
 }
 
 // on builds a route whose handler takes the decoded request's own type.
@@ -178,7 +212,10 @@ func Classes() map[uint16]Class {
 }
 
 // routes is the dispatch table: every request hsmd answers, the capability
-// it needs (hsmd_check_client_capabilities), its class and its handler.
+// it needs (hsmd_check_client_capabilities), its class, its policy check
+// (rows made with checked; on rows have none that works without channel
+// state) and its handler. Handle decodes once, runs the check on the
+// decoded request, then the handler signs.
 // get_per_commitment_point is Reveals: at wire version 5 it returns the
 // secret of commitment n−2. ecdh returns a shared secret. Preapprove
 // requests are Signs: they consent to a payment.
@@ -202,8 +239,8 @@ func init() {
 		hsmproto.TypeSignInvoice:            on(CapMaster, Signs, (*Engine).handleSignInvoice),
 		hsmproto.TypeSignBolt12:             on(CapMaster, Signs, (*Engine).handleSignBolt12),
 		hsmproto.TypeSignBolt12_2:           on(CapMaster, Signs, (*Engine).handleSignBolt12_2),
-		hsmproto.TypePreapproveInvoice:      on(CapMaster, Signs, (*Engine).handlePreapproveInvoice),
-		hsmproto.TypePreapproveInvoiceCheck: on(CapMaster, Signs, (*Engine).handlePreapproveInvoiceCheck),
+		hsmproto.TypePreapproveInvoice:      checked(CapMaster, Signs, (*Engine).checkPreapproveInvoice, (*Engine).handlePreapproveInvoice),
+		hsmproto.TypePreapproveInvoiceCheck: checked(CapMaster, Signs, (*Engine).checkPreapproveInvoiceCheck, (*Engine).handlePreapproveInvoiceCheck),
 		hsmproto.TypePreapproveKeysend:      on(CapMaster, Signs, (*Engine).handlePreapproveKeysend),
 		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, Signs, (*Engine).handlePreapproveKeysendCheck),
 
@@ -215,7 +252,7 @@ func init() {
 		hsmproto.TypeSignAnyCannouncementReq: on(CapMaster, Signs, (*Engine).handleSignAnyCannouncement),
 
 		// Channel set-up and commitment points.
-		hsmproto.TypeSetupChannel:            on(CapCommitmentPoint, Public, (*Engine).handleSetupChannel),
+		hsmproto.TypeSetupChannel:            checked(CapCommitmentPoint, Public, (*Engine).checkSetupChannel, (*Engine).handleSetupChannel),
 		hsmproto.TypeGetPerCommitmentPoint:   on(CapCommitmentPoint, Reveals, (*Engine).handleGetPerCommitmentPoint),
 		hsmproto.TypeCheckFutureSecret:       on(CapCommitmentPoint, Public, (*Engine).handleCheckFutureSecret),
 		hsmproto.TypeCheckOutpoint:           on(CapLockOutpoint, Public, (*Engine).handleCheckOutpoint),
@@ -223,25 +260,25 @@ func init() {
 		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, Signs, (*Engine).handleSignOptionWillFundOffer),
 
 		// Commitment transactions and revocation.
-		hsmproto.TypeSignRemoteCommitmentTx: on(CapSignRemoteTx, Signs, (*Engine).handleSignRemoteCommitmentTx),
-		hsmproto.TypeSignRemoteHtlcTx:       on(CapSignRemoteTx, Signs, (*Engine).handleSignRemoteHtlcTx),
+		hsmproto.TypeSignRemoteCommitmentTx: checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteCommitment, (*Engine).handleSignRemoteCommitmentTx),
+		hsmproto.TypeSignRemoteHtlcTx:       checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteHtlcTx, (*Engine).handleSignRemoteHtlcTx),
 		hsmproto.TypeValidateCommitmentTx:   on(CapSignRemoteTx, Public, (*Engine).handleValidateCommitmentTx),
 		hsmproto.TypeValidateRevocation:     on(CapSignRemoteTx, Public, (*Engine).handleValidateRevocation),
 		hsmproto.TypeRevokeCommitmentTx:     on(CapSignRemoteTx, Reveals, (*Engine).handleRevokeCommitmentTx),
 		hsmproto.TypeSignCommitmentTx:       on(CapMaster, Signs, (*Engine).handleSignCommitmentTx),
 
 		// Closing, splicing and the wallet.
-		hsmproto.TypeSignMutualCloseTx: on(CapSignClosingTx, Signs, (*Engine).handleSignMutualCloseTx),
+		hsmproto.TypeSignMutualCloseTx: checked(CapSignClosingTx, Signs, (*Engine).checkMutualClose, (*Engine).handleSignMutualCloseTx),
 		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, Signs, (*Engine).handleSignSpliceTx),
-		hsmproto.TypeSignWithdrawal:    on(CapMaster, Signs, (*Engine).handleSignWithdrawal),
+		hsmproto.TypeSignWithdrawal:    checked(CapMaster, Signs, (*Engine).checkWithdrawal, (*Engine).handleSignWithdrawal),
 
 		// On-chain sweeps after a close (onchaind, or lightningd for any channel).
-		hsmproto.TypeSignDelayedPaymentToUs:    on(CapSignOnchainTx, Signs, (*Engine).handleSignDelayedPaymentToUs),
-		hsmproto.TypeSignRemoteHtlcToUs:        on(CapSignOnchainTx, Signs, (*Engine).handleSignRemoteHtlcToUs),
-		hsmproto.TypeSignPenaltyToUs:           on(CapSignOnchainTx, Signs, (*Engine).handleSignPenaltyToUs),
-		hsmproto.TypeSignAnyDelayedPaymentToUs: on(CapMaster, Signs, (*Engine).handleSignAnyDelayedPaymentToUs),
-		hsmproto.TypeSignAnyRemoteHtlcToUs:     on(CapMaster, Signs, (*Engine).handleSignAnyRemoteHtlcToUs),
-		hsmproto.TypeSignAnyPenaltyToUs:        on(CapMaster, Signs, (*Engine).handleSignAnyPenaltyToUs),
+		hsmproto.TypeSignDelayedPaymentToUs:    checked(CapSignOnchainTx, Signs, checkDelayedPaymentToUs, (*Engine).handleSignDelayedPaymentToUs),
+		hsmproto.TypeSignRemoteHtlcToUs:        checked(CapSignOnchainTx, Signs, checkRemoteHtlcToUs, (*Engine).handleSignRemoteHtlcToUs),
+		hsmproto.TypeSignPenaltyToUs:           checked(CapSignOnchainTx, Signs, checkPenaltyToUs, (*Engine).handleSignPenaltyToUs),
+		hsmproto.TypeSignAnyDelayedPaymentToUs: checked(CapMaster, Signs, checkAnyDelayedPaymentToUs, (*Engine).handleSignAnyDelayedPaymentToUs),
+		hsmproto.TypeSignAnyRemoteHtlcToUs:     checked(CapMaster, Signs, checkAnyRemoteHtlcToUs, (*Engine).handleSignAnyRemoteHtlcToUs),
+		hsmproto.TypeSignAnyPenaltyToUs:        checked(CapMaster, Signs, checkAnyPenaltyToUs, (*Engine).handleSignAnyPenaltyToUs),
 		hsmproto.TypeSignAnyLocalHtlcTx:        on(CapMaster, Signs, (*Engine).handleSignAnyLocalHtlcTx),
 		hsmproto.TypeSignAnchorspend:           on(CapMaster, Signs, (*Engine).handleSignAnchorspend),
 		hsmproto.TypeSignHtlcTxMingle:          on(CapMaster, Signs, (*Engine).handleSignHtlcTxMingle),
@@ -252,19 +289,24 @@ func init() {
 // returns the raw reply, or a *RefusalError.
 func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, error) {
 	if len(raw) < 2 {
-		return nil, &RefusalError{Reason: "client does not have capability to run -1 (message shorter than its type)", Fatal: c.IsMaster()}
+		return nil, &RefusalError{Tag: TagCapability, Reason: "client does not have capability to run -1 (message shorter than its type)", Fatal: c.IsMaster()}
 	}
 	t := uint16(raw[0])<<8 | uint16(raw[1])
 	r, ok := routes[t]
 	if !ok || c.Capabilities&r.capability == 0 {
-		return nil, &RefusalError{MsgType: t, Reason: fmt.Sprintf("client does not have capability to run %d", t), Fatal: c.IsMaster()}
+		return nil, &RefusalError{MsgType: t, Tag: TagCapability, Reason: fmt.Sprintf("client does not have capability to run %d", t), Fatal: c.IsMaster()}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m, err := hsmproto.Decode(raw)
 	if err != nil {
-		return nil, &RefusalError{MsgType: t, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
+		return nil, &RefusalError{MsgType: t, Tag: TagParse, Reason: "could not parse request", Fatal: c.IsMaster(), Err: err}
+	}
+	if r.check != nil {
+		if err := e.checkPolicy(c, t, func() *policy.Violation { return r.check(e, c, m) }); err != nil {
+			return nil, err
+		}
 	}
 	reply, err := e.answer(ctx, c, r, m)
 	if err != nil {
@@ -272,13 +314,13 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 		if errors.As(err, &re) {
 			return nil, re
 		}
-		return nil, &RefusalError{MsgType: t, Reason: err.Error(), Fatal: c.IsMaster()}
+		return nil, &RefusalError{MsgType: t, Tag: TagEngine, Reason: err.Error(), Fatal: c.IsMaster()}
 	}
 	// Marshal, not Encode: a reply built from a request's own values must
 	// never take the engine down, only refuse that request.
 	out, err := hsmproto.Marshal(reply)
 	if err != nil {
-		return nil, &RefusalError{MsgType: t, Reason: "could not encode the reply", Fatal: c.IsMaster(), Err: err}
+		return nil, &RefusalError{MsgType: t, Tag: TagEngine, Reason: "could not encode the reply", Fatal: c.IsMaster(), Err: err}
 	}
 	return out, nil
 }
@@ -294,6 +336,12 @@ type engineOptions struct {
 	network      string
 	fixedNetwork string
 	state        *state.Store
+	// The policy's limits (nil: policy.DefaultLimits), warn list,
+	// allowlist and clock (nil: time.Now).
+	policyLimits    *policy.Limits
+	policyWarn      []string
+	policyAllowlist []string
+	now             func() time.Time
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -355,7 +403,34 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		}
 		stateSigner = state.NewEntrySigner(k)
 	}
+	lim := policy.DefaultLimits
+	if o.policyLimits != nil {
+		lim = *o.policyLimits
+	}
+	warn, err := policy.ParseWarnList(o.policyWarn)
+	if err != nil {
+		return nil, fmt.Errorf("signer: %w", err)
+	}
+	var allow *policy.Allowlist
+	if len(o.policyAllowlist) > 0 {
+		name := o.network
+		if name == "" {
+			name = o.fixedNetwork
+		}
+		n, ok := policy.NetworkFor(name)
+		if !ok {
+			return nil, fmt.Errorf("signer: policy.allowlist needs the network the signer serves")
+		}
+		if allow, err = policy.ParseAllowlist(o.policyAllowlist, n); err != nil {
+			return nil, fmt.Errorf("signer: %w", err)
+		}
+	}
+	now := o.now
+	if now == nil {
+		now = time.Now
+	}
 	e := &Engine{
+		policy:        policySettings{limits: lim, warn: warn, allowlist: allow, now: now},
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
 		bip32Version:  o.bip32Version,

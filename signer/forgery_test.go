@@ -162,7 +162,7 @@ func TestChallengeForgery(t *testing.T) {
 						if f.name == "cupdate_sig_req" && len(challenge) < 47 {
 							// 66 + 57 bytes: shorter than a channel_update,
 							// refused by CLN's own length check.
-							if re == nil || re.Reason != "Bad inner channel_update" || re.Tag != "" {
+							if re == nil || re.Reason != "Bad inner channel_update" || re.Tag != signer.TagEngine {
 								t.Fatalf("got %v; want CLN's refusal", re)
 							}
 							return

@@ -333,7 +333,8 @@ func TestCommitmentPoints(t *testing.T) {
 // The preapprove _check forms are answered with the plain forms' reply
 // types, as CLN's hsmd does.
 func TestPreapproveReplyTypes(t *testing.T) {
-	e := testEngine(t)
+	e := testEngine(t, WithPolicyMode(policy.ModeOff)) // "lnbc1" is no invoice
+
 	for req, want := range map[hsmproto.Message]uint16{
 		&hsmproto.PreapproveInvoice{Invstring: "lnbc1"}:                       hsmproto.TypePreapproveInvoiceReply,
 		&hsmproto.PreapproveInvoiceCheck{Invstring: "lnbc1", CheckOnly: true}: hsmproto.TypePreapproveInvoiceReply,

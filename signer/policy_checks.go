@@ -1,6 +1,8 @@
 package signer
 
 import (
+	"time"
+
 	"gl-signerd/signer/keys"
 	"gl-signerd/signer/policy"
 )
@@ -37,6 +39,31 @@ func WithNetwork(network string) Option {
 	return func(o *engineOptions) { o.network = network }
 }
 
+// WithPolicyLimits sets the numeric bounds of the on-chain checks
+// (policy.DefaultLimits without it).
+func WithPolicyLimits(l policy.Limits) Option {
+	return func(o *engineOptions) { o.policyLimits = &l }
+}
+
+// WithPolicyWarn lists tags, or prefixes ending in *, whose violations
+// are signed and reported (as under policy.ModeWarn) instead of refused.
+func WithPolicyWarn(tags []string) Option {
+	return func(o *engineOptions) { o.policyWarn = tags }
+}
+
+// WithPolicyAllowlist lists on-chain destinations accepted besides our
+// wallet: "address:<addr>" and "xpub:<xpub>" (policy.ParseAllowlist).
+// It needs the network (WithNetwork or WithFixedNetwork).
+func WithPolicyAllowlist(entries []string) Option {
+	return func(o *engineOptions) { o.policyAllowlist = entries }
+}
+
+// WithClock sets the clock of the invoice-expiry check (time.Now without
+// it).
+func WithClock(now func() time.Time) Option {
+	return func(o *engineOptions) { o.now = now }
+}
+
 // PolicyMode is the mode the engine was started with.
 func (e *Engine) PolicyMode() policy.Mode { return e.policyMode }
 
@@ -69,7 +96,7 @@ func (e *Engine) checkPolicy(c Client, t uint16, check func() *policy.Violation)
 	if v == nil {
 		return nil
 	}
-	if e.policyMode == policy.ModeWarn {
+	if e.policyMode == policy.ModeWarn || e.policy.warn.Matches(v.Tag) {
 		if e.policyReport != nil {
 			e.policyReport(c, t, v)
 		}

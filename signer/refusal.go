@@ -22,13 +22,13 @@ import (
 
 // badRequest refuses t from c as hsmd's bad_req does.
 func badRequest(c Client, t uint16, format string, args ...any) *RefusalError {
-	return &RefusalError{MsgType: t, Reason: fmt.Sprintf(format, args...), Fatal: c.IsMaster()}
+	return &RefusalError{MsgType: t, Tag: TagEngine, Reason: fmt.Sprintf(format, args...), Fatal: c.IsMaster()}
 }
 
 // statusFailed refuses t as hsmd_status_failed does: fatal to CLN's hsmd
 // whoever sent it.
 func statusFailed(t uint16, format string, args ...any) *RefusalError {
-	return &RefusalError{MsgType: t, Reason: fmt.Sprintf(format, args...), Fatal: true}
+	return &RefusalError{MsgType: t, Tag: TagEngine, Reason: fmt.Sprintf(format, args...), Fatal: true}
 }
 
 // keyFailure maps an error from package keys to the refusal hsmd gives for
@@ -38,10 +38,10 @@ func statusFailed(t uint16, format string, args ...any) *RefusalError {
 func keyFailure(t uint16, err error) *RefusalError {
 	switch {
 	case errors.Is(err, keys.ErrWiped):
-		return &RefusalError{MsgType: t, Reason: "the signer's keys have been wiped", Fatal: true, Err: err}
+		return &RefusalError{MsgType: t, Tag: TagEngine, Reason: "the signer's keys have been wiped", Fatal: true, Err: err}
 	case errors.Is(err, keys.ErrIndexTooGreat):
-		return &RefusalError{MsgType: t, Reason: "BIP32 index too great (must be below 2^31)", Fatal: true, Err: err}
+		return &RefusalError{MsgType: t, Tag: TagEngine, Reason: "BIP32 index too great (must be below 2^31)", Fatal: true, Err: err}
 	default:
-		return &RefusalError{MsgType: t, Reason: "key derivation failed", Fatal: true, Err: err}
+		return &RefusalError{MsgType: t, Tag: TagEngine, Reason: "key derivation failed", Fatal: true, Err: err}
 	}
 }

@@ -77,7 +77,7 @@ func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 			return withExitCode(ExitFailure, fmt.Errorf("reading vectors: %w", err))
 		}
 		sum, err := replay.Run(cmd.Context(), lines, opts, func(r replay.Result) {
-			if !r.Pass || f.verbose {
+			if !r.Pass || f.verbose || r.Line.Expect == replay.ExpectReject {
 				io.WriteString(out, r.Explain())
 			}
 		})
@@ -91,6 +91,8 @@ func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 		total.Failed += sum.Failed
 		total.NeedPolicy += sum.NeedPolicy
 		total.Warned += sum.Warned
+		total.Rejects += sum.Rejects
+		total.RejectsRefused += sum.RejectsRefused
 	}
 	why := "the policy is off"
 	if f.policy != string(replay.PolicyOff) {
@@ -104,6 +106,9 @@ func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 	}
 	if total.Warned > 0 {
 		fmt.Fprintf(out, "warn: %d lines were signed despite a policy violation\n", total.Warned)
+	}
+	if total.Rejects > 0 {
+		fmt.Fprintf(out, "%d of %d \"expect\": \"reject\" lines refused as expected\n", total.RejectsRefused, total.Rejects)
 	}
 	fmt.Fprintf(out, "%d passed, %d failed\n", total.Passed, total.Failed)
 	if total.Failed > 0 {

@@ -30,11 +30,15 @@ func TestPolicyOptions(t *testing.T) {
 		{"enforce", "", false},
 		{"warn", "policy.mode is warn", true},
 		{"off", "policy.mode is off", true},
+		{"enforce+warn-list", "policy.warn", true},
 	} {
 		t.Run(tc.mode, func(t *testing.T) {
 			core, logs := observer.New(zapcore.InfoLevel)
 			cfg := config.Default(t.TempDir())
 			cfg.Policy.Mode = tc.mode
+			if mode, ok := strings.CutSuffix(tc.mode, "+warn-list"); ok {
+				cfg.Policy.Mode, cfg.Policy.Warn = mode, []string{"policy-node-announcement-*"}
+			}
 			opts, err := policyOptions(cfg, zap.New(core))
 			if err != nil {
 				t.Fatal(err)
@@ -57,7 +61,7 @@ func TestPolicyOptions(t *testing.T) {
 				t.Fatalf("node_announcement forging a challenge: %v", err)
 			}
 			after := logs.TakeAll()
-			if tc.mode == "warn" {
+			if tc.mode != "enforce" && tc.mode != "off" {
 				if len(after) != 1 || after[0].ContextMap()["tag"] != "policy-node-announcement-format" {
 					t.Errorf("violation logged as %v", after)
 				}
@@ -67,6 +71,11 @@ func TestPolicyOptions(t *testing.T) {
 		})
 	}
 	cfg := config.Default(t.TempDir())
+	cfg.Policy.Warn = []string{"policy-no-such-tag"}
+	if _, err := policyOptions(cfg, zap.NewNop()); err == nil || !strings.Contains(err.Error(), "policy-no-such-tag") {
+		t.Errorf("policy.warn with an unknown tag: %v", err)
+	}
+	cfg = config.Default(t.TempDir())
 	cfg.Policy.Mode = "strict"
 	var de *Error
 	if _, err := policyOptions(cfg, zap.NewNop()); !errors.As(err, &de) || de.Kind != Config {

@@ -7,6 +7,7 @@
 //	requests_total{type,outcome}       hsmd requests decided, by CLN message name and answered/refused
 //	request_duration_seconds{type}     time to decide (engine, or refusal), by message name
 //	refusals_total{tag}                refusals by stable reason tag (paused, capability, ...)
+//	policy_refusals_total{tag}         refusals by the signing policy, by policy tag (docs/policy.md)
 //	paused                             1 while signing is paused
 //	connection_state{state}            1 for the streamer's current state, 0 for the others
 //	stream_connects_total              node request streams opened
@@ -38,6 +39,7 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/signing"
+	"gl-signerd/signer/policy"
 	"gl-signerd/streamer"
 )
 
@@ -49,8 +51,11 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 	refusals *prometheus.CounterVec
-	paused   prometheus.Gauge
-	byType   sync.Map // uint16 message type → *typeChildren
+	// policyRefusals counts policy refusals by tag; its labels are the
+	// tags of package policy, made at start.
+	policyRefusals map[string]prometheus.Counter
+	paused         prometheus.Gauge
+	byType         sync.Map // uint16 message type → *typeChildren
 }
 
 // New registers the daemon's metrics in a new private registry. stats,
@@ -76,7 +81,15 @@ func New(stats func() streamer.Stats, started time.Time) *Metrics {
 			Namespace: ns, Name: "paused", Help: "1 while signing is paused (gl-signerd ctl pause).",
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.latency, m.refusals, m.paused,
+	policyVec := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "policy_refusals_total",
+		Help: "hsmd requests the signing policy refused, by policy tag.",
+	}, []string{"tag"})
+	m.policyRefusals = make(map[string]prometheus.Counter, len(policy.Tags))
+	for _, tag := range policy.Tags {
+		m.policyRefusals[tag] = policyVec.WithLabelValues(tag)
+	}
+	m.reg.MustRegister(m.requests, m.latency, m.refusals, policyVec, m.paused,
 		prometheus.NewGoCollector(),
 		prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -113,6 +126,9 @@ func (m *Metrics) Observe(d signing.Decision) {
 	m.latency.WithLabelValues(name).Observe(d.Duration.Seconds())
 	if d.Outcome == signing.Refused {
 		m.refusals.WithLabelValues(d.Tag).Inc()
+		if c, ok := m.policyRefusals[d.Tag]; ok {
+			c.Inc()
+		}
 	}
 	if known && d.Outcome == signing.Answered { // at most one entry per CLN message type
 		m.byType.LoadOrStore(d.Type, &typeChildren{

@@ -24,6 +24,7 @@ func TestScrape(t *testing.T) {
 	m.Observe(signing.Decision{Type: 4, Outcome: signing.Refused, Tag: signing.TagEngine})
 	m.Observe(signing.Decision{Type: 23, TypeName: "hsmd_sign_message", Outcome: signing.Refused, Tag: signing.TagSignMessage})
 	m.Observe(signing.Decision{Type: 777, TypeName: "unknown_777", Outcome: signing.Refused, Tag: signing.TagCapability})
+	m.Observe(signing.Decision{Type: 7, TypeName: "hsmd_sign_withdrawal", Outcome: signing.Refused, Tag: "policy-onchain-no-unknown-outputs"})
 	m.SetPaused(true)
 
 	srv, err := Listen("127.0.0.1:0", m, zap.NewNop())
@@ -47,6 +48,8 @@ func TestScrape(t *testing.T) {
 		`gl_signerd_requests_total{outcome="refused",type="unknown"} 1`,
 		`gl_signerd_refusals_total{tag="sign-message-from-node"} 1`,
 		`gl_signerd_refusals_total{tag="capability"} 1`,
+		`gl_signerd_policy_refusals_total{tag="policy-onchain-no-unknown-outputs"} 1`,
+		`gl_signerd_policy_refusals_total{tag="policy-mutual-fee-range"} 0`,
 		`gl_signerd_request_duration_seconds_count{type="hsmd_sign_message"} 1`,
 		`gl_signerd_paused 1`,
 		`gl_signerd_connection_state{state="streaming"} 1`,

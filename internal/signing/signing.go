@@ -45,7 +45,6 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -73,9 +72,9 @@ const (
 	TagSignMessage = "sign-message-from-node"
 	TagInit        = "init-from-node"
 	TagPaused      = "paused"
-	TagCapability  = "capability"
-	TagParse       = "parse"
-	TagEngine      = "engine"
+	TagCapability  = signer.TagCapability
+	TagParse       = signer.TagParse
+	TagEngine      = signer.TagEngine
 	TagAudit       = "audit"
 	TagInternal    = "internal"
 )
@@ -228,7 +227,7 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 		}
 		if err != nil {
 			orig := err
-			if d.Tag, err = classify(err); d.Tag == TagInternal {
+			if d.Tag, err = refusalTag(err); d.Tag == TagInternal {
 				h.log.Error("the signing engine failed", zap.Uint32("request_id", req.ID),
 					zap.String("type", d.TypeName), zap.Error(orig))
 			}
@@ -286,25 +285,18 @@ var answeredWhilePaused = func() map[uint16]bool {
 	return m
 }()
 
-// classify tags an engine error. A *signer.RefusalError keeps its own text
-// (it never holds a secret); anything else is an internal error whose text
-// stays in our log.
-func classify(err error) (string, error) {
+// refusalTag is the tag the engine set where it refused (a
+// *signer.RefusalError keeps its own text: it never holds a secret);
+// anything else is an internal error whose text stays in our log.
+func refusalTag(err error) (string, error) {
 	var re *signer.RefusalError
-	if !errors.As(err, &re) {
-		return TagInternal, errors.New("internal error in the signing engine; see the signer's log")
-	}
-	var de *hsmproto.DecodeError
 	switch {
-	case re.Tag != "": // a policy violation: its own stable tag
-		return re.Tag, errors.New(re.Error())
-	case errors.As(err, &de), strings.HasPrefix(re.Reason, "could not parse"):
-		return TagParse, errors.New(re.Error())
-	case strings.HasPrefix(re.Reason, "client does not have capability"):
-		return TagCapability, errors.New(re.Error())
-	default:
+	case !errors.As(err, &re):
+		return TagInternal, errors.New("internal error in the signing engine; see the signer's log")
+	case re.Tag == "": // an engine that does not tag its refusals
 		return TagEngine, errors.New(re.Error())
 	}
+	return re.Tag, errors.New(re.Error())
 }
 
 func record(d Decision) audit.Record {

@@ -214,7 +214,7 @@ func TestRefusalErrorMapped(t *testing.T) {
 	}
 
 	hs := newHarness()
-	hs.eng.err = &signer.RefusalError{MsgType: 4, Reason: "could not parse request", Err: &hsmproto.DecodeError{Message: "hsmd_ecdh_req", Field: "point"}}
+	hs.eng.err = &signer.RefusalError{MsgType: 4, Tag: signer.TagParse, Reason: "could not parse request", Err: &hsmproto.DecodeError{Message: "hsmd_ecdh_req", Field: "point"}}
 	resp = hs.h.HandleHsmRequest(context.Background(), channelReq(4))
 	if resp.Err == nil || resp.Err.Error() != hs.eng.err.Error() || hs.aud.last(t).Tag != TagParse {
 		t.Errorf("parse refusal: %v, tag %q", resp.Err, hs.aud.last(t).Tag)

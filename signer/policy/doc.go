@@ -28,6 +28,18 @@
 //	policy-invoice-description             the invoice has neither description nor its hash
 //	policy-invoice-payee                   the invoice names another node as payee
 //	policy-derive-secret-label             derive_secret for a label the node has no use for
+//	policy-onchain-no-unknown-outputs      a withdrawal output pays neither our wallet, the allowlist nor a P2WSH
+//	policy-onchain-fee-range               a withdrawal's fee is outside the feerate bounds or share
+//	policy-sweep-destination-allowlisted   a sweep pays neither our wallet nor the allowlist
+//	policy-sweep-fee-range                 a sweep's fee is outside the feerate bounds or share
+//	policy-mutual-destination-allowlisted  no output of a two-output close pays our wallet or the allowlist
+//	policy-mutual-fee-range                a close's fee is outside the feerate bounds or share
+//	policy-htlc-locktime                   the peer's HTLC tx has the wrong nLockTime for its direction
+//	policy-htlc-sequence                   the peer's HTLC tx input's nSequence is not 0 (1 with anchors)
+//	policy-htlc-version                    the peer's HTLC tx is not version 2
+//	policy-contest-delay-range             a setup_channel to_self_delay is outside the configured range
+//	policy-commitment-fee-range            a commitment's feerate or fee share is out of bounds
+//	policy-invoice-not-expired             preapprove_invoice of an expired invoice
 //
 // Why these checks (docs/security.md has the whole audit): the node key
 // signs a Greenlight scheduler challenge as SHA256d("Lightning Signed

@@ -60,3 +60,24 @@ func FuzzInvoice(f *testing.F) {
 		}
 	})
 }
+
+// FuzzInvoiceString runs the parser of whole invoice strings
+// (preapprove_invoice) and the expiry check on any text: no panic, one of
+// an invoice or a violation, and an expiry that does not wrap.
+func FuzzInvoiceString(f *testing.F) {
+	f.Add("lnbcrt1pvjluezpp5qqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqqqsyqcyq5rqwzqfqypqdq5xysxxatsyp3k7enxv4jsxqzpuaztrnwngzn3kdzw5hydlzf03qdgm2hdq27cqv3agm2awhz5se903vruatfhq77w3ls4evs3ch9zw97j25emudupq63nyw24cg27h2rspfj9srp")
+	f.Add("LNBC1")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		inv, v := ParseInvoiceString(s, regtest)
+		if (inv == nil) == (v == nil) {
+			t.Fatalf("ParseInvoiceString returned %v and %v", inv, v)
+		}
+		if inv != nil {
+			if inv.Timestamp+inv.ExpirySeconds < inv.Timestamp {
+				t.Fatalf("expiry wraps: %d + %d", inv.Timestamp, inv.ExpirySeconds)
+			}
+			CheckInvoiceNotExpired(inv, 1_800_000_000)
+		}
+	})
+}

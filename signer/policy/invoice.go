@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"github.com/btcsuite/btcd/btcutil/bech32"
+
 	"math/bits"
 	"strings"
 )
@@ -11,6 +13,8 @@ type Invoice struct {
 	// AmountMsat is the hrp's amount, 0 when the invoice has none.
 	AmountMsat uint64
 	Timestamp  uint64
+	// ExpirySeconds is the x field, 3600 when absent (BOLT 11).
+	ExpirySeconds uint64
 	// PaymentHash, DescriptionHash, PaymentSecret and Payee are the
 	// p, h, s and n fields; HasX says whether each was present.
 	PaymentHash, DescriptionHash, PaymentSecret [32]byte
@@ -28,7 +32,11 @@ const (
 	fieldDescription     = 13 // d
 	fieldPayee           = 19 // n
 	fieldDescriptionHash = 23 // h
+	fieldExpiry          = 6  // x
 )
+
+// defaultExpirySeconds is BOLT 11's expiry of an invoice without x.
+const defaultExpirySeconds = 3600
 
 // fixedFieldLen is the length, in 5-bit units, BOLT 11 gives the fields
 // that have one (a reader skips such a field with another length; we
@@ -119,7 +127,7 @@ func printable(s string) string {
 // fields at their length and none of p, s, d, h, n twice. It returns the
 // first violation it finds.
 func ParseInvoice(hrp, data5 []byte, network Network) (*Invoice, *Violation) {
-	var inv Invoice
+	inv := Invoice{ExpirySeconds: defaultExpirySeconds}
 	var v *Violation
 	if inv.AmountMsat, v = parseHRP(hrp, network); v != nil {
 		return nil, v
@@ -171,6 +179,11 @@ func ParseInvoice(hrp, data5 []byte, network Network) (*Invoice, *Violation) {
 		case fieldDescription:
 			inv.HasDescription = true
 			inv.Description = u5ToBytes(val)
+		case fieldExpiry:
+			if n > 12 {
+				return bad("has an expiry field of %d values, longer than 60 bits", n)
+			}
+			inv.ExpirySeconds = readU5(val)
 		case fieldPayee:
 			inv.HasPayee = true
 			copy(inv.Payee[:], u5ToBytes(val))
@@ -223,4 +236,18 @@ func u5ToBytes(u5 []byte) []byte {
 		}
 	}
 	return out
+}
+
+// ParseInvoiceString reads a whole BOLT 11 invoice string (as
+// preapprove_invoice carries it): the bech32 text without its 104-value
+// signature, parsed by ParseInvoice.
+func ParseInvoiceString(s string, network Network) (*Invoice, *Violation) {
+	hrp, data5, err := bech32.DecodeNoLimit(strings.ToLower(s))
+	if err != nil {
+		return nil, violation(TagInvoiceFormat, "the invoice is not valid bech32: %v", err)
+	}
+	if len(data5) < 104 {
+		return nil, violation(TagInvoiceFormat, "the invoice is %d values long, shorter than its signature (104)", len(data5))
+	}
+	return ParseInvoice([]byte(hrp), data5[:len(data5)-104], network)
 }

@@ -61,6 +61,11 @@ var Tags = []string{
 	TagInvoiceHRPNetwork, TagInvoiceHRPAmount, TagInvoiceFormat, TagInvoicePaymentHash,
 	TagInvoiceDescription, TagInvoicePayee,
 	TagDeriveSecretLabel,
+	TagOnchainNoUnknownOutputs, TagOnchainFeeRange,
+	TagSweepDestinationAllowlisted, TagSweepFeeRange,
+	TagMutualDestinationAllowlisted, TagMutualFeeRange,
+	TagHTLCLocktime, TagHTLCSequence, TagHTLCVersion,
+	TagContestDelayRange, TagCommitmentFeeRange, TagInvoiceNotExpired,
 }
 
 // Violation is a broken rule: its stable tag and a sentence saying what

@@ -196,6 +196,12 @@ func (s *Session) Step(ctx context.Context, l *Line) Result {
 	switch {
 	case l.Expect == ExpectReject:
 		if err != nil {
+			// A policy vector names the rule: the refusal must carry
+			// exactly that tag.
+			if tag := refusalTag(err); l.Policy != "" && tag != l.Policy {
+				r.Problem = fmt.Sprintf("must be refused with tag %s, but was refused with tag %s: %v", l.Policy, orDash(tag), err)
+				return r
+			}
 			r.Pass = true
 			return r
 		}
@@ -257,6 +263,13 @@ func (r Result) Explain() string {
 		fmt.Fprintf(&b, "     warning: signed despite %s\n", w)
 	}
 	if r.Pass {
+		if l.Expect == ExpectReject {
+			if l.Policy != "" {
+				fmt.Fprintf(&b, "     refused with %s, the tag the vector expects\n", l.Policy)
+			} else {
+				fmt.Fprintf(&b, "     refused, as the vector expects (%v)\n", r.Err)
+			}
+		}
 		return b.String()
 	}
 	fmt.Fprintf(&b, "     %s\n", r.Problem)
@@ -280,11 +293,20 @@ type Summary struct {
 	// NeedPolicy counts the failures that are reject lines answered with
 	// the policy off.
 	NeedPolicy int
+	// Rejects counts the "expect": "reject" lines, RejectsRefused those
+	// refused as the vector expects (with its tag, when it names one).
+	Rejects, RejectsRefused int
 }
 
 func (s *Summary) add(r Result) {
 	if len(r.Warnings) > 0 {
 		s.Warned++
+	}
+	if r.Line != nil && r.Line.Expect == ExpectReject {
+		s.Rejects++
+		if r.Pass {
+			s.RejectsRefused++
+		}
 	}
 	if r.Pass {
 		s.Passed++
@@ -345,4 +367,13 @@ func messageName(raw []byte) string {
 		return n
 	}
 	return fmt.Sprintf("message type %d", t)
+}
+
+// refusalTag is the policy tag of a refusal, "" for none.
+func refusalTag(err error) string {
+	var re *signer.RefusalError
+	if errors.As(err, &re) {
+		return re.Tag
+	}
+	return ""
 }

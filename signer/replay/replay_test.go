@@ -296,3 +296,29 @@ func TestSecretNeverFormats(t *testing.T) {
 		}
 	}
 }
+
+// A reject line passes only when it is refused with exactly the tag the
+// vector names, and its verdict says so.
+func TestRejectNeedsTheVectorsTag(t *testing.T) {
+	for _, tc := range []struct {
+		tag  string
+		pass bool
+		says string
+	}{
+		{"policy-invoice-format", true, "refused with policy-invoice-format, the tag the vector expects"},
+		{"policy-test", false, "must be refused with tag policy-test, but was refused with tag policy-invoice-format"},
+	} {
+		lines := readLines(t,
+			line("S1/boot", 0, "init", s1Init, s1InitReply, ""),
+			line("S1/boot", 1, "preapprove of no invoice", "00266c6e6263316200", "008a01", `, "expect": "reject", "policy": "`+tc.tag+`"`),
+		)
+		sum, results := run(t, lines, Options{Policy: PolicyEnforce})
+		r := results[1]
+		if r.Pass != tc.pass || !strings.Contains(r.Explain(), tc.says) {
+			t.Errorf("%s: pass %v, explanation:\n%s", tc.tag, r.Pass, r.Explain())
+		}
+		if want := map[bool]int{true: 1, false: 0}[tc.pass]; sum.Rejects != 1 || sum.RejectsRefused != want {
+			t.Errorf("%s: summary %+v", tc.tag, sum)
+		}
+	}
+}
