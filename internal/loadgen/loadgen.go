@@ -25,18 +25,15 @@
 package loadgen
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
@@ -46,11 +43,11 @@ import (
 	"syscall"
 	"time"
 
+	gldaemon "gl-signerd/internal/daemon"
 	"gl-signerd/internal/glemu"
 	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
-	"gl-signerd/signer/keys"
 	glpb "gl-signerd/streamer/pb/greenlight"
 )
 
@@ -248,9 +245,10 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		level = "debug"
 	}
 	env = append(env, "GL_SIGNERD_LOG_LEVEL="+level, "GL_SIGNERD_LOG_FORMAT=json")
-	run := func(args ...string) ([]byte, error) {
+	run := func(stdin io.Reader, args ...string) ([]byte, error) {
 		c := exec.CommandContext(ctx, cfg.Binary, args...)
 		c.Env = env
+		c.Stdin = stdin
 		var o, e bytes.Buffer
 		c.Stdout, c.Stderr = &o, &e
 		if err := c.Run(); err != nil {
@@ -268,16 +266,16 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		oracle, nodeID, err = fastStore(state, pass)
 	} else {
 		fmt.Fprintln(out, "setting up: gl-signerd init, register and run against the emulator")
-		var initOut []byte
-		if initOut, err = run("init", "--no-confirm", "--network", "regtest", "--state-dir", state, "--passphrase-file", pass); err == nil {
-			oracle, nodeID, err = engineFromInit(initOut)
+		var words string
+		if oracle, nodeID, words, err = newSeed(); err == nil {
+			_, err = run(strings.NewReader(words+"\n"), "init", "--recover", "--network", "regtest", "--state-dir", state, "--passphrase-file", pass)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
 	defer oracle.Wipe()
-	if _, err := run("register", "--state-dir", state, "--passphrase-file", pass); err != nil {
+	if _, err := run(nil, "register", "--state-dir", state, "--passphrase-file", pass); err != nil {
 		return nil, err
 	}
 	node := emu.Node(nodeID)
@@ -428,7 +426,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 }
 
 // fastStore writes a regtest store with a random secret and a cheap
-// Argon2id (secretstore.WithKDFParams exists for tests and benchmarks).
+// Argon2id (secretstore.WithKDFParams exists for tests and benchmarks) and
+// returns the engine the daemon makes of it.
 func fastStore(state, passFile string) (*signer.Engine, [33]byte, error) {
 	var id [33]byte
 	if err := secretstore.PrepareDir(state); err != nil {
@@ -442,17 +441,38 @@ func fastStore(state, passFile string) (*signer.Engine, [33]byte, error) {
 	if err != nil {
 		return nil, id, err
 	}
-	seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: "regtest", Secret: append([]byte(nil), secret...)}
+	seed := &secretstore.Seed{Type: secretstore.TypeGreenlight, Network: secretstore.Regtest, Secret: secret}
+	defer seed.Wipe()
 	if err := secretstore.Create(filepath.Join(state, secretstore.FileName), seed, pass,
 		secretstore.WithKDFParams(secretstore.KDFParams{Time: 1, MemoryKiB: 64, Threads: 1})); err != nil {
 		return nil, id, err
 	}
-	e, err := signer.NewEngine(secret, signer.WithSecretType(keys.SecretType(secretstore.TypeGreenlight.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet), signer.WithNetwork("regtest"))
-	keys.Wipe(secret)
+	e, err := gldaemon.NewEngine(seed)
 	if err != nil {
 		return nil, id, err
 	}
 	return e, e.NodeID(), nil
+}
+
+// newSeed makes recovery words for a new regtest seed, to be given to
+// gl-signerd init --recover as a user restoring a seed would, and returns
+// the engine the daemon makes of that seed, as the bench's oracle.
+func newSeed() (*signer.Engine, [33]byte, string, error) {
+	var id [33]byte
+	words, err := secretstore.NewMnemonic(12)
+	if err != nil {
+		return nil, id, "", err
+	}
+	seed, err := secretstore.GreenlightSeed(words, secretstore.Regtest)
+	if err != nil {
+		return nil, id, "", err
+	}
+	defer seed.Wipe()
+	e, err := gldaemon.NewEngine(seed)
+	if err != nil {
+		return nil, id, "", err
+	}
+	return e, e.NodeID(), words, nil
 }
 
 // cleanEnv is the environment without gl-signerd or Greenlight settings.
@@ -464,58 +484,6 @@ func cleanEnv() []string {
 		}
 	}
 	return env
-}
-
-var (
-	wordRE   = regexp.MustCompile(`\b(\d+) ([a-z]+)\b`)
-	nodeIDRE = regexp.MustCompile(`(?m)^node id: (0[23][0-9a-f]{64})$`)
-)
-
-// engineFromInit rebuilds the engine from the words `gl-signerd init`
-// printed.
-func engineFromInit(out []byte) (*signer.Engine, [33]byte, error) {
-	var id [33]byte
-	m := nodeIDRE.FindSubmatch(out)
-	if m == nil {
-		return nil, id, errors.New("bench: gl-signerd init printed no node id")
-	}
-	if _, err := hex.Decode(id[:], m[1]); err != nil {
-		return nil, id, err
-	}
-	type nw struct {
-		n int
-		w string
-	}
-	var words []nw
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		if !strings.HasPrefix(sc.Text(), "  ") {
-			continue
-		}
-		for _, wm := range wordRE.FindAllStringSubmatch(sc.Text(), -1) {
-			n, _ := strconv.Atoi(wm[1])
-			words = append(words, nw{n, wm[2]})
-		}
-	}
-	sort.Slice(words, func(i, j int) bool { return words[i].n < words[j].n })
-	var ws []string
-	for _, w := range words {
-		ws = append(ws, w.w)
-	}
-	network, _ := secretstore.ParseNetwork("regtest")
-	seed, err := secretstore.GreenlightSeed(strings.Join(ws, " "), network)
-	if err != nil {
-		return nil, id, fmt.Errorf("bench: the recovery words: %w", err)
-	}
-	defer seed.Wipe()
-	e, err := signer.NewEngine(seed.Secret, signer.WithSecretType(keys.SecretType(seed.Type.CLNType())), signer.WithBIP32Version(keys.BIP32Testnet), signer.WithNetwork("regtest"))
-	if err != nil {
-		return nil, id, err
-	}
-	if e.NodeID() != id {
-		return nil, id, errors.New("bench: the recovery words do not give the node id init printed")
-	}
-	return e, id, nil
 }
 
 // recorder paces requests, measures their latency and samples them for
