@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gl-signerd/secretstore"
+	"gl-signerd/signer"
 	"gl-signerd/signer/keys"
 )
 
@@ -48,9 +49,9 @@ mnemonic layout) it is m/86'/0'/0', with the path 0/*.`,
 				return err
 			}
 			defer seed.Wipe()
-			version := keys.BIP32Testnet
-			if seed.Network == secretstore.Bitcoin {
-				version = keys.BIP32Mainnet
+			version, ok := signer.BIP32VersionFor(string(seed.Network))
+			if !ok {
+				return fmt.Errorf("cannot derive the wallet's descriptors: the secret store's network %q is not one CLN knows", seed.Network)
 			}
 			ds, err := keys.WalletDescriptors(seed.Secret, version)
 			if err != nil {

@@ -15,7 +15,6 @@ import (
 	"gl-signerd/internal/daemon"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
-	"gl-signerd/signer/keys"
 	"gl-signerd/signer/policy"
 )
 
@@ -205,7 +204,7 @@ func openStore(dir, passFile string, mode policy.Mode) clnhsmd.Opener {
 		// Not daemon.NewEngine: that fixes the network and refuses
 		// hsmd_init, which is lightningd's to send here.
 		opts := append([]signer.Option{
-			signer.WithSecretType(keys.SecretType(seed.Type.CLNType())),
+			signer.WithSecretType(daemon.SecretType(seed)),
 			signer.WithNetwork(string(seed.Network)),
 		}, policyEngineOptions(mode, logf)...)
 		return signer.NewEngine(seed.Secret, opts...)

@@ -57,15 +57,16 @@ func seedNetwork(cfg *config.Config, seed *secretstore.Seed) (string, error) {
 	return string(seed.Network), nil
 }
 
-// secretType is how CLN's key derivation reads seed's secret.
-func secretType(seed *secretstore.Seed) keys.SecretType {
+// SecretType is how CLN's key derivation reads seed's secret: the one
+// place a seed's type becomes keys' (hsmd serve builds its engine with it).
+func SecretType(seed *secretstore.Seed) keys.SecretType {
 	return keys.SecretType(seed.Type.CLNType())
 }
 
 // nodeKeys derives the node's key ring from seed, as CLN's hsmd does.
 // The caller wipes it.
 func nodeKeys(seed *secretstore.Seed) (*keys.Ring, error) {
-	return keys.New(seed.Secret, keys.WithSecretType(secretType(seed)))
+	return keys.New(seed.Secret, keys.WithSecretType(SecretType(seed)))
 }
 
 // NodeID is the node id CLN's hsmd would announce for seed.
@@ -87,7 +88,7 @@ func NewEngine(seed *secretstore.Seed, extra ...signer.Option) (*signer.Engine, 
 		return nil, fmt.Errorf("cannot start the signing engine: the secret store's network %q is not one CLN knows", seed.Network)
 	}
 	opts := append([]signer.Option{
-		signer.WithSecretType(secretType(seed)),
+		signer.WithSecretType(SecretType(seed)),
 		signer.WithFixedNetwork(string(seed.Network)),
 	}, extra...)
 	eng, err := signer.NewEngine(seed.Secret, opts...)
