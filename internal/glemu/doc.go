@@ -1,7 +1,7 @@
 // Package glemu emulates Greenlight: a scheduler and the nodes it
 // schedules, speaking the real gRPC API over mTLS with a certificate tree
-// made at start. It is product code, not test code: `gl-signerd demo` and
-// `gl-signerd bench` ship it, and the tests use it.
+// made at start. It is product code, not test code: `gl-signerd emulator`,
+// `demo` and `bench` ship it, and the tests use it.
 //
 // The common case:
 //

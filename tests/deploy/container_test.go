@@ -210,6 +210,11 @@ func TestContainerContract(t *testing.T) {
 		return string(out)
 	}
 
+	// -X main.version reaches --version (docker run IMAGE --version).
+	if out := step("--version", signer.command(ctx, nil, img.entrypoint[0], "--version"), ""); !strings.HasPrefix(out, "gl-signerd "+testbin.StaticVersion+"\n") {
+		t.Errorf("--version printed %q, want a first line %q (from -X main.version)", out, "gl-signerd "+testbin.StaticVersion)
+	}
+
 	out := step("init", signer.command(ctx, nil, img.entrypoint[0], "init", "--recover", "--network", "regtest"), mnemonic+"\n")
 	if !strings.Contains(out, "node id:") {
 		t.Fatalf("init printed no node id:\n%s", out)
@@ -254,7 +259,7 @@ func TestContainerContract(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 
-	// -X main.version reaches what the binary reports.
+	// The running daemon reports the same version.
 	var status struct {
 		Version string `json:"version"`
 	}
