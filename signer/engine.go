@@ -76,7 +76,7 @@ func (e *RefusalError) Error() string {
 		name = fmt.Sprintf("message type %d", e.MsgType)
 	}
 	reason := e.Reason
-	if strings.HasPrefix(e.Tag, "policy-") {
+	if e.ByPolicy() {
 		reason = e.Tag + ": " + reason
 	}
 	if e.Err != nil {
@@ -86,6 +86,10 @@ func (e *RefusalError) Error() string {
 }
 
 func (e *RefusalError) Unwrap() error { return e.Err }
+
+// ByPolicy reports whether the policy made the refusal (rather than a check
+// CLN's hsmd makes itself): its tag then leads the reason shown.
+func (e *RefusalError) ByPolicy() bool { return strings.HasPrefix(e.Tag, "policy-") }
 
 // The tags of the refusals CLN's hsmd makes itself (policy refusals carry
 // their policy tag).

@@ -278,7 +278,7 @@ func (s *server) replyMaster(m hsmproto.Message) bool {
 func refusalText(err error) string {
 	var re *signer.RefusalError
 	if errors.As(err, &re) {
-		if re.Tag != "" {
+		if re.ByPolicy() {
 			// A policy refusal: its tag first, for operators to match.
 			return re.Tag + ": " + re.Reason
 		}
