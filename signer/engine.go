@@ -132,6 +132,9 @@ type Engine struct {
 	// on-chain and invoice checks (policy_onchain.go).
 	policy policySettings
 
+	// intents verifies the user's intents (WithIntentSource), nil: none.
+	intents IntentSource
+
 	// fixed is set by WithFixedNetwork: the version and network come
 	// from our configuration and hsmd_init is refused. Never changes.
 	fixed bool
@@ -178,6 +181,9 @@ type route struct {
 	capability uint64
 	class      Class
 	check      func(e *Engine, c Client, m hsmproto.Message) *policy.Violation
+	// stateCheck is the check that reads the signer's state (rows made
+	// with guarded; policy_state.go), nil: none.
+	stateCheck func(e *Engine, ctx context.Context, c Client, m hsmproto.Message, s Snapshot) *policy.Violation
 	handle     func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
 }
 
@@ -217,8 +223,8 @@ func Classes() map[uint16]Class {
 
 // routes is the dispatch table: every request hsmd answers, the capability
 // it needs (hsmd_check_client_capabilities), its class, its policy check
-// (rows made with checked; on rows have none that works without channel
-// state) and its handler. Handle decodes once, runs the check on the
+// (rows made with checked; guarded rows add a check on the signer's state,
+// policy_state.go; on rows have none) and its handler. Handle decodes once, runs the check on the
 // decoded request, then the handler signs.
 // get_per_commitment_point is Reveals: at wire version 5 it returns the
 // secret of commitment n−2. ecdh returns a shared secret. Preapprove
@@ -346,6 +352,7 @@ type engineOptions struct {
 	policyWarn      []string
 	policyAllowlist []string
 	now             func() time.Time
+	intents         IntentSource
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -444,6 +451,7 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		configNetwork: o.network,
 		state:         o.state,
 		stateSigner:   stateSigner,
+		intents:       o.intents,
 	}
 	if o.fixedNetwork != "" {
 		e.bip32Version, _ = BIP32VersionFor(o.fixedNetwork)

@@ -103,11 +103,17 @@ func (e *Engine) answer(ctx context.Context, c Client, r route, m hsmproto.Messa
 		return nil, err
 	}
 	if !ok {
+		if err := e.checkState(ctx, c, r, m, Snapshot{}); err != nil {
+			return nil, err
+		}
 		return r.handle(e, c, m)
 	}
 	var reply hsmproto.Message
 	var handleErr error
 	fn := func(ch *state.Channel, n *state.Node) error {
+		if handleErr = e.checkState(ctx, c, r, m, Snapshot{Channel: ch, Node: n}); handleErr != nil {
+			return errNotAnswered
+		}
 		reply, handleErr = r.handle(e, c, m)
 		if handleErr != nil {
 			return errNotAnswered
