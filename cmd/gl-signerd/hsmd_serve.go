@@ -3,13 +3,16 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
+	"gl-signerd/config"
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/clnhsmd"
 	"gl-signerd/internal/daemon"
@@ -38,6 +41,7 @@ type hsmdServeFlags struct {
 	version    bool
 	stateDir   string
 	passFile   string
+	noState    bool
 	developer  bool
 	ignored    [3]bool // --log-io, --log-trace, --dev-debug-self
 }
@@ -101,9 +105,10 @@ stops the signer cleanly (exit 0).`,
 	}
 	fl.StringVar(&f.clnVersion, "cln-version", version, "the version string of the lightningd that runs this hsmd (status_version and --version)")
 	fl.BoolVar(&f.version, "version", false, "print the CLN version lightningd expects from its hsmd, and exit")
-	fl.StringVar(&f.stateDir, "state-dir", os.Getenv("GL_SIGNERD_STATE_DIR"), "use this gl-signerd state directory's secret store instead of ./hsm_secret")
+	fl.StringVar(&f.stateDir, "state-dir", os.Getenv("GL_SIGNERD_STATE_DIR"), "a gl-signerd state directory (gl-signerd init): its secret store signs instead of ./hsm_secret, and it holds the state; default: ./"+hsmdStateDirName+" beside hsm_secret")
 	fl.StringVar(&f.passFile, "passphrase-file", "",
 		"with --state-dir: read the secret store passphrase from FILE (mode 0600); default: $CREDENTIALS_DIRECTORY/"+secretstore.CredentialName+" under systemd, else lightningd's hsm passphrase")
+	fl.BoolVar(&f.noState, "no-state", false, "keep no state directory: no channel state, audit log or control socket (the stateless signer the benchmarks compare with CLN's hsmd)")
 	fl.BoolVar(&f.developer, "developer", false, "set by a --developer lightningd: answer hsmd_dev_preinit and hsmd_dev_memleak")
 	fl.BoolVar(&f.ignored[0], "log-io", false, "set by lightningd; ignored")
 	fl.BoolVar(&f.ignored[1], "log-trace", false, "set by lightningd; ignored")
@@ -119,63 +124,83 @@ func runHsmdServe(cmd *cobra.Command, f *hsmdServeFlags) error {
 	if err != nil || f.policy == "" {
 		return usageErr("--policy %q is not one of enforce, warn, off", f.policy)
 	}
+	if f.noState && f.stateDir != "" {
+		return usageErr("--no-state runs without a state directory, so it cannot be given with --state-dir (or GL_SIGNERD_STATE_DIR)")
+	}
 	if err := secretstore.DisableCoreDumps(); err != nil {
 		return withExitCode(ExitFailure, err)
 	}
-	var open clnhsmd.Opener
-	if f.stateDir != "" {
-		dir, err := resolveStateDir(f.stateDir)
-		if err != nil {
+	wd, err := os.Getwd()
+	if err != nil {
+		return withExitCode(ExitFailure, fmt.Errorf("cannot find the working directory, where hsm_secret is: %w", err))
+	}
+	o := daemon.HsmdOptions{
+		Policy:  mode,
+		Version: version,
+		Serve: clnhsmd.Config{
+			MasterFD:  clnhsmd.MasterFD,
+			StatusFD:  clnhsmd.StatusFD,
+			Version:   f.clnVersion,
+			Developer: f.developer,
+		},
+		Log: cmd.ErrOrStderr(),
+	}
+	switch {
+	case f.stateDir != "":
+		// A gl-signerd state directory: its secret store signs.
+		if o.StateDir, err = resolveStateDir(f.stateDir); err != nil {
 			return err
 		}
-		lock, err := daemon.LockStateDir(dir)
-		if err != nil {
-			return err
+		o.Open = openStore(o.StateDir, f.passFile)
+	default:
+		// lightningd's hsm_secret signs; the state lives beside it.
+		o.Open = func(init *hsmproto.Init, logf func(clnhsmd.LogLevel, string), opts []signer.Option) (*signer.Engine, error) {
+			return clnhsmd.OpenHSMSecret(wd, init, logf, opts...)
 		}
-		defer lock.Release()
-		open = openStore(dir, f.passFile, mode)
-	} else {
-		wd, err := os.Getwd()
-		if err != nil {
-			return withExitCode(ExitFailure, fmt.Errorf("cannot find the working directory, where hsm_secret is: %w", err))
+		if !f.noState {
+			o.StateDir = filepath.Join(wd, hsmdStateDirName)
+			if err := os.Mkdir(o.StateDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+				return withExitCode(ExitFailure, fmt.Errorf("cannot create the state directory %s: %w", o.StateDir, err))
+			}
 		}
-		open = func(init *hsmproto.Init, logf func(clnhsmd.LogLevel, string)) (clnhsmd.Handler, error) {
-			return clnhsmd.OpenHSMSecret(wd, policyEngineOptions(mode, logf)...)(init, logf)
+	}
+	if o.StateDir != "" {
+		if o.Config, err = config.Load(config.Options{StateDir: o.StateDir, Environ: hsmdEnviron()}); err != nil {
+			return withExitCode(ExitConfig, err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM)
 	defer stop()
-	e := clnhsmd.Serve(ctx, clnhsmd.Config{
-		MasterFD:  clnhsmd.MasterFD,
-		StatusFD:  clnhsmd.StatusFD,
-		Version:   f.clnVersion,
-		Developer: f.developer,
-		Open:      open,
-	})
-	if e.Code == 0 {
-		return nil
+	err = daemon.ServeHsmd(ctx, o)
+	var e *clnhsmd.ExitError
+	if errors.As(err, &e) {
+		return withExitCode(e.Code, errors.New(e.Reason))
 	}
-	return withExitCode(e.Code, errors.New(e.Reason))
+	return err
 }
 
-// policyEngineOptions are the engine's policy options for --policy: under
-// warn, each violation signed anyway is logged UNUSUAL to lightningd.
-func policyEngineOptions(mode policy.Mode, logf func(clnhsmd.LogLevel, string)) []signer.Option {
-	opts := []signer.Option{signer.WithPolicyMode(mode)}
-	if mode == policy.ModeWarn {
-		opts = append(opts, signer.WithPolicyReporter(func(c signer.Client, t uint16, v *policy.Violation) {
-			logf(clnhsmd.LogUnusual, fmt.Sprintf("answered despite a policy violation (--policy warn): %s from %x (dbid %d): %s: %s",
-				hsmproto.MessageName(t), c.PeerID[:], c.DBID, v.Tag, v.Reason))
-		}))
+// hsmdStateDirName is the state directory hsmd serve keeps beside
+// lightningd's hsm_secret when no --state-dir is given.
+const hsmdStateDirName = "gl-signerd"
+
+// hsmdEnviron is the environment for config.Load without the variables
+// that are hsmd serve's own flags (config.Load refuses unknown
+// GL_SIGNERD_ ones).
+func hsmdEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GL_SIGNERD_STATE_DIR=") && !strings.HasPrefix(kv, "GL_SIGNERD_CLN_VERSION=") {
+			env = append(env, kv)
+		}
 	}
-	return opts
+	return env
 }
 
 // openStore is the Opener for a gl-signerd state directory: its secret
 // store, unlocked with the passphrase file or systemd credential, else with
 // the hsm passphrase lightningd sent in hsmd_init.
-func openStore(dir, passFile string, mode policy.Mode) clnhsmd.Opener {
-	return func(init *hsmproto.Init, logf func(clnhsmd.LogLevel, string)) (clnhsmd.Handler, error) {
+func openStore(dir, passFile string) func(*hsmproto.Init, func(clnhsmd.LogLevel, string), []signer.Option) (*signer.Engine, error) {
+	return func(init *hsmproto.Init, logf func(clnhsmd.LogLevel, string), extra []signer.Option) (*signer.Engine, error) {
 		pass, _, err := secretstore.ReadPassphrase(secretstore.PassphraseOptions{
 			File:           passFile,
 			CredentialsDir: os.Getenv("CREDENTIALS_DIRECTORY"),
@@ -206,7 +231,7 @@ func openStore(dir, passFile string, mode policy.Mode) clnhsmd.Opener {
 		opts := append([]signer.Option{
 			signer.WithSecretType(daemon.SecretType(seed)),
 			signer.WithNetwork(string(seed.Network)),
-		}, policyEngineOptions(mode, logf)...)
+		}, extra...)
 		return signer.NewEngine(seed.Secret, opts...)
 	}
 }

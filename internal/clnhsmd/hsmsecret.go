@@ -26,38 +26,37 @@ const HSMSecretFile = "hsm_secret"
 // words.
 const maxHSMSecretLen = 4096
 
-// OpenHSMSecret is the Opener of a drop-in hsmd: it reads dir/hsm_secret in
-// every layout CLN v26.06.6 reads (plain 32 bytes, passphrase-encrypted,
-// mnemonic with or without passphrase), with the passphrase lightningd sent
-// in hsmd_init, and creates a new mnemonic one when there is none, as
-// hsmd.c's maybe_create_new_hsm does. opts go to signer.NewEngine.
-func OpenHSMSecret(dir string, opts ...signer.Option) Opener {
-	return func(init *hsmproto.Init, logf func(LogLevel, string)) (Handler, error) {
-		var pass []byte
-		if init.Tlvs.HsmPassphrase != nil {
-			pass = []byte(*init.Tlvs.HsmPassphrase)
-			defer secretstore.Wipe(pass)
-		}
-		path := filepath.Join(dir, HSMSecretFile)
-		created, err := createHSMSecret(path, pass)
-		if err != nil {
-			return nil, err
-		}
-		if created {
-			logf(LogUnusual, "HSM: created new hsm_secret file")
-		}
-		seed, err := loadHSMSecret(path, pass)
-		if err != nil {
-			return nil, err
-		}
-		defer seed.Wipe()
-		e, err := signer.NewEngine(seed.Secret, append([]signer.Option{
-			signer.WithSecretType(keys.SecretType(seed.Type.CLNType()))}, opts...)...)
-		if err != nil {
-			return nil, &InitError{Code: ErrCodeSeedDerivation, Message: "Failed to load hsm_secret: " + err.Error()}
-		}
-		return e, nil
+// OpenHSMSecret makes the engine of a drop-in hsmd at hsmd_init: it reads
+// dir/hsm_secret in every layout CLN v26.06.6 reads (plain 32 bytes,
+// passphrase-encrypted, mnemonic with or without passphrase), with the
+// passphrase lightningd sent in init, and creates a new mnemonic one when
+// there is none, as hsmd.c's maybe_create_new_hsm does. opts go to
+// signer.NewEngine; failures are *InitError.
+func OpenHSMSecret(dir string, init *hsmproto.Init, logf func(LogLevel, string), opts ...signer.Option) (*signer.Engine, error) {
+	var pass []byte
+	if init.Tlvs.HsmPassphrase != nil {
+		pass = []byte(*init.Tlvs.HsmPassphrase)
+		defer secretstore.Wipe(pass)
 	}
+	path := filepath.Join(dir, HSMSecretFile)
+	created, err := createHSMSecret(path, pass)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logf(LogUnusual, "HSM: created new hsm_secret file")
+	}
+	seed, err := loadHSMSecret(path, pass)
+	if err != nil {
+		return nil, err
+	}
+	defer seed.Wipe()
+	e, err := signer.NewEngine(seed.Secret, append([]signer.Option{
+		signer.WithSecretType(keys.SecretType(seed.Type.CLNType()))}, opts...)...)
+	if err != nil {
+		return nil, &InitError{Code: ErrCodeSeedDerivation, Message: "Failed to load hsm_secret: " + err.Error()}
+	}
+	return e, nil
 }
 
 // createHSMSecret writes a new mnemonic hsm_secret at path unless one

@@ -24,7 +24,7 @@ func TestCreateHSMSecret(t *testing.T) {
 		init.Tlvs.HsmPassphrase = pass
 		var logged []string
 		logf := func(l LogLevel, s string) { logged = append(logged, s) }
-		h1, err := OpenHSMSecret(dir)(init, logf)
+		h1, err := OpenHSMSecret(dir, init, logf)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,14 +50,14 @@ func TestCreateHSMSecret(t *testing.T) {
 			t.Errorf("logged %q", logged)
 		}
 		logged = nil
-		h2, err := OpenHSMSecret(dir)(init, logf)
+		h2, err := OpenHSMSecret(dir, init, logf)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(logged) != 0 {
 			t.Errorf("second start logged %q", logged)
 		}
-		if a, b := h1.(interface{ NodeID() [33]byte }).NodeID(), h2.(interface{ NodeID() [33]byte }).NodeID(); a != b {
+		if a, b := h1.NodeID(), h2.NodeID(); a != b {
 			t.Errorf("node id changed between starts: %x, %x", a, b)
 		}
 	}
@@ -88,7 +88,7 @@ func TestHSMSecretErrors(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, HSMSecretFile), tc.file, 0o400)
 			init := &hsmproto.Init{}
 			init.Tlvs.HsmPassphrase = tc.pass
-			_, err := OpenHSMSecret(dir)(init, func(LogLevel, string) {})
+			_, err := OpenHSMSecret(dir, init, func(LogLevel, string) {})
 			var ie *InitError
 			if tc.code == 0 && err != nil || tc.code != 0 && (!errors.As(err, &ie) || ie.Code != tc.code) {
 				t.Errorf("error %v, want code %d", err, tc.code)

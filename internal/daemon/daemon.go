@@ -41,6 +41,9 @@ type daemon struct {
 	audit    *audit.Log
 	metrics  *metrics.Metrics
 	state    *state.Store // the channel state store (signer/state)
+	// hsmd is the engine of gl-signerd hsmd serve (nil under Run), set
+	// once lightningd's hsmd_init arrived.
+	hsmd *lateEngine
 
 	// stop asks run to shut down; the reason is logged.
 	stop func(reason string)
@@ -194,6 +197,13 @@ func (d *daemon) status() Status {
 	p := d.handler.Paused()
 	s.Signing = SigningState{Paused: p.Paused, PauseReason: p.Reason, PausedSince: ptrTime(p.Since)}
 	s.Connection = ConnectionState{SchedulerURI: d.schedulerURI, State: string(streamer.StateIdle), Since: d.started.UTC()}
+	if d.hsmd != nil {
+		s.Connection = ConnectionState{State: "serving lightningd (hsmd serve)", Since: d.started.UTC()}
+		if e := d.hsmd.Load(); e != nil {
+			id := e.NodeID()
+			s.NodeID, s.Network = hex.EncodeToString(id[:]), e.Network()
+		}
+	}
 	if d.streamer != nil {
 		st := d.streamer.Stats()
 		s.Connection = ConnectionState{

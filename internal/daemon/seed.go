@@ -31,6 +31,11 @@ func LockStateDir(stateDir string) (*dirlock.Lock, error) {
 		return nil, withKind(SecretStore, fmt.Errorf(
 			"there is no secret store in %s: create one with gl-signerd init, or point --state-dir at the right directory", stateDir))
 	}
+	return acquireStateDir(stateDir)
+}
+
+// acquireStateDir takes stateDir's lock, with LockStateDir's error kinds.
+func acquireStateDir(stateDir string) (*dirlock.Lock, error) {
 	l, err := dirlock.Acquire(stateDir)
 	var held *dirlock.HeldError
 	if errors.As(err, &held) {

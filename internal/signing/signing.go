@@ -46,6 +46,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -124,6 +125,10 @@ type Handler struct {
 	paused      bool
 	pauseReason string
 	pausedAt    time.Time
+	// resumed is closed by Resume; Handle's held requests wait on it.
+	resumed chan struct{}
+	// seq numbers Handle's requests (lightningd's have no id).
+	seq atomic.Uint32
 }
 
 var _ streamer.RequestHandler = (*Handler)(nil)
@@ -155,6 +160,7 @@ func (h *Handler) Pause(reason string) PauseState {
 	defer h.mu.Unlock()
 	if !h.paused {
 		h.pausedAt = h.opts.Now()
+		h.resumed = make(chan struct{})
 	}
 	h.paused, h.pauseReason = true, reason
 	h.log.Warn("signing paused", zap.String("reason", reason))
@@ -167,6 +173,7 @@ func (h *Handler) Resume() PauseState {
 	defer h.mu.Unlock()
 	if h.paused {
 		h.log.Info("signing resumed", zap.Duration("paused_for", h.opts.Now().Sub(h.pausedAt)))
+		close(h.resumed)
 	}
 	h.paused, h.pauseReason, h.pausedAt = false, "", time.Time{}
 	return PauseState{}
