@@ -12,7 +12,9 @@ import (
 )
 
 // Every reply of `gl-signerd hsmd serve --policy off` over the real
-// protocol equals CLN's hsmd's in the public vectors (hsmdbench -check).
+// protocol equals CLN's hsmd's in the public vectors (hsmdbench -check),
+// with the state store and audit log on (the default: ./gl-signerd beside
+// hsm_secret) and with --no-state.
 func TestVectorsThroughHsmdbench(t *testing.T) {
 	vectors := needShared(t, "vectors", "public.jsonl")
 	benchSrc := needShared(t, "tools", "hsmdbench")
@@ -23,16 +25,20 @@ func TestVectorsThroughHsmdbench(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building hsmdbench: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bench, "-hsmd", filepath.Join(bins, "gl-signerd-hsmd"), "-args", "--policy off",
-		"-vectors", vectors, "-check", "-rounds", "1", "-warmup", "0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("hsmdbench -check failed: %v\n%s", err, out)
-	}
-	for _, want := range []string{" 0 mismatches; init replies 4 compared, 0 mismatches", "errors:           0"} {
-		if !bytes.Contains(out, []byte(want)) {
-			t.Errorf("hsmdbench output lacks %q:\n%s", want, out)
-		}
+	for _, args := range []string{"--policy off", "--policy off --no-state"} {
+		t.Run(args, func(t *testing.T) {
+			cmd := exec.Command(bench, "-hsmd", filepath.Join(bins, "gl-signerd-hsmd"), "-args", args,
+				"-vectors", vectors, "-check", "-rounds", "1", "-warmup", "0")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("hsmdbench -check failed: %v\n%s", err, out)
+			}
+			for _, want := range []string{" 0 mismatches; init replies 4 compared, 0 mismatches", "errors:           0"} {
+				if !bytes.Contains(out, []byte(want)) {
+					t.Errorf("hsmdbench output lacks %q:\n%s", want, out)
+				}
+			}
+		})
 	}
 }
 
