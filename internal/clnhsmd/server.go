@@ -102,6 +102,7 @@ type server struct {
 	clients map[*client]struct{}
 	dbid0   int // dbid-0 clients, lightningd's included
 	wg      sync.WaitGroup
+	threads threadReserve
 
 	exit chan *ExitError
 	// masterDone is closed when the goroutine reading lightningd's
@@ -133,6 +134,7 @@ func Serve(ctx context.Context, cfg Config) *ExitError {
 		masterDone: make(chan struct{}),
 	}
 	s.status.send(statusVersion(cfg.Version), false)
+	s.threads.need(0)
 	go s.serveMaster()
 
 	var e *ExitError
@@ -382,8 +384,14 @@ func (s *server) passClientFD(msg []byte) bool {
 	}
 	s.clients[c] = struct{}{}
 	s.wg.Add(1)
+	s.threads.need(len(s.clients))
 	s.mu.Unlock()
-	go s.serveClient(c)
+	// The fd goes to lightningd once the client's goroutine runs: a
+	// goroutine still waiting for a thread when the first request comes
+	// would add the thread's start to that request.
+	reading := make(chan struct{})
+	go s.serveClient(c, reading)
+	<-reading
 
 	if !s.replyMaster(&hsmproto.ClientHsmfdReply{}) {
 		syscall.Close(theirs)
@@ -409,8 +417,11 @@ func (s *server) dropClient(c *client) {
 	s.wg.Done()
 }
 
-func (s *server) serveClient(c *client) {
+// serveClient answers c's requests until it closes; reading is closed as
+// it starts.
+func (s *server) serveClient(c *client, reading chan<- struct{}) {
 	defer s.dropClient(c)
+	close(reading)
 	peer := [33]byte(c.who.PeerID)
 	for {
 		msg, err := c.conn.readFrame()
