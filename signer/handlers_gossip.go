@@ -2,8 +2,7 @@ package signer
 
 import (
 	"encoding/binary"
-
-	"github.com/btcsuite/btcd/btcec/v2"
+	"errors"
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/keys"
@@ -30,12 +29,11 @@ const channelUpdateLen = 2 + 64 + 32 + 8 + 4 + 1 + 1 + 2 + 8 + 4 + 4 + 8
 // handleEcdh is ecdh_req: SHA256 of the compressed point node_key·point.
 func (e *Engine) handleEcdh(c Client, req *hsmproto.EcdhReq) (hsmproto.Message, error) {
 	t := req.MsgType()
-	p, err := btcec.ParsePubKey(req.Point[:])
-	if err != nil {
+	ss, err := e.ring.ECDHNodeCompressed(req.Point)
+	if errors.Is(err, keys.ErrPoint) {
 		// hsmproto.Decode already refused points off the curve.
 		return nil, badRequest(c, t, "could not parse request")
 	}
-	ss, err := e.ring.ECDHNode(p)
 	if err != nil {
 		return nil, keyFailure(t, err)
 	}

@@ -301,6 +301,17 @@ func (r *Ring) ECDHNode(p *btcec.PublicKey) ([32]byte, error) {
 	return r.node.ECDH(p), nil
 }
 
+// ECDHNodeCompressed is ECDHNode of a compressed public key; ErrPoint
+// when it is not a point of the curve.
+func (r *Ring) ECDHNodeCompressed(p [33]byte) ([32]byte, error) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.wiped {
+		return [32]byte{}, ErrWiped
+	}
+	return r.node.ECDHCompressed(p)
+}
+
 // Wipe zeroes every secret the Ring holds, including cached channel keys.
 // Afterwards every method that needs a secret returns ErrWiped.
 func (r *Ring) Wipe() {

@@ -193,13 +193,3 @@ func sha256d(parts ...[]byte) [32]byte {
 	first := h.Sum(nil)
 	return sha256.Sum256(first)
 }
-
-// ECDH is secp256k1_ecdh with its default hash function: SHA256 of the
-// compressed point p·P (the same value lnd's keychain.PrivKeyECDH returns).
-func (p *PrivateKey) ECDH(pub *btcec.PublicKey) [32]byte {
-	var pj, s btcec.JacobianPoint
-	pub.AsJacobian(&pj)
-	btcec.ScalarMultNonConst(&p.k.Key, &pj, &s)
-	s.ToAffine()
-	return sha256.Sum256(btcec.NewPublicKey(&s.X, &s.Y).SerializeCompressed())
-}

@@ -1,0 +1,121 @@
+package keys
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math/big"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+)
+
+// ecdhDcrd is ECDH through btcec's (decred's) variable-base
+// multiplication, the way it was computed before: the reference the test
+// and the benchmark hold ECDH to.
+func ecdhDcrd(p *PrivateKey, pub *btcec.PublicKey) [32]byte {
+	var pj, s btcec.JacobianPoint
+	pub.AsJacobian(&pj)
+	btcec.ScalarMultNonConst(&p.k.Key, &pj, &s)
+	s.ToAffine()
+	return sha256.Sum256(btcec.NewPublicKey(&s.X, &s.Y).SerializeCompressed())
+}
+
+// ECDH agrees with decred's multiplication for edge scalars (1, 2, n−1,
+// n−2, small and high ones, scalars the endomorphism splits unevenly) and
+// 200 derived keys, each against several points.
+func TestECDHMatchesDecred(t *testing.T) {
+	n := btcec.S256().N
+	scalar := func(hexOrInt any) *PrivateKey {
+		var b [32]byte
+		switch v := hexOrInt.(type) {
+		case int64:
+			binary.BigEndian.PutUint64(b[24:], uint64(v))
+		case []byte:
+			copy(b[32-len(v):], v)
+		}
+		k, err := PrivKeyFromBytes(b[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	sub := func(d int64) []byte {
+		return new(big.Int).Sub(n, big.NewInt(d)).Bytes()
+	}
+	keys := []*PrivateKey{scalar(int64(1)), scalar(int64(2)), scalar(int64(3)), scalar(int64(1 << 40)),
+		scalar(sub(1)), scalar(sub(2)), scalar(new(big.Int).Rsh(n, 1).Bytes()), scalar(new(big.Int).Rsh(n, 128).Bytes())}
+	for i := range 200 {
+		keys = append(keys, testKey(t, 1000+i))
+	}
+	points := []*btcec.PublicKey{scalar(int64(1)).PubKey(), scalar(sub(1)).PubKey()}
+	for i := range 6 {
+		points = append(points, testKey(t, 5000+i).PubKey())
+	}
+	for i, k := range keys {
+		for j, p := range points {
+			if got, want := k.ECDH(p), ecdhDcrd(k, p); got != want {
+				t.Errorf("key %d, point %d: ECDH %x, decred's %x", i, j, got, want)
+			}
+		}
+	}
+}
+
+// BenchmarkECDH alternates ECDH and the decred multiplication it replaced
+// on the same keys and points (ratios only mean something within a run on
+// a shared machine).
+func BenchmarkECDH(b *testing.B) {
+	k := testKey(b, 1)
+	var points []*btcec.PublicKey
+	for i := range 64 {
+		points = append(points, testKey(b, 100+i).PubKey())
+	}
+	b.Run("gnark", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			k.ECDH(points[i%len(points)])
+		}
+	})
+	b.Run("decred", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			ecdhDcrd(k, points[i%len(points)])
+		}
+	})
+}
+
+// ECDHCompressed equals ECDH of the parsed key for both parities, and
+// refuses what btcec.ParsePubKey refuses: a bad prefix, x ≥ p, an x with
+// no point.
+func TestECDHCompressed(t *testing.T) {
+	k := testKey(t, 7)
+	for i := range 64 {
+		pub := testKey(t, 300+i).PubKey()
+		var c [33]byte
+		copy(c[:], pub.SerializeCompressed())
+		got, err := k.ECDHCompressed(c)
+		if err != nil || got != k.ECDH(pub) {
+			t.Fatalf("point %x: %x, %v; want %x", c, got, err, k.ECDH(pub))
+		}
+	}
+	valid := [33]byte(testKey(t, 1).PubKey().SerializeCompressed())
+	notOnCurve := valid
+	for {
+		notOnCurve[32]++
+		if _, err := btcec.ParsePubKey(notOnCurve[:]); err != nil {
+			break
+		}
+	}
+	var xTooBig [33]byte
+	xTooBig[0] = 2
+	for i := 1; i < 33; i++ {
+		xTooBig[i] = 0xff
+	}
+	badPrefix := valid
+	badPrefix[0] = 4
+	for name, p := range map[string][33]byte{"not on the curve": notOnCurve, "x ≥ p": xTooBig, "prefix 04": badPrefix, "zero": {}} {
+		if _, err := btcec.ParsePubKey(p[:]); err == nil {
+			t.Fatalf("%s: btcec parses %x", name, p)
+		}
+		if _, err := k.ECDHCompressed(p); err != ErrPoint {
+			t.Errorf("%s: %v; want ErrPoint", name, err)
+		}
+	}
+}
