@@ -77,11 +77,23 @@ there is none. With a state directory, its encrypted secret store, unlocked
 with --passphrase-file, the systemd credential, or else lightningd's
 hsm passphrase.
 
+The state: as under Greenlight, the channel state store (state.db), the audit
+log (audit.log, a line per decision, written before the answer) and the
+control socket (control.sock: gl-signerd ctl status, channels, pause,
+resume, shutdown) live in the state directory: --state-dir, or else
+./gl-signerd beside hsm_secret (created, mode 0700). --no-state keeps none
+of them (the stateless signer the benchmarks compare with CLN's hsmd).
+
+  gl-signerd ctl --state-dir ~/.lightning/bitcoin/gl-signerd status
+
 A refused request is handled as CLN's hsmd handles a bad one: on a
 subdaemon's connection, lightningd logs "hsmd: ... client <id> <reason>
 (request <hex>)" as BROKEN, that connection is closed and the subdaemon
 (channeld, ...) restarts; on lightningd's own connection, the signer exits
-with status 242 and lightningd stops. See docs/self-hosted.md.
+with status 242 and lightningd stops. The policy's tag leads the reason;
+ctl status shows the last refusal and audit.log every one. While paused
+(gl-signerd ctl pause), requests that sign wait for ctl resume instead of
+being refused. See docs/self-hosted.md.
 
 --version prints the CLN version lightningd expects (` + hsmproto.CLNVersion + `; set
 --cln-version or GL_SIGNERD_CLN_VERSION for another lightningd). SIGTERM
