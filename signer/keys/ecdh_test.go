@@ -1,6 +1,7 @@
 package keys
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"math/big"
@@ -118,4 +119,31 @@ func TestECDHCompressed(t *testing.T) {
 			t.Errorf("%s: %v; want ErrPoint", name, err)
 		}
 	}
+}
+
+// FuzzECDHCompressed: for any 33 bytes, ECDHCompressed succeeds exactly
+// when btcec.ParsePubKey does, and then equals ECDH of the parsed key and
+// decred's multiplication; it never panics.
+func FuzzECDHCompressed(f *testing.F) {
+	f.Add(testKey(f, 1).PubKey().SerializeCompressed(), []byte{1})
+	f.Add(make([]byte, 33), []byte{2})
+	f.Add(append([]byte{3}, bytes.Repeat([]byte{0xff}, 32)...), []byte{3})
+	f.Fuzz(func(t *testing.T, point, key []byte) {
+		if len(point) != 33 {
+			return
+		}
+		seed := sha256.Sum256(key)
+		k, err := PrivKeyFromBytes(seed[:])
+		if err != nil {
+			return
+		}
+		got, err := k.ECDHCompressed([33]byte(point))
+		pub, perr := btcec.ParsePubKey(point)
+		if (err == nil) != (perr == nil) {
+			t.Fatalf("point %x: ECDHCompressed error %v, ParsePubKey error %v", point, err, perr)
+		}
+		if err == nil && (got != k.ECDH(pub) || got != ecdhDcrd(k, pub)) {
+			t.Fatalf("point %x: %x; ECDH of the parsed key %x, decred's %x", point, got, k.ECDH(pub), ecdhDcrd(k, pub))
+		}
+	})
 }
