@@ -10,7 +10,6 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"gl-signerd/hsmproto"
-	"gl-signerd/signer/keys"
 	"gl-signerd/signer/state"
 )
 
@@ -198,9 +197,11 @@ func recordSignRemoteCommitmentTx(e *Engine, c Client, req *hsmproto.SignRemoteC
 	if req.Tx.Tx != nil {
 		cm.Txid = req.Tx.Tx.TxHash()
 		// Our output on their commitment is to_remote, to our payment key.
-		if key := e.ourToRemoteKey(ch, req.OptionStaticRemotekey, req.RemotePerCommit); key != nil && ch.Setup != nil {
-			ours, theirs := splitOutputs(req.Tx.Tx, toRemoteScript(key, ch.Setup.Anchors()), ch.Setup.Anchors(), cm.HTLCs)
-			cm.HolderSat, cm.CounterpartySat, cm.BalancesKnown = ours, theirs, true
+		if ch.Setup != nil {
+			if script := e.ourToRemoteScript(ch, req.OptionStaticRemotekey); script != nil {
+				ours, theirs := splitOutputs(req.Tx.Tx, script, ch.Setup.Anchors(), cm.HTLCs)
+				cm.HolderSat, cm.CounterpartySat, cm.BalancesKnown = ours, theirs, true
+			}
 		}
 	}
 	switch last := ch.LastCounterparty; {
@@ -214,34 +215,34 @@ func recordSignRemoteCommitmentTx(e *Engine, c Client, req *hsmproto.SignRemoteC
 	ch.CounterpartyCommitNum = max(ch.CounterpartyCommitNum, req.CommitNum)
 }
 
-// ourToRemoteKey is the key of our to_remote output on the counterparty's
-// commitment with point p (nil if it cannot be derived).
-func (e *Engine) ourToRemoteKey(ch *state.Channel, static bool, p hsmproto.Pubkey) *btcec.PublicKey {
+// ourToRemoteScript is the script of our to_remote output on the
+// counterparty's commitment (nil if it cannot be told): to our payment
+// basepoint with static_remotekey or anchors; without, to a key tweaked
+// by their point, and then it is the commitment's only P2WPKH output
+// (toRemoteAnyP2WPKH), which saves deriving the key.
+func (e *Engine) ourToRemoteScript(ch *state.Channel, static bool) []byte {
+	if !static && !ch.Setup.StaticRemoteKey() {
+		return toRemoteAnyP2WPKH
+	}
 	ck, err := e.ring.Channel(ch.ID.Peer, ch.ID.DBID)
 	if err != nil {
 		return nil
 	}
-	if static || (ch.Setup != nil && ch.Setup.StaticRemoteKey()) {
-		return ck.Basepoints().Payment
-	}
-	point, err := e.point(p)
-	if err != nil {
-		return nil
-	}
-	k, err := keys.DeriveSimplePubKey(ck.Basepoints().Payment, point)
-	if err != nil {
-		return nil
-	}
-	return k
+	return toRemoteScript([33]byte(ck.Basepoints().Payment.SerializeCompressed()), ch.Setup.Anchors())
 }
 
-func recordValidateCommitmentTx(e *Engine, _ Client, req *hsmproto.ValidateCommitmentTx, _ *hsmproto.ValidateCommitmentTxReply, ch *state.Channel, _ *state.Node) {
+func recordValidateCommitmentTx(_ *Engine, _ Client, req *hsmproto.ValidateCommitmentTx, _ *hsmproto.ValidateCommitmentTxReply, ch *state.Channel, _ *state.Node) {
 	cm := &state.Commitment{Num: req.CommitNum, FeeratePerKw: req.Feerate, HTLCs: htlcsOf(req.Htlcs)}
 	if req.Tx.Tx != nil {
 		cm.Txid = req.Tx.Tx.TxHash()
-		// Their output on our commitment is to_remote, to their payment key.
-		if key := e.theirToRemoteKey(ch, req.CommitNum); key != nil {
-			theirs, ours := splitOutputs(req.Tx.Tx, toRemoteScript(key, ch.Setup.Anchors()), ch.Setup.Anchors(), cm.HTLCs)
+		// Their output on our commitment is to_remote, to their payment
+		// basepoint (static_remotekey, anchors), or else the only P2WPKH.
+		if s := ch.Setup; s != nil {
+			script := toRemoteAnyP2WPKH
+			if s.StaticRemoteKey() {
+				script = toRemoteScript(s.CounterpartyBasepoints[1], s.Anchors())
+			}
+			theirs, ours := splitOutputs(req.Tx.Tx, script, s.Anchors(), cm.HTLCs)
 			cm.HolderSat, cm.CounterpartySat, cm.BalancesKnown = ours, theirs, true
 		}
 	}
@@ -251,42 +252,19 @@ func recordValidateCommitmentTx(e *Engine, _ Client, req *hsmproto.ValidateCommi
 	ch.HolderCommitNum = max(ch.HolderCommitNum, req.CommitNum)
 }
 
-// theirToRemoteKey is the key of the counterparty's to_remote output on
-// our commitment n (nil before setup_channel or if it cannot be derived).
-func (e *Engine) theirToRemoteKey(ch *state.Channel, n uint64) *btcec.PublicKey {
-	if ch.Setup == nil {
-		return nil
-	}
-	base, err := btcec.ParsePubKey(ch.Setup.CounterpartyBasepoints[1][:])
-	if err != nil {
-		return nil
-	}
-	if ch.Setup.StaticRemoteKey() {
-		return base
-	}
-	ck, err := e.ring.Channel(ch.ID.Peer, ch.ID.DBID)
-	if err != nil {
-		return nil
-	}
-	point, err := ck.PerCommitmentPoint(n)
-	if err != nil {
-		return nil
-	}
-	k, err := keys.DeriveSimplePubKey(base, point)
-	if err != nil {
-		return nil
-	}
-	return k
-}
+// toRemoteAnyP2WPKH stands for "the P2WPKH output" in splitOutputs: a
+// BOLT 3 commitment without anchors has one, to_remote (to_local, HTLC
+// and anchor outputs are P2WSH).
+var toRemoteAnyP2WPKH = []byte{0x00, 0x14}
 
-// toRemoteScript is the output script of a to_remote output paying key:
-// P2WPKH, or with anchors P2WSH of <key> OP_CHECKSIGVERIFY 1 OP_CSV.
-func toRemoteScript(key *btcec.PublicKey, anchors bool) []byte {
-	pub := key.SerializeCompressed()
+// toRemoteScript is the output script of a to_remote output paying the
+// compressed key pub: P2WPKH, or with anchors P2WSH of <key>
+// OP_CHECKSIGVERIFY 1 OP_CSV.
+func toRemoteScript(pub [33]byte, anchors bool) []byte {
 	if !anchors {
-		return append([]byte{0x00, 0x14}, btcutil.Hash160(pub)...)
+		return append([]byte{0x00, 0x14}, btcutil.Hash160(pub[:])...)
 	}
-	ws := append(append([]byte{0x21}, pub...), 0xad, 0x51, 0xb2)
+	ws := append(append([]byte{0x21}, pub[:]...), 0xad, 0x51, 0xb2)
 	h := sha256.Sum256(ws)
 	return append([]byte{0x00, 0x20}, h[:]...)
 }
@@ -295,13 +273,15 @@ func toRemoteScript(key *btcec.PublicKey, anchors bool) []byte {
 const anchorSat = 330
 
 // splitOutputs reads a commitment's two balances from its outputs: the
-// to_remote output is the one paying toRemote; anchors (330 sat with
+// to_remote output is the one paying toRemote (for toRemoteAnyP2WPKH, the
+// P2WPKH one); anchors (330 sat with
 // anchors) and HTLC outputs (one per untrimmed HTLC, told apart by amount)
 // are set aside; what is left is to_local.
 func splitOutputs(tx *wire.MsgTx, toRemote []byte, anchors bool, htlcs []state.HTLC) (toRemoteSat, toLocalSat uint64) {
 	used := make([]bool, len(tx.TxOut))
 	for i, o := range tx.TxOut {
-		if string(o.PkScript) == string(toRemote) {
+		if string(o.PkScript) == string(toRemote) ||
+			(len(toRemote) == 2 && len(o.PkScript) == 22 && string(o.PkScript[:2]) == string(toRemote)) {
 			toRemoteSat, used[i] = uint64(o.Value), true
 			break
 		}
@@ -336,15 +316,19 @@ func htlcsOf(hs []hsmproto.HsmHtlc) []state.HTLC {
 
 // recordValidateRevocation keeps the counterparty's secret of commitment
 // n, if it is the point we signed commitment n with (when we still know
-// that point) and the next one in shachain order.
+// that point) and the next one in shachain order. An odd commitment's
+// secret is checked by compact storage itself against the earlier ones
+// (state.Secrets.HashChecked), which costs hashes, not a point.
 func recordValidateRevocation(_ *Engine, _ Client, req *hsmproto.ValidateRevocation, _ *hsmproto.ValidateRevocationReply, ch *state.Channel, _ *state.Node) {
-	for _, cm := range []*state.Commitment{ch.LastCounterparty, ch.PrevCounterparty} {
-		if cm == nil || cm.Num != req.RevokeNum {
-			continue
-		}
-		_, pub := btcec.PrivKeyFromBytes(req.PerCommitmentSecret[:])
-		if [33]byte(pub.SerializeCompressed()) != cm.PerCommitmentPoint {
-			return
+	if !ch.Secrets.HashChecked(req.RevokeNum) {
+		for _, cm := range []*state.Commitment{ch.LastCounterparty, ch.PrevCounterparty} {
+			if cm == nil || cm.Num != req.RevokeNum {
+				continue
+			}
+			_, pub := btcec.PrivKeyFromBytes(req.PerCommitmentSecret[:])
+			if [33]byte(pub.SerializeCompressed()) != cm.PerCommitmentPoint {
+				return
+			}
 		}
 	}
 	_, _ = ch.Secrets.Add(req.RevokeNum, req.PerCommitmentSecret)

@@ -168,36 +168,45 @@ func encodeAll(t testing.TB, st *state.Store) []byte {
 
 // TestStateKeepsOnlyMatchingSecrets: a revealed secret that is not the
 // one of the counterparty commitment we signed is not kept; nothing is
-// refused either (that is the policy layer's job).
+// refused either (that is the policy layer's job). Both kinds of check
+// are exercised: an even commitment's secret against its point, an odd
+// one's against the secrets held (state.Secrets.HashChecked).
 func TestStateKeepsOnlyMatchingSecrets(t *testing.T) {
 	ctx := context.Background()
-	e, st := statefulEngine(t, 0x22)
-	rec := &recording{send: traffic.EngineSender(e)}
-	init, _ := e.InitReply("bitcoin")
-	g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 2, Close: traffic.CloseNone})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := state.ChannelID{Peer: ch.PeerID(), DBID: ch.DBID()}
-	var channeld signer.Client
-	for _, r := range rec.reqs {
-		if r.Type() == hsmproto.TypeValidateRevocation {
-			channeld = r.Client
+	parities := map[uint64]bool{}
+	for _, fees := range []int{0, 1} {
+		e, st := statefulEngine(t, 0x22)
+		rec := &recording{send: traffic.EngineSender(e)}
+		init, _ := e.InitReply("bitcoin")
+		g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 2, FeeUpdates: fees, Close: traffic.CloseNone})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := state.ChannelID{Peer: ch.PeerID(), DBID: ch.DBID()}
+		var channeld signer.Client
+		for _, r := range rec.reqs {
+			if r.Type() == hsmproto.TypeValidateRevocation {
+				channeld = r.Client
+			}
+		}
+		before, _ := st.Channel(id)
+		n := before.Secrets.Count()
+		parities[n%2] = true
+		bad := &hsmproto.ValidateRevocation{RevokeNum: n, PerCommitmentSecret: hsmproto.Secret{1, 2, 3}}
+		if _, err := e.Handle(ctx, channeld, bad.Encode()); err != nil {
+			t.Fatalf("validate_revocation with a wrong secret was refused: %v", err)
+		}
+		after, _ := st.Channel(id)
+		if after.Secrets.Count() != n || after.Version != before.Version {
+			t.Fatalf("%d fee updates: a wrong secret for commitment %d was kept: %d secrets (was %d), version %d (was %d)", fees, n, after.Secrets.Count(), n, after.Version, before.Version)
 		}
 	}
-	before, _ := st.Channel(id)
-	n := before.Secrets.Count()
-	bad := &hsmproto.ValidateRevocation{RevokeNum: n, PerCommitmentSecret: hsmproto.Secret{1, 2, 3}}
-	if _, err := e.Handle(ctx, channeld, bad.Encode()); err != nil {
-		t.Fatalf("validate_revocation with a wrong secret was refused: %v", err)
-	}
-	after, _ := st.Channel(id)
-	if after.Secrets.Count() != n || after.Version != before.Version {
-		t.Fatalf("a wrong secret was kept: %d secrets (was %d), version %d (was %d)", after.Secrets.Count(), n, after.Version, before.Version)
+	if len(parities) != 2 {
+		t.Fatalf("the lifecycles left only next secrets of parity %v; both kinds of check need testing", parities)
 	}
 }
 

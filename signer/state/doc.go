@@ -14,8 +14,9 @@
 //
 // Updates of one channel run one at a time, in call order; updates of
 // different channels run side by side and share fsyncs (group commit: one
-// bbolt transaction carries every change that arrived while the previous
-// one was being written). An update that changes nothing writes nothing,
+// frame of the write-ahead log, wal.go, carries every change that arrived
+// while the previous one was being written; the log is checkpointed into
+// bbolt every few megabytes and at Open and Close). An update that changes nothing writes nothing,
 // so a retried request advances nothing twice.
 //
 // Records are stored in a versioned binary encoding (encoding.go, and

@@ -217,7 +217,27 @@ func channelIDFromKey(k []byte) (ChannelID, error) {
 
 // EncodeChannel returns ch's record (format 1).
 func EncodeChannel(ch *Channel) ([]byte, error) {
-	w := &writer{b: make([]byte, 0, 256)}
+	return appendChannel(make([]byte, 0, channelSizeHint(ch)), ch)
+}
+
+// channelSizeHint is about the size of ch's record, so that encoding it
+// allocates once.
+func channelSizeHint(ch *Channel) int {
+	n := 64 + 256 + len(ch.Secrets.raw)
+	for _, c := range []*Commitment{ch.LastHolder, ch.LastCounterparty, ch.PrevCounterparty} {
+		if c != nil {
+			n += 128 + len(c.HTLCs)*htlcSize
+		}
+	}
+	if ch.Setup != nil {
+		n += len(ch.Setup.HolderShutdownScript) + len(ch.Setup.CounterpartyShutdownScript) + len(ch.Setup.ChannelType)
+	}
+	return n
+}
+
+// appendChannel appends ch's record to dst.
+func appendChannel(dst []byte, ch *Channel) ([]byte, error) {
+	w := &writer{b: dst}
 	w.u8(recordFormat)
 	w.u64(ch.Version)
 	w.u8(uint8(ch.Status))

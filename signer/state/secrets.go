@@ -45,7 +45,17 @@ func (s Secrets) Buckets() int {
 	return int(s.raw[0])
 }
 
-func (s Secrets) clone() Secrets { return Secrets{raw: slices.Clone(s.raw)} }
+// clone shares raw: it is never changed in place (Add replaces it).
+func (s Secrets) clone() Secrets { return s }
+
+// HashChecked reports whether Add checks the secret of commitment n
+// against the secrets held already, so that a forged one is refused
+// without knowing its point: in compact storage a secret whose shachain
+// index has trailing zeros (an odd commitment number) derives those stored
+// below it, and a different secret that derives them is a SHA-256
+// preimage. An even commitment's secret derives none and needs another
+// check (its per-commitment point).
+func (s Secrets) HashChecked(n uint64) bool { return n%2 == 1 && n == s.Count() }
 
 func (s Secrets) store() (*shachain.RevocationStore, error) {
 	if len(s.raw) == 0 {

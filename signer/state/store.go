@@ -31,6 +31,7 @@ var ErrClosed = errors.New("the state store is closed")
 // Safe for concurrent use.
 type Store struct {
 	db   *bolt.DB
+	wal  *wal // the write-ahead log (wal.go); used only by the committing goroutine
 	path string
 
 	mu       sync.RWMutex
@@ -42,7 +43,8 @@ type Store struct {
 
 	nodeMu sync.Mutex // serializes node-record updates
 
-	gc groupCommit
+	gc        groupCommit
+	batchPuts []put // write's buffer (the committing goroutine's)
 
 	sync syncState // the node's copy (sync.go)
 }
@@ -104,7 +106,14 @@ func Open(path string) (*Store, error) {
 		locks:    make(map[ChannelID]*sync.Mutex),
 	}
 	s.sync.init()
-	if err := s.load(); err != nil {
+	w, logged, err := openWAL(walPath(path))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	s.wal = w
+	if err := s.load(logged); err != nil {
+		w.close()
 		db.Close()
 		return nil, err
 	}
@@ -112,7 +121,9 @@ func Open(path string) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) load() error {
+// load reads the records from bbolt and then those of the log, newer;
+// the log's are then checkpointed into bbolt.
+func (s *Store) load(logged []put) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketChannels, bucketNode, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
@@ -145,6 +156,29 @@ func (s *Store) load() error {
 	if err != nil {
 		return fmt.Errorf("could not read the state store %s: %w", s.path, err)
 	}
+	for _, p := range logged {
+		switch string(p.bucket) {
+		case string(bucketChannels):
+			ch, err := DecodeChannel(p.key, p.value)
+			if err != nil {
+				return fmt.Errorf("could not read the state log %s: %w", walPath(s.path), err)
+			}
+			s.channels[ch.ID] = ch
+		case string(bucketNode):
+			n, err := DecodeNode(p.value)
+			if err != nil {
+				return fmt.Errorf("could not read the state log %s: %w", walPath(s.path), err)
+			}
+			s.node = n
+		case string(bucketMeta):
+			if string(p.key) == string(keyLastCommit) && len(p.value) == 8 {
+				s.stats.LastCommit = time.Unix(0, int64(binary.BigEndian.Uint64(p.value)))
+			}
+		}
+	}
+	if err := s.wal.checkpoint(s.db); err != nil {
+		return fmt.Errorf("could not write the state log %s into the store: %w", walPath(s.path), err)
+	}
 	return nil
 }
 
@@ -163,19 +197,31 @@ func (s *Store) Close() error {
 		s.gc.idle.Wait()
 	}
 	s.gc.mu.Unlock()
-	return s.db.Close()
+	err := s.wal.checkpoint(s.db)
+	if cerr := s.wal.close(); err == nil {
+		err = cerr
+	}
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("could not close the state store %s: %w", s.path, err)
+	}
+	return nil
 }
 
 // Path is the store's file.
 func (s *Store) Path() string { return s.path }
 
-// Size is the store file's size in bytes.
+// Size is the size in bytes of the store's files (bbolt's and the log).
 func (s *Store) Size() int64 {
-	fi, err := os.Stat(s.path)
-	if err != nil {
-		return 0
+	var n int64
+	for _, p := range []string{s.path, walPath(s.path)} {
+		if fi, err := os.Stat(p); err == nil {
+			n += fi.Size()
+		}
 	}
-	return fi.Size()
+	return n
 }
 
 // Stats returns the commit statistics.
@@ -405,7 +451,10 @@ func (s *Store) submit(c *commit) error {
 // changedChannel encodes newCh with its version advanced, if it differs
 // from oldCh.
 func changedChannel(oldCh, newCh *Channel) ([]byte, bool, error) {
-	before, err := EncodeChannel(oldCh)
+	buf := encodeBuffers.Get().(*[]byte)
+	defer encodeBuffers.Put(buf)
+	before, err := appendChannel((*buf)[:0], oldCh)
+	*buf = before
 	if err != nil {
 		return nil, false, err
 	}
@@ -420,6 +469,10 @@ func changedChannel(oldCh, newCh *Channel) ([]byte, bool, error) {
 	binary.BigEndian.PutUint64(after[1:9], newCh.Version)
 	return after, true, nil
 }
+
+// encodeBuffers hold the encodings of records before a change, compared
+// and dropped.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 func changedNode(oldNode, newNode *Node) ([]byte, bool, error) {
 	before, err := EncodeNode(oldNode)
@@ -438,19 +491,21 @@ func changedNode(oldNode, newNode *Node) ([]byte, bool, error) {
 	return after, true, nil
 }
 
-// write commits a batch in one transaction and tells each caller.
+// write commits a batch: one frame of the log, one fdatasync (and, when
+// the log is full, a checkpoint into bbolt); then it tells each caller.
 func (s *Store) write(batch []*commit) {
 	now := time.Now()
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, c := range batch {
-			for _, p := range c.puts {
-				if err := tx.Bucket(p.bucket).Put(p.key, p.value); err != nil {
-					return err
-				}
-			}
-		}
-		return tx.Bucket(bucketMeta).Put(keyLastCommit, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano())))
-	})
+	puts := s.batchPuts[:0]
+	for _, c := range batch {
+		puts = append(puts, c.puts...)
+	}
+	puts = append(puts, put{bucketMeta, keyLastCommit, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))})
+	err := s.wal.append(puts)
+	if err == nil && s.wal.full() {
+		err = s.wal.checkpoint(s.db)
+	}
+	clear(puts)
+	s.batchPuts = puts[:0]
 	if err != nil {
 		err = fmt.Errorf("could not commit to the state store: %w", err)
 	} else {

@@ -123,7 +123,11 @@ func (s *EntrySigner) Wipe() { s.key.Wipe() }
 
 // ChannelEntryKey is channel id's key in the node's copy.
 func ChannelEntryKey(id ChannelID) string {
-	return channelEntryPrefix + hex.EncodeToString(id.Peer[:]) + "/" + strconv.FormatUint(id.DBID, 10)
+	b := make([]byte, 0, len(channelEntryPrefix)+66+1+20)
+	b = append(b, channelEntryPrefix...)
+	b = hex.AppendEncode(b, id.Peer[:])
+	b = append(b, '/')
+	return string(strconv.AppendUint(b, id.DBID, 10))
 }
 
 // parseEntryKey reads one of our keys: a channel, or the node record.
