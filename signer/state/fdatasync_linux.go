@@ -44,3 +44,6 @@ func writeDurable(f *os.File, b []byte, off int64) error {
 	}
 	return fdatasync(f)
 }
+
+// lockFile takes an exclusive lock on f for as long as it is open.
+func lockFile(f *os.File) error { return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) }

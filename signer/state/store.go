@@ -30,7 +30,6 @@ var ErrClosed = errors.New("the state store is closed")
 // Store is the durable state: a bbolt file and its contents in memory.
 // Safe for concurrent use.
 type Store struct {
-	db   *bolt.DB
 	wal  *wal // the write-ahead log (wal.go); used only by the committing goroutine
 	path string
 
@@ -92,39 +91,49 @@ func Open(path string) (*Store, error) {
 	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("the state store %s is readable or writable by others (mode %04o); run chmod 600 on it", path, fi.Mode().Perm())
 	}
-	// The freelist is rebuilt at open rather than written with every
-	// commit: fewer pages per fsync.
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
-	if err != nil {
-		return nil, fmt.Errorf("could not open the state store %s: %w", path, err)
-	}
 	s := &Store{
-		db:       db,
 		path:     path,
 		channels: make(map[ChannelID]*Channel),
 		node:     &Node{},
 		locks:    make(map[ChannelID]*sync.Mutex),
 	}
 	s.sync.init()
+	// The log is opened first: its lock keeps a second Store (in this
+	// process or another) off the files while bbolt is closed.
 	w, logged, err := openWAL(walPath(path))
 	if err != nil {
-		db.Close()
 		return nil, err
 	}
 	s.wal = w
 	if err := s.load(logged); err != nil {
 		w.close()
-		db.Close()
 		return nil, err
 	}
 	s.gc.idle = sync.NewCond(&s.gc.mu)
 	return s, nil
 }
 
+// updateDB runs fn in one bbolt transaction. bbolt is open only then (at
+// Open, checkpoints and Close): between checkpoints the memory map of the
+// file would only add to the resident set.
+func (s *Store) updateDB(fn func(*bolt.Tx) error) error {
+	// The freelist is rebuilt at open rather than written with every
+	// commit: fewer pages per fsync.
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: 2 * time.Second, NoFreelistSync: true, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("could not open the state store %s: %w", s.path, err)
+	}
+	err = db.Update(fn)
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // load reads the records from bbolt and then those of the log, newer;
 // the log's are then checkpointed into bbolt.
 func (s *Store) load(logged []put) error {
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.updateDB(func(tx *bolt.Tx) error {
 		for _, b := range [][]byte{bucketChannels, bucketNode, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
@@ -176,7 +185,7 @@ func (s *Store) load(logged []put) error {
 			}
 		}
 	}
-	if err := s.wal.checkpoint(s.db); err != nil {
+	if err := s.wal.checkpoint(s.updateDB); err != nil {
 		return fmt.Errorf("could not write the state log %s into the store: %w", walPath(s.path), err)
 	}
 	return nil
@@ -197,11 +206,8 @@ func (s *Store) Close() error {
 		s.gc.idle.Wait()
 	}
 	s.gc.mu.Unlock()
-	err := s.wal.checkpoint(s.db)
+	err := s.wal.checkpoint(s.updateDB)
 	if cerr := s.wal.close(); err == nil {
-		err = cerr
-	}
-	if cerr := s.db.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -502,7 +508,7 @@ func (s *Store) write(batch []*commit) {
 	puts = append(puts, put{bucketMeta, keyLastCommit, binary.BigEndian.AppendUint64(nil, uint64(now.UnixNano()))})
 	err := s.wal.append(puts)
 	if err == nil && s.wal.full() {
-		err = s.wal.checkpoint(s.db)
+		err = s.wal.checkpoint(s.updateDB)
 	}
 	clear(puts)
 	s.batchPuts = puts[:0]

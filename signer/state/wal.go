@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -16,7 +17,7 @@ import (
 // (two flushes, and page allocation, per commit); a request that changes a
 // channel would pay all of it. Instead each group commit appends one frame
 // holding the new records to the log and fdatasyncs it once: the change is
-// durable when that returns. Every walCheckpoint bytes (and at Open and
+// durable when that returns. Every walCheckpoint bytes (1 MB; and at Open and
 // Close) the records the log holds are written to bbolt in one transaction
 // and the log starts over. bbolt stays the store; the log is its journal.
 //
@@ -40,7 +41,7 @@ const (
 	walFrameHead  = 4 + 8 + 4
 	walChunk      = 1 << 20
 	// walCheckpoint is the log size that triggers a checkpoint.
-	walCheckpoint = 2 << 20
+	walCheckpoint = 1 << 20
 	// walMaxFrame bounds a frame read back (a corrupt length allocates
 	// nothing).
 	walMaxFrame = 64 << 20
@@ -83,6 +84,10 @@ func openWAL(path string) (*wal, []put, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, nil, fmt.Errorf("could not open the state log: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("the state store is in use by another process or store (%s is locked): %w", path, err)
 	}
 	w := &wal{f: f, pending: make(map[string][]byte)}
 	puts, err := w.read()
@@ -230,25 +235,40 @@ func (w *wal) grow(n int64) error {
 // full reports whether the log is due a checkpoint.
 func (w *wal) full() bool { return w.off >= walCheckpoint }
 
-// checkpoint writes every record the log holds to db (one bbolt
-// transaction, fsynced) and starts the log over.
-func (w *wal) checkpoint(db *bolt.DB) error {
+// checkpoint writes every record the log holds to bbolt (transactions
+// of at most checkpointBatch records, each fsynced: a crash between them
+// replays the log again, which writes the same values) and starts the log
+// over.
+func (w *wal) checkpoint(update func(func(*bolt.Tx) error) error) error {
 	if len(w.pending) == 0 && w.off == walHeaderSize {
 		return nil
 	}
-	err := db.Update(func(tx *bolt.Tx) error {
-		for k, v := range w.pending {
-			if err := tx.Bucket(walBuckets[k[0]]).Put([]byte(k[1:]), v); err != nil {
-				return err
+	keys := make([]string, 0, len(w.pending))
+	for k := range w.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // bbolt writes sorted keys with fewer page splits
+	for len(keys) > 0 {
+		n := min(len(keys), checkpointBatch)
+		err := update(func(tx *bolt.Tx) error {
+			for _, k := range keys[:n] {
+				if err := tx.Bucket(walBuckets[k[0]]).Put([]byte(k[1:]), w.pending[k]); err != nil {
+					return err
+				}
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		keys = keys[n:]
 	}
 	return w.reset(w.gen + 1)
 }
+
+// checkpointBatch bounds one checkpoint transaction (its pages are held in
+// memory until it commits).
+const checkpointBatch = 200
 
 // reset starts an empty log of generation gen: frames of earlier
 // generations left in the file end it.
