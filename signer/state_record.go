@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"math"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
 )
 
@@ -86,6 +88,19 @@ var recorders = map[uint16]recorder{
 		return state.ChannelID{Peer: req.ID, DBID: req.DBID}
 	}, false, recordForgetChannel),
 	hsmproto.TypeCheckPubkey: record(nil, true, recordCheckPubkey),
+
+	hsmproto.TypePreapproveInvoice: record(nil, true, func(e *Engine, _ Client, req *hsmproto.PreapproveInvoice, reply *hsmproto.PreapproveInvoiceReply, _ *state.Channel, n *state.Node) {
+		e.recordInvoice(req.Invstring, reply.Approved, n)
+	}),
+	hsmproto.TypePreapproveInvoiceCheck: record(nil, true, func(e *Engine, _ Client, req *hsmproto.PreapproveInvoiceCheck, reply *hsmproto.PreapproveInvoiceReply, _ *state.Channel, n *state.Node) {
+		e.recordInvoice(req.Invstring, reply.Approved && !req.CheckOnly, n)
+	}),
+	hsmproto.TypePreapproveKeysend: record(nil, true, func(e *Engine, _ Client, req *hsmproto.PreapproveKeysend, reply *hsmproto.PreapproveKeysendReply, _ *state.Channel, n *state.Node) {
+		e.recordKeysend(req.PaymentHash, uint64(req.AmountMsat), reply.Approved, n)
+	}),
+	hsmproto.TypePreapproveKeysendCheck: record(nil, true, func(e *Engine, _ Client, req *hsmproto.PreapproveKeysendCheck, reply *hsmproto.PreapproveKeysendReply, _ *state.Channel, n *state.Node) {
+		e.recordKeysend(req.PaymentHash, uint64(req.AmountMsat), reply.Approved && !req.CheckOnly, n)
+	}),
 }
 
 // errNotAnswered aborts a state update whose request was refused.
@@ -362,6 +377,36 @@ func recordForgetChannel(_ *Engine, _ Client, _ *hsmproto.ForgetChannel, _ *hsmp
 	ch.Status = state.StatusForgotten
 	ch.LastHolder, ch.LastCounterparty, ch.PrevCounterparty = nil, nil, nil
 	ch.Secrets = state.Secrets{}
+}
+
+// recordInvoice keeps an approved invoice (not a check_only one): its
+// payment hash, amount and expiry (timestamp + expiry). An invoice that
+// does not parse is left out (the policy layer refuses it when enforcing).
+func (e *Engine) recordInvoice(invstring string, approved bool, n *state.Node) {
+	if !approved {
+		return
+	}
+	net, v := e.policyNetwork()
+	if v != nil {
+		return
+	}
+	inv, v := policy.ParseInvoiceString(invstring, net)
+	if v != nil || !inv.HasPaymentHash {
+		return
+	}
+	expiry := inv.Timestamp + inv.ExpirySeconds
+	if expiry < inv.Timestamp {
+		expiry = math.MaxUint64 // an expiry beyond any date
+	}
+	n.AddInvoice(state.Invoice{PaymentHash: inv.PaymentHash, AmountMsat: inv.AmountMsat, Expiry: expiry}, uint64(e.policy.now().Unix()))
+}
+
+// recordKeysend keeps an approved keysend: payment hash and amount (a
+// keysend has no expiry; MaxInvoices bounds the list).
+func (e *Engine) recordKeysend(hash [32]byte, amountMsat uint64, approved bool, n *state.Node) {
+	if approved {
+		n.AddInvoice(state.Invoice{PaymentHash: hash, AmountMsat: amountMsat, Keysend: true}, uint64(e.policy.now().Unix()))
+	}
 }
 
 func recordCheckPubkey(_ *Engine, _ Client, req *hsmproto.CheckPubkey, _ *hsmproto.CheckPubkeyReply, _ *state.Channel, n *state.Node) {

@@ -10,6 +10,7 @@ import (
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
+	"gl-signerd/signer/policy"
 	"gl-signerd/signer/replay"
 	"gl-signerd/signer/state"
 )
@@ -241,6 +242,74 @@ func TestVectorsWithState(t *testing.T) {
 			t.Logf("%d passed, %d failed; %d channels remembered in %d stores", sum.Passed, sum.Failed, channels, len(stores))
 			if sum.Failed != 0 || channels == 0 {
 				t.Fatalf("%d failed, %d channels remembered", sum.Failed, channels)
+			}
+		})
+	}
+}
+
+// TestStateRecordsPreapprovals: an approved invoice or keysend is kept in
+// the node record (hash, amount, expiry); a check_only one is not.
+func TestStateRecordsPreapprovals(t *testing.T) {
+	ctx := context.Background()
+	// Invoices the traffic generator makes, from a bare engine's run.
+	src, _ := statefulEngine(t, 0x23)
+	rec := &recording{send: traffic.EngineSender(src)}
+	init, _ := src.InitReply("bitcoin")
+	g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: true}, Payments: 4, Close: traffic.CloseNone}); err != nil {
+		t.Fatal(err)
+	}
+	var invoices []string
+	for _, r := range rec.reqs {
+		if r.Type() == hsmproto.TypePreapproveInvoice {
+			m, err := hsmproto.Decode(r.Raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			invoices = append(invoices, m.(*hsmproto.PreapproveInvoice).Invstring)
+		}
+	}
+	if len(invoices) < 2 {
+		t.Fatalf("the lifecycle preapproved %d invoices; the test needs 2", len(invoices))
+	}
+	mainnet, _ := policy.NetworkFor("bitcoin")
+	parse := func(s string) *policy.Invoice {
+		inv, v := policy.ParseInvoiceString(s, mainnet)
+		if v != nil {
+			t.Fatal(v)
+		}
+		return inv
+	}
+	hash := [32]byte{7, 7}
+	cases := []struct {
+		name string
+		req  hsmproto.Message
+		hash [32]byte
+		want *state.Invoice // nil: not kept
+	}{
+		{"preapprove_invoice", &hsmproto.PreapproveInvoice{Invstring: invoices[0]}, parse(invoices[0]).PaymentHash,
+			&state.Invoice{PaymentHash: parse(invoices[0]).PaymentHash, AmountMsat: parse(invoices[0]).AmountMsat, Expiry: parse(invoices[0]).Timestamp + parse(invoices[0]).ExpirySeconds}},
+		{"preapprove_invoice_check, check only", &hsmproto.PreapproveInvoiceCheck{Invstring: invoices[1], CheckOnly: true}, parse(invoices[1]).PaymentHash, nil},
+		{"preapprove_invoice_check", &hsmproto.PreapproveInvoiceCheck{Invstring: invoices[1]}, parse(invoices[1]).PaymentHash,
+			&state.Invoice{PaymentHash: parse(invoices[1]).PaymentHash, AmountMsat: parse(invoices[1]).AmountMsat, Expiry: parse(invoices[1]).Timestamp + parse(invoices[1]).ExpirySeconds}},
+		{"preapprove_keysend_check, check only", &hsmproto.PreapproveKeysendCheck{PaymentHash: hash, AmountMsat: 9000, CheckOnly: true}, hash, nil},
+		{"preapprove_keysend", &hsmproto.PreapproveKeysend{PaymentHash: hash, AmountMsat: 9000}, hash, &state.Invoice{PaymentHash: hash, AmountMsat: 9000, Keysend: true}},
+	}
+	e, st := statefulEngine(t, 0x23) // no hsmd_init: a mainnet engine's network
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := e.Handle(ctx, signer.MasterClient, c.req.Encode()); err != nil {
+				t.Fatal(err)
+			}
+			got, ok := st.Node().Invoice(c.hash)
+			switch {
+			case c.want == nil && ok:
+				t.Fatalf("kept %+v", got)
+			case c.want != nil && (!ok || got != *c.want):
+				t.Fatalf("kept %+v (%v), want %+v", got, ok, *c.want)
 			}
 		})
 	}

@@ -197,13 +197,18 @@ func (c *Commitment) clone() *Commitment {
 	return &d
 }
 
-// Node is the node-wide state.
+// Node is the node-wide state. The engine's recorders fill DBIDHighWater
+// (new_channel), Addresses (check_pubkey) and Invoices
+// (preapprove_invoice, preapprove_keysend and their forms without
+// check_only); Allowlist and Velocity are for the policy layer's own
+// decisions to keep. Change it through its methods where there is one.
 type Node struct {
 	// Version counts the changes committed to the node record.
 	Version uint64
 	// DBIDHighWater is the highest channel dbid ever declared.
 	DBIDHighWater uint64
-	// Invoices are the invoices and keysends preapproved or paid.
+	// Invoices are the invoices and keysends preapproved or paid, oldest
+	// first, one per payment hash, at most MaxInvoices (AddInvoice).
 	Invoices []Invoice
 	// Addresses are the wallet key indices handed out (check_pubkey),
 	// ascending.
@@ -243,6 +248,51 @@ func (n *Node) Clone() *Node {
 		c.Allowlist = nil
 	}
 	return &c
+}
+
+// MaxInvoices bounds Node.Invoices: the node record is written whole with
+// every change, and a node that preapproves without end must not make it
+// grow without end.
+const MaxInvoices = 512
+
+// AddInvoice records inv (preapproved, or paid) at Unix time now. An
+// entry with the same payment hash is replaced in place (a retried
+// preapproval changes nothing); invoices expired by now (Expiry ≤ now,
+// Expiry 0 never expires) are dropped; beyond MaxInvoices the oldest
+// entries go first. It reports whether the list changed.
+func (n *Node) AddInvoice(inv Invoice, now uint64) bool {
+	changed := n.PruneInvoices(now)
+	if inv.Expiry != 0 && inv.Expiry <= now {
+		return changed
+	}
+	if i := slices.IndexFunc(n.Invoices, func(x Invoice) bool { return x.PaymentHash == inv.PaymentHash }); i >= 0 {
+		if n.Invoices[i] == inv {
+			return changed
+		}
+		n.Invoices[i] = inv
+		return true
+	}
+	if len(n.Invoices) >= MaxInvoices {
+		n.Invoices = slices.Delete(n.Invoices, 0, len(n.Invoices)-MaxInvoices+1)
+	}
+	n.Invoices = append(n.Invoices, inv)
+	return true
+}
+
+// PruneInvoices drops the invoices expired by Unix time now and reports
+// whether any was.
+func (n *Node) PruneInvoices(now uint64) bool {
+	before := len(n.Invoices)
+	n.Invoices = slices.DeleteFunc(n.Invoices, func(x Invoice) bool { return x.Expiry != 0 && x.Expiry <= now })
+	return len(n.Invoices) != before
+}
+
+// Invoice returns the entry for payment hash h, if there is one.
+func (n *Node) Invoice(h [32]byte) (Invoice, bool) {
+	if i := slices.IndexFunc(n.Invoices, func(x Invoice) bool { return x.PaymentHash == h }); i >= 0 {
+		return n.Invoices[i], true
+	}
+	return Invoice{}, false
 }
 
 // AddAddress records wallet key index i as issued.

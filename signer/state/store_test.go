@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -159,6 +160,56 @@ func TestOpenRefuses(t *testing.T) {
 		var de *DecodeError
 		if !errors.As(err, &de) || !strings.Contains(err.Error(), "channel 02") || !strings.Contains(err.Error(), "/5") {
 			t.Fatalf("Open of a corrupt record: %v", err)
+		}
+	})
+}
+
+// TestNodeInvoices: the invoice list keeps one entry per payment hash,
+// drops expired invoices, and never holds more than MaxInvoices.
+func TestNodeInvoices(t *testing.T) {
+	h := func(i int) [32]byte { return [32]byte{byte(i >> 8), byte(i)} }
+	const now = 1_000_000
+	cases := []struct {
+		name    string
+		start   []Invoice
+		add     Invoice
+		changed bool
+		want    []Invoice
+	}{
+		{"added", nil, Invoice{PaymentHash: h(1), AmountMsat: 5, Expiry: now + 10}, true,
+			[]Invoice{{PaymentHash: h(1), AmountMsat: 5, Expiry: now + 10}}},
+		{"the same again changes nothing", []Invoice{{PaymentHash: h(1), AmountMsat: 5, Expiry: now + 10}}, Invoice{PaymentHash: h(1), AmountMsat: 5, Expiry: now + 10}, false,
+			[]Invoice{{PaymentHash: h(1), AmountMsat: 5, Expiry: now + 10}}},
+		{"same hash replaced in place", []Invoice{{PaymentHash: h(1), AmountMsat: 5}, {PaymentHash: h(2)}}, Invoice{PaymentHash: h(1), AmountMsat: 7, Keysend: true}, true,
+			[]Invoice{{PaymentHash: h(1), AmountMsat: 7, Keysend: true}, {PaymentHash: h(2)}}},
+		{"expired ones dropped", []Invoice{{PaymentHash: h(1), Expiry: now}, {PaymentHash: h(2), Expiry: now + 1}, {PaymentHash: h(3)}}, Invoice{PaymentHash: h(4), Expiry: now + 5}, true,
+			[]Invoice{{PaymentHash: h(2), Expiry: now + 1}, {PaymentHash: h(3)}, {PaymentHash: h(4), Expiry: now + 5}}},
+		{"already expired: not added", nil, Invoice{PaymentHash: h(1), Expiry: now - 1}, false, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			n := &Node{Invoices: c.start}
+			if got := n.AddInvoice(c.add, now); got != c.changed {
+				t.Fatalf("AddInvoice reported %v, want %v", got, c.changed)
+			}
+			if !slices.Equal(n.Invoices, c.want) {
+				t.Fatalf("invoices %+v, want %+v", n.Invoices, c.want)
+			}
+		})
+	}
+	t.Run("bounded, oldest out first", func(t *testing.T) {
+		n := &Node{}
+		for i := range MaxInvoices + 3 {
+			n.AddInvoice(Invoice{PaymentHash: h(i), Keysend: true}, now)
+		}
+		if len(n.Invoices) != MaxInvoices || n.Invoices[0].PaymentHash != h(3) || n.Invoices[MaxInvoices-1].PaymentHash != h(MaxInvoices+2) {
+			t.Fatalf("%d invoices, first %x", len(n.Invoices), n.Invoices[0].PaymentHash[:2])
+		}
+		if _, ok := n.Invoice(h(2)); ok {
+			t.Fatal("the oldest entry is still there")
+		}
+		if inv, ok := n.Invoice(h(MaxInvoices)); !ok || !inv.Keysend {
+			t.Fatal("a recent entry is missing")
 		}
 	})
 }
