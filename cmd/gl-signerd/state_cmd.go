@@ -1,6 +1,7 @@
 package main
 
-// gl-signerd ctl channels, and the state store's lines in ctl status.
+// gl-signerd ctl channels and ctl unfreeze, and the state store's lines in
+// ctl status.
 
 import (
 	"encoding/json"
@@ -84,4 +85,41 @@ on both sides and how many of the peer's per-commitment secrets are held.`,
 			return nil
 		},
 	}
+}
+
+func unfreezeCommand(f *ctlFlags) *cobra.Command {
+	var adopt string
+	cmd := &cobra.Command{
+		Use:   "unfreeze RECORD --adopt ours|node",
+		Short: "Resolve a state record frozen by a conflict with the node's copy",
+		Long: `A record (a channel, PEER/DBID, or the node record, node) is frozen when the
+node's signed copy of it has our version with another value: its signing is
+refused until an operator decides which side is right. --adopt ours keeps the
+signer's record, --adopt node takes the node's copy (which this signer signed
+once). The chosen record gets a version above both and is sent to the node;
+the decision goes to the audit log. ctl status lists frozen records.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr("%s takes the frozen record: node, or a channel as PEER/DBID (ctl status lists them)", cmd.CommandPath())
+			}
+			if adopt != "ours" && adopt != "node" {
+				return usageErr("%s needs --adopt ours (keep the signer's record) or --adopt node (take the node's signed copy)", cmd.CommandPath())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			raw, err := ctlCall(cmd, f, "unfreeze", daemon.UnfreezeArgs{Record: args[0], Adopt: adopt})
+			if err != nil || f.json {
+				return printRaw(cmd.OutOrStdout(), raw, err)
+			}
+			var res daemon.UnfreezeResult
+			if err := json.Unmarshal(raw, &res); err != nil {
+				return fmt.Errorf("the daemon's answer does not decode: %w", err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s unfrozen: adopted %s, now version %d\n", res.Record, res.Adopted, res.Version)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&adopt, "adopt", "", "which side to keep: ours or node")
+	return cmd
 }

@@ -1,18 +1,22 @@
 package daemon
 
 // The channel state store in the daemon: opened under the state-dir lock,
-// its part of the status, and the "channels" control command.
+// its part of the status, and the "channels" and "unfreeze" control
+// commands.
 
 import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
+	"gl-signerd/internal/audit"
 	"gl-signerd/internal/control"
 	"gl-signerd/signer/state"
 )
@@ -143,7 +147,77 @@ func ChannelInfos(st *state.Store) []ChannelInfo {
 	return out
 }
 
+// UnfreezeArgs are the "unfreeze" command's arguments: the frozen record
+// ("node", PEER/DBID, or its entry key) and the side to keep, "ours" or
+// "node".
+type UnfreezeArgs struct {
+	Record string `json:"record"`
+	Adopt  string `json:"adopt"`
+}
+
+// UnfreezeResult says what "unfreeze" did.
+type UnfreezeResult struct {
+	Record  string `json:"record"`
+	Adopted string `json:"adopted"`
+	Version uint64 `json:"version"`
+}
+
+// auditAppender is where an operator's decision is recorded (the audit log).
+type auditAppender interface {
+	Append(context.Context, audit.Record) error
+}
+
+// unfreeze resolves a frozen record as the operator chose, then records
+// the decision in the audit log (and the daemon's log).
+func unfreeze(ctx context.Context, st *state.Store, al auditAppender, log *zap.Logger, raw json.RawMessage) (*UnfreezeResult, error) {
+	if st == nil {
+		return nil, errors.New("the signer keeps no state, so nothing is frozen")
+	}
+	var a UnfreezeArgs
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, fmt.Errorf(`unfreeze takes {"record": "...", "adopt": "ours"|"node"}: %v`, err)
+	}
+	var adopt state.Adopt
+	switch a.Adopt {
+	case "ours":
+		adopt = state.AdoptOurs
+	case "node":
+		adopt = state.AdoptNode
+	default:
+		return nil, fmt.Errorf("unfreeze needs adopt ours (keep the signer's record) or node (take the node's signed copy), not %q", a.Adopt)
+	}
+	key, err := state.RecordKey(a.Record)
+	if err != nil {
+		return nil, err
+	}
+	version, err := st.Unfreeze(ctx, key, adopt)
+	if err != nil {
+		return nil, err
+	}
+	res := &UnfreezeResult{Record: key, Adopted: adopt.String(), Version: version}
+	log.Warn("frozen state record resolved by the operator", zap.String("record", key), zap.String("adopted", res.Adopted), zap.Uint64("version", version))
+	if al != nil {
+		r := audit.Record{Time: time.Now().UTC(), TypeName: "ctl unfreeze", Outcome: "unfrozen", Tag: "operator-unfreeze",
+			Reason: fmt.Sprintf("%s: the operator adopted %s; the record is now version %d", key, res.Adopted, version)}
+		if err := al.Append(ctx, r); err != nil {
+			return res, fmt.Errorf("%s was unfrozen (adopting %s) but the audit log could not record it: %w", key, res.Adopted, err)
+		}
+	}
+	return res, nil
+}
+
 func (d *daemon) registerStateCommands(srv *control.Server) {
+	srv.Register(control.Command{
+		Name: "unfreeze",
+		Help: `resolve a record frozen by a conflict with the node's copy (args: {"record": "node"|"PEER/DBID", "adopt": "ours"|"node"}); audit-logged`,
+		Run: func(ctx context.Context, raw json.RawMessage) (any, error) {
+			var al auditAppender
+			if d.audit != nil {
+				al = d.audit
+			}
+			return unfreeze(ctx, d.state, al, d.log, raw)
+		},
+	})
 	srv.Register(control.Command{
 		Name: "channels",
 		Help: "every channel the signer remembers: peer, dbid, state, capacity, balances, commitment numbers",

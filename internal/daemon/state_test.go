@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"path/filepath"
@@ -8,7 +9,10 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
 
+	"gl-signerd/internal/audit"
+	"gl-signerd/signer/keys"
 	"gl-signerd/signer/state"
 )
 
@@ -76,5 +80,67 @@ func TestStateMetrics(t *testing.T) {
 	}
 	if got := strings.Join(names, " "); got != "gl_signerd_state_changes_total gl_signerd_state_channels gl_signerd_state_commits_total gl_signerd_state_frozen_records" {
 		t.Fatalf("metrics: %s", got)
+	}
+}
+
+// auditLines collects the audit records an unfreeze appends.
+type auditLines []audit.Record
+
+func (a *auditLines) Append(_ context.Context, r audit.Record) error {
+	*a = append(*a, r)
+	return nil
+}
+
+// TestUnfreezeCommand: the "unfreeze" control command resolves a frozen
+// channel as asked, refuses arguments it cannot act on without changing
+// anything, and puts the decision in the audit log.
+func TestUnfreezeCommand(t *testing.T) {
+	ctx := context.Background()
+	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	k, err := keys.StateSigningKey(bytes.Repeat([]byte{5}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := state.NewEntrySigner(k)
+	id := state.ChannelID{Peer: [33]byte{2, 0xab}, DBID: 7}
+	if err := st.UpdateChannel(ctx, id, func(ch *state.Channel) error { ch.Status = state.StatusOpen; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	st.Outgoing(v)
+	ch, _ := st.Channel(id)
+	ch.HolderPointNext = 42 // the node's copy: same version, another value
+	rec, _ := state.EncodeChannel(ch)
+	e := state.Entry{Key: state.ChannelEntryKey(id), Version: ch.Version, Value: rec}
+	v.Sign(&e)
+	if res, err := st.Merge(ctx, []state.Entry{e}, v); err != nil || len(res.Conflicts) != 1 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	var log auditLines
+	for _, c := range []struct{ args, wantErr string }{
+		{`{"record": "` + id.String() + `", "adopt": "theirs"}`, "adopt ours"},
+		{`{"record": "02ab/7", "adopt": "node"}`, "names no record"},
+		{`{"record": "node", "adopt": "node"}`, "not frozen"},
+		{`[1]`, "unfreeze takes"},
+	} {
+		if _, err := unfreeze(ctx, st, &log, zap.NewNop(), json.RawMessage(c.args)); err == nil || !strings.Contains(err.Error(), c.wantErr) {
+			t.Errorf("%s: %v; want an error saying %q", c.args, err, c.wantErr)
+		}
+	}
+	if len(log) != 0 || len(st.Frozen()) != 1 {
+		t.Fatalf("refused commands changed something: %d audit lines, %d frozen", len(log), len(st.Frozen()))
+	}
+	res, err := unfreeze(ctx, st, &log, zap.NewNop(), json.RawMessage(`{"record": "`+id.String()+`", "adopt": "node"}`))
+	if err != nil || res.Adopted != "node" || res.Version != ch.Version+1 {
+		t.Fatalf("%+v, %v", res, err)
+	}
+	if got, _ := st.Channel(id); got.HolderPointNext != 42 || len(st.Frozen()) != 0 {
+		t.Fatalf("after unfreeze: point %d, %d frozen", got.HolderPointNext, len(st.Frozen()))
+	}
+	if len(log) != 1 || log[0].Tag != "operator-unfreeze" || !strings.Contains(log[0].Reason, "adopted node") || !strings.Contains(log[0].Reason, state.ChannelEntryKey(id)) {
+		t.Fatalf("audit log %+v", log)
 	}
 }

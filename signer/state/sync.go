@@ -183,6 +183,9 @@ type syncState struct {
 	dirty map[string]struct{}
 	// frozen: key → why (a channel key, or the node record's).
 	frozen map[string]string
+	// conflicting: key → the node's entry that froze it (its signature
+	// checked), for Unfreeze to adopt.
+	conflicting map[string]mergeItem
 	// restored counts records restored from the node's copy since Open.
 	restored uint64
 	// anyFrozen is set once a record is frozen: the fast path of
@@ -194,6 +197,7 @@ func (y *syncState) init() {
 	y.nodeHas = make(map[string]uint64)
 	y.dirty = make(map[string]struct{})
 	y.frozen = make(map[string]string)
+	y.conflicting = make(map[string]mergeItem)
 }
 
 func (y *syncState) changed(key string) {
@@ -331,6 +335,7 @@ func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (Mer
 			res.Conflicts = append(res.Conflicts, it.e.Key)
 			s.sync.mu.Lock()
 			s.sync.anyFrozen.Store(true)
+			s.sync.conflicting[it.e.Key] = it
 			s.sync.frozen[it.e.Key] = fmt.Sprintf("the node's signed copy of %s has version %d with a value other than ours; signing for it stops until an operator resolves the conflict", it.e.Key, it.e.Version)
 			s.sync.mu.Unlock()
 		default:
@@ -452,4 +457,132 @@ func (s *Store) Outgoing(v *EntrySigner) []Entry {
 		s.sync.mu.Unlock()
 	}
 	return out
+}
+
+// Adopt says which side of a conflict Unfreeze keeps.
+type Adopt int
+
+const (
+	// AdoptOurs keeps the signer's own record.
+	AdoptOurs Adopt = iota + 1
+	// AdoptNode takes the node's signed copy (which we signed once).
+	AdoptNode
+)
+
+func (a Adopt) String() string {
+	switch a {
+	case AdoptOurs:
+		return "ours"
+	case AdoptNode:
+		return "node"
+	}
+	return fmt.Sprintf("adopt(%d)", int(a))
+}
+
+// RecordKey reads a record's name as an operator gives it: "node", a
+// channel as PEER/DBID (ChannelID.String), or an entry key.
+func RecordKey(name string) (string, error) {
+	switch {
+	case name == "node" || name == nodeEntryKey:
+		return nodeEntryKey, nil
+	case strings.HasPrefix(name, SyncPrefix):
+		if _, _, err := parseEntryKey(name); err != nil {
+			return "", err
+		}
+		return name, nil
+	}
+	key := channelEntryPrefix + name
+	if _, _, err := parseEntryKey(key); err != nil {
+		return "", fmt.Errorf("%q names no record: give node, PEER/DBID (peer id in lower-case hex) or an entry key", name)
+	}
+	return key, nil
+}
+
+// Unfreeze resolves the conflict that froze record key (see RecordKey):
+// the side chosen becomes the record, with a version above both sides'
+// (so that it wins over the node's copy, to which it is sent next), it is
+// committed, and the record is no longer frozen. It returns the new
+// version. An operator decides which side is right; nothing here guesses.
+func (s *Store) Unfreeze(ctx context.Context, key string, adopt Adopt) (uint64, error) {
+	id, isNode, err := parseEntryKey(key)
+	if err != nil {
+		return 0, err
+	}
+	if adopt != AdoptOurs && adopt != AdoptNode {
+		return 0, fmt.Errorf("unfreeze adopts ours or node, not %v", adopt)
+	}
+	if isNode {
+		s.nodeMu.Lock()
+		defer s.nodeMu.Unlock()
+	} else {
+		l := s.channelLock(id)
+		l.Lock()
+		defer l.Unlock()
+	}
+	s.sync.mu.Lock()
+	_, frozen := s.sync.frozen[key]
+	theirs, haveTheirs := s.sync.conflicting[key]
+	s.sync.mu.Unlock()
+	if !frozen {
+		return 0, fmt.Errorf("%s is not frozen", key)
+	}
+	if adopt == AdoptNode && !haveTheirs {
+		return 0, fmt.Errorf("the node's copy of %s is not held (the conflict predates this start of the signer); adopt ours, or wait for the node to send its copy again", key)
+	}
+	s.mu.RLock()
+	var ch *Channel
+	var node *Node
+	if isNode {
+		node = s.node.Clone()
+	} else if c, ok := s.channels[id]; ok {
+		ch = c.Clone()
+	} else {
+		ch = &Channel{ID: id}
+	}
+	s.mu.RUnlock()
+	var version uint64
+	var p put
+	if isNode {
+		if adopt == AdoptNode {
+			node = theirs.node.Clone()
+		}
+		version = max(node.Version, theirs.e.Version) + 1
+		node.Version = version
+		rec, err := EncodeNode(node)
+		if err != nil {
+			return 0, err
+		}
+		p = put{bucketNode, nodeKey, rec}
+	} else {
+		if adopt == AdoptNode {
+			ch = theirs.ch.Clone()
+		}
+		version = max(ch.Version, theirs.e.Version) + 1
+		ch.ID, ch.Version = id, version
+		rec, err := EncodeChannel(ch)
+		if err != nil {
+			return 0, err
+		}
+		p = put{bucketChannels, channelKey(id), rec}
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.submit(&commit{puts: []put{p}}); err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	if isNode {
+		s.node = node
+	} else {
+		s.channels[id] = ch
+	}
+	s.mu.Unlock()
+	s.sync.mu.Lock()
+	delete(s.sync.frozen, key)
+	delete(s.sync.conflicting, key)
+	s.sync.anyFrozen.Store(len(s.sync.frozen) > 0)
+	s.sync.dirty[key] = struct{}{}
+	s.sync.mu.Unlock()
+	return version, nil
 }

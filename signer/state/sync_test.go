@@ -314,3 +314,86 @@ func FuzzMerge(f *testing.F) {
 		st.Outgoing(v)
 	})
 }
+
+// TestUnfreeze: an operator resolves a conflict by adopting one side; the
+// record takes that side's value with a version above both, is committed
+// (it survives a restart), is sent to the node, signs again, and the
+// node's old conflicting copy no longer freezes it.
+func TestUnfreeze(t *testing.T) {
+	ctx := context.Background()
+	v := testSigner(t, 1)
+	id := ChannelID{Peer: [33]byte{2, 7}, DBID: 9}
+	key := ChannelEntryKey(id)
+	// conflict leaves a store with channel id frozen (our HolderPointNext
+	// 2, the node's 99, both version 2) and returns the node's entry.
+	conflict := func(t *testing.T) (*Store, string, Entry) {
+		a, path := openTemp(t)
+		advance(t, a, id, 2)
+		a.Outgoing(v)
+		ch, _ := a.Channel(id)
+		ch.HolderPointNext = 99
+		rec, _ := EncodeChannel(ch)
+		e := Entry{Key: key, Version: ch.Version, Value: rec}
+		v.Sign(&e)
+		if res, err := a.Merge(ctx, []Entry{e}, v); err != nil || len(res.Conflicts) != 1 {
+			t.Fatalf("%+v %v", res, err)
+		}
+		return a, path, e
+	}
+	for _, c := range []struct {
+		adopt     Adopt
+		wantPoint uint64
+	}{{AdoptOurs, 2}, {AdoptNode, 99}} {
+		t.Run("adopt "+c.adopt.String(), func(t *testing.T) {
+			a, path, theirs := conflict(t)
+			name := id.String()
+			k, err := RecordKey(name)
+			if err != nil || k != key {
+				t.Fatalf("RecordKey(%q) = %q, %v", name, k, err)
+			}
+			version, err := a.Unfreeze(ctx, k, c.adopt)
+			if err != nil || version != 3 {
+				t.Fatalf("Unfreeze = %d, %v; want version 3", version, err)
+			}
+			if _, frozen := a.FrozenChannel(id); frozen || len(a.Frozen()) != 0 {
+				t.Fatal("still frozen")
+			}
+			if ch, _ := a.Channel(id); ch.HolderPointNext != c.wantPoint || ch.Version != 3 {
+				t.Fatalf("point %d version %d; want %d, 3", ch.HolderPointNext, ch.Version, c.wantPoint)
+			}
+			out := a.Outgoing(v)
+			if len(out) != 1 || out[0].Key != key || out[0].Version != 3 {
+				t.Fatalf("sent %+v; want our entry at version 3", out)
+			}
+			if res, err := a.Merge(ctx, []Entry{theirs}, v); err != nil || len(res.Older) != 1 || len(res.Conflicts) != 0 {
+				t.Fatalf("the node's old copy again: %+v, %v", res, err)
+			}
+			if err := a.UpdateChannel(ctx, id, func(ch *Channel) error { ch.HolderPointNext++; return nil }); err != nil {
+				t.Fatalf("signing after unfreeze: %v", err)
+			}
+			a.Close()
+			b := mustOpen(t, path)
+			defer b.Close()
+			if ch, _ := b.Channel(id); ch.HolderPointNext != c.wantPoint+1 || ch.Version != 4 {
+				t.Fatalf("after restart: point %d version %d", ch.HolderPointNext, ch.Version)
+			}
+		})
+	}
+	t.Run("refusals", func(t *testing.T) {
+		a, _, _ := conflict(t)
+		if _, err := a.Unfreeze(ctx, ChannelEntryKey(ChannelID{DBID: 1}), AdoptOurs); err == nil || !strings.Contains(err.Error(), "not frozen") {
+			t.Fatalf("unfreezing a record that is not frozen: %v", err)
+		}
+		if _, err := a.Unfreeze(ctx, key, Adopt(7)); err == nil {
+			t.Fatal("an unknown side was adopted")
+		}
+		for _, bad := range []string{"", "02/1", "channel", SyncPrefix + "channel/zz/1"} {
+			if _, err := RecordKey(bad); err == nil {
+				t.Fatalf("RecordKey(%q) accepted", bad)
+			}
+		}
+		if _, frozen := a.FrozenChannel(id); !frozen {
+			t.Fatal("a refused unfreeze unfroze")
+		}
+	})
+}
