@@ -114,7 +114,7 @@ func TestUnfreezeCommand(t *testing.T) {
 	ch, _ := st.Channel(id)
 	ch.HolderPointNext = 42 // the node's copy: same version, another value
 	rec, _ := state.EncodeChannel(ch)
-	e := state.Entry{Key: state.ChannelEntryKey(id), Version: ch.Version, Value: rec}
+	e := state.Entry{Key: state.ChannelEntryKey(id), Version: ch.Version, Value: state.EntryValue(rec)}
 	v.Sign(&e)
 	if res, err := st.Merge(ctx, []state.Entry{e}, v); err != nil || len(res.Conflicts) != 1 {
 		t.Fatalf("%+v %v", res, err)

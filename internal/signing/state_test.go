@@ -3,6 +3,7 @@ package signing
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -61,8 +62,12 @@ func TestStateSync(t *testing.T) {
 			chEntry = e
 		}
 	}
-	chEntry.Value = bytes.Clone(chEntry.Value)
-	chEntry.Value[len(chEntry.Value)-3] ^= 1 // counterparty_commit_num's low byte
+	rec, err := base64.StdEncoding.DecodeString(strings.Trim(string(chEntry.Value), `"`)) // state.EntryValue
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec[len(rec)-3] ^= 1 // counterparty_commit_num's low byte
+	chEntry.Value = state.EntryValue(rec)
 	conflict := signLike(t, chEntry)
 	if err := b.MergeSignerState([]streamer.StateEntry{conflict}); err != nil {
 		t.Fatal(err)

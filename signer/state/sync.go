@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -29,7 +30,11 @@ import (
 //
 // Our entries are our records (the encoding of encoding.go) under
 // SyncPrefix: "gl-signerd/node" and "gl-signerd/channel/<peer id hex>/<dbid>",
-// with the record's version as the entry's version. Entries under other
+// with the record's version as the entry's version and, as value, the
+// record in standard base64 as a JSON string (EntryValue): Greenlight's
+// signer reads every value in the node's copy as JSON and refuses the
+// whole copy if one is not, so a user who switches back to it must find
+// JSON there; a base64 string is its own canonical JSON. Entries under other
 // prefixes (Greenlight's own signer's) are not ours: they are left to the
 // node untouched.
 //
@@ -61,6 +66,27 @@ type Entry struct {
 // stateSigningDomain prefixes every signed digest (Greenlight's
 // STATE_SIGNING_DOMAIN, with its NUL).
 const stateSigningDomain = "greenlight/state-signing/v1\x00"
+
+// EntryValue is an entry's value for record rec: a JSON string of rec in
+// standard base64.
+func EntryValue(rec []byte) []byte {
+	v := make([]byte, 0, 2+base64.StdEncoding.EncodedLen(len(rec)))
+	v = append(v, '"')
+	v = base64.StdEncoding.AppendEncode(v, rec)
+	return append(v, '"')
+}
+
+// recordOfValue reads an entry value made by EntryValue.
+func recordOfValue(v []byte) ([]byte, error) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return nil, errors.New("the value is not a JSON string")
+	}
+	rec, err := base64.StdEncoding.Strict().DecodeString(string(v[1 : len(v)-1]))
+	if err != nil {
+		return nil, fmt.Errorf("the value is not a record in base64: %w", err)
+	}
+	return rec, nil
+}
 
 // EntryDigest is what an entry's signature signs: SHA-256 of the domain,
 // then u32 key length ‖ key ‖ u64 version ‖ u32 value length ‖ value, all
@@ -246,6 +272,7 @@ type mergeItem struct {
 	isNode bool
 	ch     *Channel
 	node   *Node
+	rec    []byte // the record, from the entry's value
 }
 
 // Merge takes the node's entries into account (see the package comment's
@@ -316,17 +343,17 @@ func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (Mer
 				res.Restored++
 			}
 			if it.isNode {
-				puts = append(puts, put{bucketNode, nodeKey, it.e.Value})
+				puts = append(puts, put{bucketNode, nodeKey, it.rec})
 				adoptNode = it.node
 			} else {
-				puts = append(puts, put{bucketChannels, channelKey(it.id), it.e.Value})
+				puts = append(puts, put{bucketChannels, channelKey(it.id), it.rec})
 				adoptCh = append(adoptCh, it.ch)
 			}
 			s.sync.mu.Lock()
 			s.sync.nodeHas[it.e.Key] = it.e.Version
 			delete(s.sync.dirty, it.e.Key)
 			s.sync.mu.Unlock()
-		case it.e.Version == localVersion && bytes.Equal(it.e.Value, localRec):
+		case it.e.Version == localVersion && bytes.Equal(it.rec, localRec):
 			s.sync.mu.Lock()
 			s.sync.nodeHas[it.e.Key] = it.e.Version
 			delete(s.sync.dirty, it.e.Key)
@@ -380,14 +407,17 @@ func decodeEntry(e Entry, v *EntrySigner) (mergeItem, error) {
 		return it, fmt.Errorf("state entry refused: %w", err)
 	}
 	it.id, it.isNode = id, isNode
+	if it.rec, err = recordOfValue(e.Value); err != nil {
+		return it, fmt.Errorf("state entry %s refused: %w", e.Key, err)
+	}
 	var version uint64
 	if isNode {
-		it.node, err = DecodeNode(e.Value)
+		it.node, err = DecodeNode(it.rec)
 		if err == nil {
 			version = it.node.Version
 		}
 	} else {
-		it.ch, err = DecodeChannel(channelKey(id), e.Value)
+		it.ch, err = DecodeChannel(channelKey(id), it.rec)
 		if err == nil {
 			version = it.ch.Version
 		}
@@ -405,7 +435,7 @@ func decodeEntry(e Entry, v *EntrySigner) (mergeItem, error) {
 	} else {
 		again, err = EncodeChannel(it.ch)
 	}
-	if err != nil || !bytes.Equal(again, e.Value) {
+	if err != nil || !bytes.Equal(again, it.rec) || !bytes.Equal(EntryValue(again), e.Value) {
 		return it, fmt.Errorf("state entry %s refused: the record is not in its canonical encoding", e.Key)
 	}
 	return it, nil
@@ -444,7 +474,7 @@ func (s *Store) Outgoing(v *EntrySigner) []Entry {
 		if err != nil || rec == nil {
 			continue
 		}
-		e := Entry{Key: k, Version: version, Value: rec}
+		e := Entry{Key: k, Version: version, Value: EntryValue(rec)}
 		v.Sign(&e)
 		out = append(out, e)
 		s.sync.mu.Lock()

@@ -3,6 +3,8 @@ package state
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"io"
 	"os"
@@ -191,7 +193,7 @@ func TestMergeRules(t *testing.T) {
 		ch, _ := a.Channel(id)
 		ch.HolderPointNext = 99 // same version, another value
 		rec, _ := EncodeChannel(ch)
-		e := Entry{Key: key, Version: ch.Version, Value: rec}
+		e := Entry{Key: key, Version: ch.Version, Value: EntryValue(rec)}
 		v.Sign(&e)
 		res, err := a.Merge(ctx, []Entry{e}, v)
 		if err != nil || len(res.Conflicts) != 1 {
@@ -228,18 +230,27 @@ func TestMergeRules(t *testing.T) {
 		badSig.Signature[10] ^= 1
 		otherSeed := chEntry
 		testSigner(t, 2).Sign(&otherSeed)
-		malformed := Entry{Key: key, Version: 2, Value: []byte{1, 0, 0}}
+		malformed := Entry{Key: key, Version: 2, Value: EntryValue([]byte{1, 0, 0})}
 		v.Sign(&malformed)
 		wrongVersion := Entry{Key: key, Version: 5, Value: chEntry.Value}
 		v.Sign(&wrongVersion)
 		badKey := Entry{Key: SyncPrefix + "channel/zz/1", Version: 2, Value: chEntry.Value}
 		v.Sign(&badKey)
-		foreign := Entry{Key: "channels/0123", Version: 4, Value: []byte(`{"x":1}`)}
-		res, err := b.Merge(ctx, []Entry{badSig, otherSeed, malformed, wrongVersion, badKey, foreign}, v)
+		rec, err := recordOfValue(chEntry.Value)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(res.Refused) != 5 || res.Foreign != 1 || len(res.Adopted) != 0 {
+		notJSON := Entry{Key: key, Version: 2, Value: rec} // the bare record
+		v.Sign(&notJSON)
+		b64 := base64.StdEncoding.EncodeToString(rec) // base64 decoding skips newlines: not canonical
+		uncanonical := Entry{Key: key, Version: 2, Value: []byte(`"` + b64[:4] + "\n" + b64[4:] + `"`)}
+		v.Sign(&uncanonical)
+		foreign := Entry{Key: "channels/0123", Version: 4, Value: []byte(`{"x":1}`)}
+		res, err := b.Merge(ctx, []Entry{badSig, otherSeed, malformed, wrongVersion, badKey, notJSON, uncanonical, foreign}, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Refused) != 7 || res.Foreign != 1 || len(res.Adopted) != 0 {
 			t.Fatalf("%+v", res)
 		}
 		for _, err := range res.Refused {
@@ -288,9 +299,10 @@ func copyFile(t testing.TB, from, to string) {
 func FuzzMerge(f *testing.F) {
 	v := testSigner(f, 1)
 	rec, _ := EncodeChannel(sampleChannel(f))
-	f.Add(ChannelEntryKey(ChannelID{DBID: 1}), uint64(9), rec, true)
+	f.Add(ChannelEntryKey(ChannelID{DBID: 1}), uint64(9), EntryValue(rec), true)
+	f.Add(ChannelEntryKey(ChannelID{DBID: 1}), uint64(9), rec, true) // not JSON
 	node, _ := EncodeNode(&Node{Version: 1, Addresses: []uint32{4}})
-	f.Add(nodeEntryKey, uint64(1), node, true)
+	f.Add(nodeEntryKey, uint64(1), EntryValue(node), true)
 	f.Add("channels/abc", uint64(1), []byte("{}"), false)
 	st, err := Open(filepath.Join(f.TempDir(), FileName))
 	if err != nil {
@@ -333,7 +345,7 @@ func TestUnfreeze(t *testing.T) {
 		ch, _ := a.Channel(id)
 		ch.HolderPointNext = 99
 		rec, _ := EncodeChannel(ch)
-		e := Entry{Key: key, Version: ch.Version, Value: rec}
+		e := Entry{Key: key, Version: ch.Version, Value: EntryValue(rec)}
 		v.Sign(&e)
 		if res, err := a.Merge(ctx, []Entry{e}, v); err != nil || len(res.Conflicts) != 1 {
 			t.Fatalf("%+v %v", res, err)
@@ -396,4 +408,76 @@ func TestUnfreeze(t *testing.T) {
 			t.Fatal("a refused unfreeze unfroze")
 		}
 	})
+}
+
+// TestGreenlightStateSigningVectors: entries are signed exactly as
+// Greenlight's own signer signs them (Blockstream/greenlight,
+// libs/gl-client/src/signer/mod.rs: derive_state_signing_secret,
+// state_signature_digest, sign_state_payload), so that either signer
+// verifies the other's. The vectors were computed outside this code, from
+// those definitions, in a throw-away Python script using only hashlib and
+// hmac and its own secp256k1 arithmetic: key = HKDF-SHA256(ikm = secret,
+// salt = empty, info = "greenlight/state-signing/v1") (VLS
+// crypto_utils::hkdf_sha256), digest = SHA-256("greenlight/state-signing/v1\0"
+// ‖ u32be len(key) ‖ key ‖ u64be version ‖ u32be len(value) ‖ value),
+// signature = libsecp256k1's default: RFC 6979 nonce (HMAC-SHA256, no
+// extra data), low S, 64-byte compact r ‖ s. The script's RFC 6979 gives
+// the well-known vectors for key 1 ("Satoshi Nakamoto": 934b1ea1…,
+// 2442ce9d…). The first entry is Greenlight's own test entry
+// (test_state_signature_roundtrip: "state/test", 1, {"v":1}).
+func TestGreenlightStateSigningVectors(t *testing.T) {
+	unhex := func(s string) []byte {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cases := []struct {
+		secret, stateKey, pubkey string
+		key                      string
+		version                  uint64
+		value                    string
+		digest, sig              string
+	}{
+		{"000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f",
+			"42638f2c7712e9261254ebb87a6df1c4a46383fb50ca96cfeba8e8a36d9e75af",
+			"026039ff58cff0b572c484e40211f9a3e16db5bc46880fe7900a7b5b8a1f0faf0c",
+			"state/test", 1, `{"v":1}`,
+			"d71641f9e8963f09fd67919427d4a4a5df4a2c8b5c26d1f802cba991c7b0127a",
+			"b098c9e41dd4ddef81c0c9be26748023f7afd99bb3fda1027cc6716a75e85fd9284f0a45c9223c4543205028c4588e6059a5525c3f00fece9abbe95ae22f4d76"},
+		{"4141414141414141414141414141414141414141414141414141414141414141",
+			"6537d51d90087ff16d51f6bb273dcec2bc45eea77aa3620006feb4d90a7db605",
+			"03fe80a97686711804a2cd65153bbf6b4f1f907e34ab80e38566c55886aa7c5986",
+			"gl-signerd/node", 7, `"AQAAAAAAAAAH"`,
+			"db7b53b8da241fad832adbd4325363b2949c76d17fb2b48ed040d2aeba60111e",
+			"6902a185ca0f1b2ccdaeec1826c438f3e1015418745b2c5854da2ed2b341f26f16ae022080bf6dafc806a4bb338eeb4c1f0281b42249b96787f7a6eb6685c707"},
+	}
+	for _, c := range cases {
+		t.Run(c.key, func(t *testing.T) {
+			k, err := keys.StateSigningKey(unhex(c.secret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hex.EncodeToString(k.BTCEC().Serialize()); got != c.stateKey {
+				t.Fatalf("state-signing key %s, want %s", got, c.stateKey)
+			}
+			if got := hex.EncodeToString(k.PubKey().SerializeCompressed()); got != c.pubkey {
+				t.Fatalf("state-signing public key %s, want %s", got, c.pubkey)
+			}
+			if d := EntryDigest(c.key, c.version, []byte(c.value)); hex.EncodeToString(d[:]) != c.digest {
+				t.Fatalf("digest %x, want %s", d, c.digest)
+			}
+			s := NewEntrySigner(k)
+			e := Entry{Key: c.key, Version: c.version, Value: []byte(c.value)}
+			s.Sign(&e)
+			if got := hex.EncodeToString(e.Signature); got != c.sig {
+				t.Fatalf("signature %s, want %s", got, c.sig)
+			}
+			theirs := Entry{Key: c.key, Version: c.version, Value: []byte(c.value), Signature: unhex(c.sig)}
+			if err := s.Verify(theirs); err != nil {
+				t.Fatalf("the vector's signature does not verify: %v", err)
+			}
+		})
+	}
 }
