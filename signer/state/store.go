@@ -27,8 +27,9 @@ var (
 // ErrClosed is returned by updates after Close.
 var ErrClosed = errors.New("the state store is closed")
 
-// Store is the durable state: a bbolt file and its contents in memory.
-// Safe for concurrent use.
+// Store is the durable state: its contents in memory, every change in the
+// write-ahead log before it is acknowledged, and the bbolt file the log is
+// checkpointed into. Safe for concurrent use.
 type Store struct {
 	wal  *wal // the write-ahead log (wal.go); used only by the committing goroutine
 	path string
