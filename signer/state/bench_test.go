@@ -158,7 +158,10 @@ func TestRSS1000Channels(t *testing.T) {
 	path := filepath.Join(t.TempDir(), FileName)
 	fillStore(t, path, 1000, thousandSecrets(t))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRSS1000Channels$", "-test.count=1")
-	cmd.Env = append(os.Environ(), "GL_SIGNERD_RSS_STORE="+path)
+	// The daemon's own Go memory settings (internal/daemon/memory.go:
+	// GOGC 50, a 20 MiB soft limit), so that the child holds what the
+	// daemon would.
+	cmd.Env = append(os.Environ(), "GL_SIGNERD_RSS_STORE="+path, "GOGC=50", "GOMEMLIMIT=20MiB")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
