@@ -1,17 +1,27 @@
 // Package testbin gives the tests that run gl-signerd as a process (the
-// end-to-end, fault, install-recipe and benchmark tests) the real binary,
-// built once and shared: between the test packages of one `go test` run,
-// which go test runs in parallel as separate processes, and between runs
-// while the source does not change.
+// end-to-end, fault, install-recipe, hsmd and benchmark tests) the real
+// binary, built once and shared: between the test packages of one `go test`
+// run, which go test runs in parallel as separate processes, and between
+// runs while the source does not change.
 //
-// Path is the binary `go build` makes (so it shares go vet's and go
-// build's compiled packages); Static is the one the container image ships
-// (CGO_ENABLED=0), for the tests of the container contract. Each lives in
-// $TMPDIR/gl-signerd-testbin under a name keyed by the Go version, the
-// build settings and the content of every file that goes into it (non-test
-// .go files, go.mod, go.sum). The first package to need one builds it under
-// a file lock; the others wait for that build and reuse it. Binaries of
-// other keys older than a day are removed.
+// There is one binary, the one the container image ships: static
+// (CGO_ENABLED=0), stripped, with main.version set by the linker to
+// Version. Every test runs that one, so a cold run compiles the daemon's
+// packages once without the race detector (the race-built test binaries
+// compile them again with it; go build cannot share those, and a static
+// binary cannot have the detector). TestBinary gives a test whose child
+// processes need not run under the race detector (the crash test's 200
+// SIGKILLed children) its package's test binary built the same way, so it
+// shares those compiled packages too.
+//
+// Each binary lives in $TMPDIR/gl-signerd-testbin under a name keyed by the
+// Go version, the build settings and the content of every file that goes
+// into it (non-test .go files, go.mod, go.sum, and for a test binary its
+// package's _test.go files). The first package to need one builds it; one
+// file lock serialises all builds, so that the second build finds the
+// first one's compiled packages in the build cache instead of compiling
+// them at the same time. Binaries of other keys older than a day are
+// removed.
 //
 //	bin, err := testbin.Path()
 package testbin
@@ -27,37 +37,68 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
 	"time"
 )
 
-// pkg is what is built, relative to the module root.
-const pkg = "./cmd/gl-signerd"
+// mainPkg is the binary's package, relative to the module root.
+const mainPkg = "./cmd/gl-signerd"
 
-// Path returns the path of a gl-signerd binary built from the module that
-// contains the working directory, building it if no up-to-date one exists.
-func Path() (string, error) { return build(nil, nil) }
+// Version is the version the linker stamps into the binary.
+const Version = "v0.0.0-container-test"
 
-// StaticVersion is the version Static stamps into its binary.
-const StaticVersion = "v0.0.0-container-test"
+// buildEnv and buildFlags are the Dockerfile's build settings, less
+// -trimpath (which changes only the file names the binary records).
+var (
+	buildEnv   = []string{"CGO_ENABLED=0"}
+	buildFlags = []string{"-ldflags", "-s -w -X main.version=" + Version}
+)
 
-// Static is Path for the binary the Dockerfile builds: static
-// (CGO_ENABLED=0), stripped, with main.version set by the linker to
-// StaticVersion.
-func Static() (string, error) {
-	return build([]string{"CGO_ENABLED=0"}, []string{"-ldflags", "-s -w -X main.version=" + StaticVersion})
+// Path returns the path of the gl-signerd binary the Dockerfile builds
+// (static, stripped, main.version = Version) from the module that contains
+// the working directory, building it if no up-to-date one exists.
+func Path() (string, error) {
+	return build("gl-signerd", "", append([]string{"build"}, buildFlags...), mainPkg)
 }
 
-// build returns the binary built with env added to the environment and
-// flags added to go build's.
-func build(env, flags []string) (string, error) {
+// TestBinary returns the test binary (go test -c) of the package pkg, a
+// path relative to the module root such as "./signer/state", built as Path
+// is: without the race detector even when the calling test runs under it.
+// It is for child processes that need the package's test code but not the
+// detector.
+func TestBinary(pkg string) (string, error) {
+	name := strings.Trim(strings.ReplaceAll(filepath.Clean(pkg), "/", "-"), ".-")
+	return build(name+".test", filepath.FromSlash(pkg), []string{"test", "-c"}, pkg)
+}
+
+// Race reports whether the running binary (a test binary, in a test) was
+// built with the race detector.
+func Race() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
+}
+
+// build returns the binary go args… -o FILE target makes with buildEnv,
+// named after name and the key of its sources (testDir: the package
+// directory whose _test.go files go in too, or "").
+func build(name, testDir string, args []string, target string) (string, error) {
 	root, err := moduleRoot()
 	if err != nil {
 		return "", err
 	}
-	key, err := sourceKey(root, append(append([]string(nil), env...), flags...))
+	settings := append(append(append([]string(nil), buildEnv...), args...), target)
+	key, err := sourceKey(root, settings, testDir)
 	if err != nil {
 		return "", fmt.Errorf("testbin: hashing the source: %w", err)
 	}
@@ -65,11 +106,11 @@ func build(env, flags []string) (string, error) {
 	if err := ownDir(dir); err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "gl-signerd-"+key)
+	bin := filepath.Join(dir, name+"-"+key)
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
-	lock, err := os.OpenFile(bin+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(dir, "build.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("testbin: %w", err)
 	}
@@ -82,13 +123,12 @@ func build(env, flags []string) (string, error) {
 		return bin, nil // another package built it while we waited
 	}
 	tmp := bin + ".tmp"
-	args := append(append([]string{"build", "-o", tmp}, flags...), pkg)
-	cmd := exec.Command("go", args...)
+	cmd := exec.Command("go", append(append(append([]string(nil), args...), "-o", tmp), target)...)
 	cmd.Dir = root
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), buildEnv...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(tmp)
-		return "", fmt.Errorf("testbin: go build %s: %v\n%s", pkg, err, out)
+		return "", fmt.Errorf("testbin: go %s %s: %v\n%s", strings.Join(args, " "), target, err, out)
 	}
 	if err := os.Rename(tmp, bin); err != nil {
 		return "", fmt.Errorf("testbin: %w", err)
@@ -116,10 +156,11 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// sourceKey hashes the Go version, the platform, the build's settings
-// (extra, and CGO_ENABLED as go build would see it) and every file the binary
-// is built from, in a fixed order.
-func sourceKey(root string, extra []string) (string, error) {
+// sourceKey hashes the Go version, the platform, the build's settings and
+// every file the binary is built from, in a fixed order: non-test .go
+// files, go.mod and go.sum, and the _test.go files directly in testDir
+// (relative to root; "" for none).
+func sourceKey(root string, settings []string, testDir string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -132,7 +173,8 @@ func sourceKey(root string, extra []string) (string, error) {
 			}
 			return nil
 		}
-		if (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) || name == "go.mod" || name == "go.sum" {
+		test := strings.HasSuffix(name, "_test.go") && testDir != "" && filepath.Dir(path) == filepath.Join(root, testDir)
+		if (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) || test || name == "go.mod" || name == "go.sum" {
 			files = append(files, path)
 		}
 		return nil
@@ -142,7 +184,7 @@ func sourceKey(root string, extra []string) (string, error) {
 	}
 	sort.Strings(files)
 	h := sha256.New()
-	fmt.Fprintf(h, "%s %s/%s %s CGO_ENABLED=%s %q\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, pkg, os.Getenv("CGO_ENABLED"), extra)
+	fmt.Fprintf(h, "%s %s/%s %q\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, settings)
 	for _, path := range files {
 		rel, _ := filepath.Rel(root, path)
 		f, err := os.Open(path)
@@ -182,7 +224,7 @@ func prune(dir, keep string) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
 		path := filepath.Join(dir, e.Name())
-		if path == keep || path == keep+".lock" || !strings.HasPrefix(e.Name(), "gl-signerd-") {
+		if path == keep || e.Name() == "build.lock" {
 			continue
 		}
 		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > 24*time.Hour {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -22,7 +23,7 @@ func TestSourceKey(t *testing.T) {
 	}
 	write("go.mod", "module x\n")
 	write("a/a.go", "package a\n")
-	base, err := sourceKey(root, nil)
+	base, err := sourceKey(root, nil, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +40,7 @@ func TestSourceKey(t *testing.T) {
 		{"go.sum", "go.sum", "x v1 h1:\n", true},
 	} {
 		write(tc.rel, tc.content)
-		got, err := sourceKey(root, nil)
+		got, err := sourceKey(root, nil, "")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,8 +49,35 @@ func TestSourceKey(t *testing.T) {
 		}
 		base = got
 	}
-	if static, err := sourceKey(root, []string{"CGO_ENABLED=0"}); err != nil || static == base {
-		t.Errorf("the static build's key = %s, %v; want one other than %s", static, err, base)
+	if other, err := sourceKey(root, []string{"CGO_ENABLED=1"}, ""); err != nil || other == base {
+		t.Errorf("the key with other settings = %s, %v; want one other than %s", other, err, base)
+	}
+	// A test binary's key follows its package's test files, and only those.
+	write("a/a_test.go", "package a // edited\n")
+	if got, err := sourceKey(root, nil, ""); err != nil || got != base {
+		t.Errorf("the binary's key changed with a test file: %s, %v; want %s", got, err, base)
+	}
+	withTests, err := sourceKey(root, nil, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, rel, content string
+		changes            bool
+	}{
+		{"the package's test file edited", "a/a_test.go", "package a // edited again\n", true},
+		{"another package's test file", "b/b_test.go", "package b\n", false},
+		{"a test file in a subdirectory", "a/sub/s_test.go", "package sub\n", false},
+	} {
+		write(tc.rel, tc.content)
+		got, err := sourceKey(root, nil, "a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if changed := got != withTests; changed != tc.changes {
+			t.Errorf("test binary, %s: key changed = %v, want %v", tc.name, changed, tc.changes)
+		}
+		withTests = got
 	}
 }
 
@@ -75,7 +103,37 @@ func TestPathBuildsOnce(t *testing.T) {
 	if again != bin || !after.ModTime().Equal(before.ModTime()) {
 		t.Fatalf("second Path() = %s (%v), first %s (%v): rebuilt", again, after.ModTime(), bin, before.ModTime())
 	}
-	if out, err := exec.Command(bin, "--help").CombinedOutput(); err != nil {
-		t.Fatalf("%s --help: %v\n%s", bin, err, out)
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "gl-signerd "+Version+"\n") {
+		t.Fatalf("%s --version: %v\n%s\nwant a first line gl-signerd %s (from -X main.version)", bin, err, out, Version)
 	}
+}
+
+// TestBinary builds the package's test binary without the race detector
+// and the tests of that package run in it.
+func TestTestBinary(t *testing.T) {
+	bin, err := TestBinary("./internal/testbin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-test.list", ".").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "TestTestBinary\n") {
+		t.Fatalf("%s -test.list: %v\n%s", bin, err, out)
+	}
+	if again, err := TestBinary("./internal/testbin"); err != nil || again != bin {
+		t.Fatalf("second TestBinary = %s, %v; want %s", again, err, bin)
+	}
+	out, err = exec.Command(bin, "-test.run", "^TestRaceDetector$", "-test.v").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "race detector off") {
+		t.Fatalf("%s: %v\n%s\nwant the test binary built without the race detector", bin, err, out)
+	}
+}
+
+// TestRaceDetector: Race agrees with the race build tag, and says which
+// (TestTestBinary reads it from the binary TestBinary built).
+func TestRaceDetector(t *testing.T) {
+	if Race() != raceEnabled {
+		t.Fatalf("Race() = %v in a binary built with race = %v", Race(), raceEnabled)
+	}
+	t.Logf("race detector %s", map[bool]string{true: "on", false: "off"}[Race()])
 }

@@ -151,7 +151,7 @@ func TestContainerContract(t *testing.T) {
 		t.Fatalf("%s does not mount the control volume at %s, the socket's directory", composeFile, controlDir)
 	}
 
-	bin, err := testbin.Static()
+	bin, err := testbin.Path()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,8 +211,8 @@ func TestContainerContract(t *testing.T) {
 	}
 
 	// -X main.version reaches --version (docker run IMAGE --version).
-	if out := step("--version", signer.command(ctx, nil, img.entrypoint[0], "--version"), ""); !strings.HasPrefix(out, "gl-signerd "+testbin.StaticVersion+"\n") {
-		t.Errorf("--version printed %q, want a first line %q (from -X main.version)", out, "gl-signerd "+testbin.StaticVersion)
+	if out := step("--version", signer.command(ctx, nil, img.entrypoint[0], "--version"), ""); !strings.HasPrefix(out, "gl-signerd "+testbin.Version+"\n") {
+		t.Errorf("--version printed %q, want a first line %q (from -X main.version)", out, "gl-signerd "+testbin.Version)
 	}
 
 	out := step("init", signer.command(ctx, nil, img.entrypoint[0], "init", "--recover", "--network", "regtest"), mnemonic+"\n")
@@ -263,8 +263,8 @@ func TestContainerContract(t *testing.T) {
 	var status struct {
 		Version string `json:"version"`
 	}
-	if b := step("ctl status --json", signer.command(ctx, composeEnv, img.entrypoint[0], "ctl", "status", "--json"), ""); json.Unmarshal([]byte(b), &status) != nil || status.Version != testbin.StaticVersion {
-		t.Errorf("ctl status --json reports version %q, want %q (from -X main.version):\n%s", status.Version, testbin.StaticVersion, b)
+	if b := step("ctl status --json", signer.command(ctx, composeEnv, img.entrypoint[0], "ctl", "status", "--json"), ""); json.Unmarshal([]byte(b), &status) != nil || status.Version != testbin.Version {
+		t.Errorf("ctl status --json reports version %q, want %q (from -X main.version):\n%s", status.Version, testbin.Version, b)
 	}
 
 	// The application container: only the control socket's directory.

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/testbin"
 )
 
 // sharedDir is ../shared next to the repository.
@@ -48,9 +49,9 @@ var (
 	buildErr  error
 )
 
-// binaries builds gl-signerd (with a gl-signerd-hsmd symlink to it) and,
-// when shared/ is there, hsmdbench into one temporary directory for the
-// whole test binary.
+// binaries links gl-signerd and gl-signerd-hsmd to the binary shared
+// between test packages (internal/testbin) in one temporary directory for
+// the whole test binary.
 func binaries(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -58,12 +59,14 @@ func binaries(t *testing.T) string {
 		if buildErr != nil {
 			return
 		}
-		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "gl-signerd"), "../../cmd/gl-signerd").CombinedOutput()
+		bin, err := testbin.Path()
 		if err != nil {
-			buildErr = fmt.Errorf("building gl-signerd: %v\n%s", err, out)
+			buildErr = err
 			return
 		}
-		buildErr = os.Symlink("gl-signerd", filepath.Join(binDir, "gl-signerd-hsmd"))
+		if buildErr = os.Symlink(bin, filepath.Join(binDir, "gl-signerd")); buildErr == nil {
+			buildErr = os.Symlink(bin, filepath.Join(binDir, "gl-signerd-hsmd"))
+		}
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
