@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/wire"
+
+	"gl-signerd/internal/sharedfiles"
 )
 
 // decodeBothWays decodes raw with the PSBTs of bitcoin_txs kept as bytes
@@ -119,7 +121,7 @@ func TestKeptPSBTs(t *testing.T) {
 	t.Parallel()
 	msgs := vectorMessages(t)
 	if len(msgs) == 0 {
-		t.Skip("no vectors")
+		sharedfiles.Missing(t, "no vectors in ../shared/vectors")
 	}
 	withTx, kept := 0, 0
 	for _, raw := range msgs {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"gl-signerd/internal/sharedfiles"
 	"gl-signerd/signer"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/replay"
@@ -28,7 +29,7 @@ var onchainTags = map[string]bool{
 func TestOnchainTagsOnVectors(t *testing.T) {
 	lines, err := replay.ReadFile("../../shared/vectors/policy/attacks.jsonl")
 	if err != nil {
-		t.Skipf("policy vectors not available: %v", err)
+		sharedfiles.Missing(t, "policy vectors not available: %v", err)
 	}
 	refused := map[string]bool{}
 	for _, warn := range []bool{false, true} {
