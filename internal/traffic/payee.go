@@ -24,6 +24,7 @@ func (g *Generator) NewPayee() *Payee { return &Payee{p: newPeer(g.newRand())} }
 
 // PayeeInvoice is an invoice the payee issues and signs for amountMsat,
 // with a fresh payment hash.
+// An amount of 0 makes an invoice without one.
 func (g *Generator) PayeeInvoice(p *Payee, amountMsat uint64) string {
 	rng := g.newRand()
 	return g.peerInvoice(p.p, amountMsat, randBytes32(rng), rng)
