@@ -150,13 +150,14 @@ type PolicyConfig struct {
 	MinToSelfDelayBlocks uint32   `koanf:"min_to_self_delay_blocks" help:"shortest to_self_delay accepted in either direction, in blocks"`
 	MaxToSelfDelayBlocks uint32   `koanf:"max_to_self_delay_blocks" help:"longest to_self_delay accepted in either direction, in blocks"`
 
-	AutoApproveBelowMsat     uint64        `koanf:"auto_approve_below_msat" help:"payments of a known amount below this many millisatoshi need no intent, allowlist entry or approval; 0 turns auto-approval off"`
-	ApprovalTimeout          time.Duration `koanf:"approval_timeout" help:"how long a pending approval waits for gl-signerd ctl approve or deny before it times out (final)"`
-	ApprovalValidFor         time.Duration `koanf:"approval_valid_for" help:"how long an approved request may be retried by the node after the approval"`
-	MaxPaymentsPerHourMsat   uint64        `koanf:"max_payments_per_hour_msat" help:"most millisatoshi paid within any hour (payments approved by the operator aside); 0 is no limit"`
-	MaxPaymentsPerDayMsat    uint64        `koanf:"max_payments_per_day_msat" help:"most millisatoshi paid within any 24 hours; 0 is no limit"`
-	MaxWithdrawalsPerHourSat uint64        `koanf:"max_withdrawals_per_hour_sat" help:"most satoshis withdrawn to outputs not our wallet's within any hour; 0 is no limit"`
-	MaxWithdrawalsPerDaySat  uint64        `koanf:"max_withdrawals_per_day_sat" help:"most satoshis withdrawn to outputs not our wallet's within any 24 hours; 0 is no limit"`
+	AutoApproveBelowMsat        uint64        `koanf:"auto_approve_below_msat" help:"payments of a known amount below this many millisatoshi need no intent, allowlist entry or approval; 0 turns auto-approval off"`
+	AutoApproveChannelsBelowSat uint64        `koanf:"auto_approve_channels_below_sat" help:"channels we fund with a capacity below this many satoshis need no intent, allowlisted peer (payee:<node id>) or approval; 0 turns it off"`
+	ApprovalTimeout             time.Duration `koanf:"approval_timeout" help:"how long a pending approval waits for gl-signerd ctl approve or deny before it times out (final)"`
+	ApprovalValidFor            time.Duration `koanf:"approval_valid_for" help:"how long an approved request may be retried by the node after the approval"`
+	MaxPaymentsPerHourMsat      uint64        `koanf:"max_payments_per_hour_msat" help:"most millisatoshi paid within any hour (payments approved by the operator aside); 0 is no limit"`
+	MaxPaymentsPerDayMsat       uint64        `koanf:"max_payments_per_day_msat" help:"most millisatoshi paid within any 24 hours; 0 is no limit"`
+	MaxWithdrawalsPerHourSat    uint64        `koanf:"max_withdrawals_per_hour_sat" help:"most satoshis withdrawn to outputs not our wallet's within any hour; 0 is no limit"`
+	MaxWithdrawalsPerDaySat     uint64        `koanf:"max_withdrawals_per_day_sat" help:"most satoshis withdrawn to outputs not our wallet's within any 24 hours; 0 is no limit"`
 }
 
 // Default returns the built-in configuration for a state directory.

@@ -38,6 +38,9 @@ type AuthorizationSettings struct {
 	// AutoApproveBelowMsat: payments of a known amount below it need no
 	// other ground (0: none).
 	AutoApproveBelowMsat uint64
+	// AutoApproveChannelsBelowSat: channels we fund with a capacity
+	// below it need no other ground (0: none).
+	AutoApproveChannelsBelowSat uint64
 	// ApprovalTimeout is how long a pending approval waits for the
 	// operator; ApprovalValidFor how long an approved request may be
 	// retried. Zero takes the default (an hour each).
@@ -384,10 +387,14 @@ func describeOutputs(outs []policy.Output) string {
 	return b.String()
 }
 
-// authorizeWithdrawal is the decision on sign_withdrawal: the outputs
-// that leave the node must be authorized (unless all are allowlisted)
-// and count against the withdrawal limits.
+// authorizeWithdrawal is the decision on sign_withdrawal: the channels
+// it funds for us must be authorized, and so must the outputs that leave
+// the node (unless all are allowlisted), which count against the
+// withdrawal limits.
 func authorizeWithdrawal(e *Engine, ctx context.Context, c Client, m *hsmproto.SignWithdrawal) error {
+	if err := authorizeFunding(e, ctx, c, m); err != nil {
+		return err
+	}
 	outs, unknown := leaving(e.spendOfPSBT(m.Psbt))
 	if len(outs) == 0 {
 		return nil
@@ -403,6 +410,45 @@ func authorizeWithdrawal(e *Engine, ctx context.Context, c Client, m *hsmproto.S
 		amountMsat: sum * 1000, allowlisted: !unknown,
 		velocity: sum, velocityLim: &lim, velocityTag: policy.TagOnchainVelocity, count: true,
 	})
+}
+
+// authorizeFunding is the decision on the channels a withdrawal funds:
+// each output that is the funding outpoint of a channel we fund (its
+// setup_channel) opens a channel to its peer, which the user's intent,
+// the peer on the allowlist (payee:<node id>), the operator's approval
+// or a capacity below the channel auto-approve threshold authorizes.
+func authorizeFunding(e *Engine, ctx context.Context, c Client, m *hsmproto.SignWithdrawal) error {
+	if m.Psbt == nil || m.Psbt.UnsignedTx == nil {
+		return nil
+	}
+	tx := m.Psbt.UnsignedTx
+	txid := tx.TxHash()
+	var funded []*state.Channel
+	for i, out := range tx.TxOut {
+		if !isP2WSHScript(out.PkScript) {
+			continue
+		}
+		for _, ch := range e.state.Channels() {
+			if s := ch.Setup; s != nil && s.IsOutbound && s.FundingTxid == txid && int(s.FundingVout) == i && ch.Status != state.StatusForgotten {
+				funded = append(funded, ch)
+			}
+		}
+	}
+	for _, ch := range funded {
+		s := ch.Setup
+		key := sha256.Sum256(binary.BigEndian.AppendUint64(append([]byte("channel"), []byte(ch.ID.String())...), s.ChannelValueSat))
+		err := e.authorize(ctx, c, m, authRequest{
+			kind: state.ApprovalChannel, key: key, tag: policy.TagChannelApproved,
+			what:        fmt.Sprintf("a channel of %d sat we fund with %x (dbid %d)", s.ChannelValueSat, ch.ID.Peer[:], ch.ID.DBID),
+			amountMsat:  s.ChannelValueSat * 1000,
+			allowlisted: e.allowlist().HasPayee(ch.ID.Peer),
+			autoApprove: s.ChannelValueSat < e.authSettings.AutoApproveChannelsBelowSat,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // authorizeMutualClose is the decision on a cooperative close with more

@@ -3,6 +3,7 @@ package signer
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -163,6 +164,11 @@ func TestAuthorizationTagsEveryMode(t *testing.T) {
 	closeTo := func(*testing.T, *Engine) (Client, hsmproto.Message) {
 		return txChanneld, &hsmproto.SignMutualCloseTx{Tx: chanTx(t, 1, 2, 2400), RemoteFundingKey: mustPubkey(t, remoteKey(t, 7))}
 	}
+	fund := func(value int64) func(*testing.T, *Engine) (Client, hsmproto.Message) {
+		return func(t *testing.T, e *Engine) (Client, hsmproto.Message) {
+			return MasterClient, fundingWithdrawal(t, e, [33]byte(remoteKey(t, 12).SerializeCompressed()), value, true)
+		}
+	}
 	allowAddress := WithPolicyAllowlist([]string{"address:" + foreignAddress(t)})
 	for _, tc := range []struct {
 		tag        string
@@ -178,6 +184,7 @@ func TestAuthorizationTagsEveryMode(t *testing.T) {
 		{tag: policy.TagOnchainVelocity, opts: []Option{allowAddress}, validOpts: []Option{allowAddress},
 			set: AuthorizationSettings{Withdrawals: policy.VelocityLimit{PerDay: 10_000}}, valid: withdraw(10_000), bad: withdraw(10_001)},
 		{tag: policy.TagMutualDestinationAllowlisted, set: AuthorizationSettings{}, valid: nil, bad: closeTo},
+		{tag: policy.TagChannelApproved, set: AuthorizationSettings{AutoApproveChannelsBelowSat: 10_001}, valid: fund(10_000), bad: fund(10_001)},
 	} {
 		t.Run(tc.tag, func(t *testing.T) {
 			for _, mode := range policy.Modes {
@@ -215,6 +222,71 @@ func TestAuthorizationTagsEveryMode(t *testing.T) {
 				if as, _ := e.Approvals(); (mode == policy.ModeEnforce) != (len(as) == 1) {
 					t.Fatalf("%s: approvals %+v", mode, as)
 				}
+			}
+		})
+	}
+}
+
+// fundingWithdrawal is a withdrawal whose only output, of value sat, is
+// the funding output of a channel with peer that we fund (outbound) or
+// not, as the state store records it.
+func fundingWithdrawal(t *testing.T, e *Engine, peer [33]byte, value int64, outbound bool) *hsmproto.SignWithdrawal {
+	t.Helper()
+	req := foreignWithdrawal(t, e, value)
+	req.Psbt.UnsignedTx.TxOut[0].PkScript = p2wsh([]byte{0x52})
+	txid := req.Psbt.UnsignedTx.TxHash()
+	err := e.state.UpdateChannel(context.Background(), state.ChannelID{Peer: peer, DBID: 5}, func(ch *state.Channel) error {
+		ch.Status = state.StatusOpen
+		ch.Setup = &state.Setup{IsOutbound: outbound, ChannelValueSat: uint64(value), FundingTxid: txid}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
+}
+
+// TestChannelAuthorization: the funding transaction of a channel we fund
+// is signed only for an allowlisted peer, below the channel auto-approve
+// threshold, or once the operator approved it; a channel the peer funds
+// needs nothing.
+func TestChannelAuthorization(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	peer := [33]byte(remoteKey(t, 11).SerializeCompressed())
+	payee := "payee:" + hex.EncodeToString(peer[:])
+	for _, tc := range []struct {
+		name     string
+		set      AuthorizationSettings
+		opts     []Option
+		outbound bool
+		wantTag  string
+	}{
+		{name: "we fund, nothing authorizes it", outbound: true, wantTag: policy.TagChannelApproved},
+		{name: "we fund, the peer allowlisted", outbound: true, opts: []Option{WithPolicyAllowlist([]string{payee})}},
+		{name: "we fund, below the threshold", outbound: true, set: AuthorizationSettings{AutoApproveChannelsBelowSat: 10_001}},
+		{name: "we fund, at the threshold", outbound: true, set: AuthorizationSettings{AutoApproveChannelsBelowSat: 10_000}, wantTag: policy.TagChannelApproved},
+		{name: "the peer funds", outbound: false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, _ := authorizingEngine(t, filepath.Join(t.TempDir(), "s.db"), &now, tc.set, tc.opts...)
+			req := fundingWithdrawal(t, e, peer, 10_000, tc.outbound)
+			_, err := txHandle(e, MasterClient, req)
+			tag, reason := refusalOf(t, err)
+			if tag != tc.wantTag {
+				t.Fatalf("got %q (%s), want %q", tag, reason, tc.wantTag)
+			}
+			if tag == "" {
+				return
+			}
+			if !strings.Contains(reason, "a channel of 10000 sat we fund with "+hex.EncodeToString(peer[:])) || !strings.Contains(reason, "ctl approve 1") {
+				t.Fatalf("reason %q", reason)
+			}
+			if _, err := e.Decide(ctx, 1, true); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := txHandle(e, MasterClient, req); err != nil {
+				t.Fatalf("the retry after approval: %v", err)
 			}
 		})
 	}

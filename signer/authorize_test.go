@@ -441,4 +441,5 @@ func TestVelocityAcrossRestarts(t *testing.T) {
 // tested in every mode by TestAuthorizationTagsEveryMode.
 var authorizationTags = map[string]bool{
 	policy.TagPaymentApproved: true, policy.TagPaymentVelocity: true, policy.TagOnchainVelocity: true,
+	policy.TagChannelApproved: true,
 }

@@ -241,7 +241,9 @@ func (d *demo) setup(ctx context.Context) error {
 	d.env = append(d.env, "GL_SIGNERD_STREAMER_BACKOFF_INITIAL=50ms", "GL_SIGNERD_STREAMER_BACKOFF_MAX=1s", "GL_SIGNERD_LOG_FORMAT=json",
 		// The channels' own payments are small: auto-approved. The
 		// payment story (paymentStory) pays more.
-		fmt.Sprintf("GL_SIGNERD_POLICY_AUTO_APPROVE_BELOW_MSAT=%d", demoAutoApproveMsat))
+		fmt.Sprintf("GL_SIGNERD_POLICY_AUTO_APPROVE_BELOW_MSAT=%d", demoAutoApproveMsat),
+		// The channels it funds too (the traffic's are below 5,000,000 sat).
+		"GL_SIGNERD_POLICY_AUTO_APPROVE_CHANNELS_BELOW_SAT=10000000")
 	fmt.Fprintf(d.out, "  state directory  %s (removed at the end)\n", d.state)
 	fmt.Fprintf(d.out, "  greenlight       emulated scheduler at %s\n", d.emu.SchedulerURI())
 	return nil

@@ -50,15 +50,17 @@ func policyOptions(cfg *config.Config, log *zap.Logger) ([]signer.Option, error)
 }
 
 // AuthorizationSettings are the engine's authorization settings of the
-// policy.* keys: auto-approval, the approvals' timeouts, velocity limits.
+// policy.* keys: auto-approval of payments and channels, the approvals'
+// timeouts, velocity limits.
 func AuthorizationSettings(cfg *config.Config) signer.AuthorizationSettings {
 	p := cfg.Policy
 	return signer.AuthorizationSettings{
-		AutoApproveBelowMsat: p.AutoApproveBelowMsat,
-		ApprovalTimeout:      p.ApprovalTimeout,
-		ApprovalValidFor:     p.ApprovalValidFor,
-		Payments:             policy.VelocityLimit{PerHour: p.MaxPaymentsPerHourMsat, PerDay: p.MaxPaymentsPerDayMsat},
-		Withdrawals:          policy.VelocityLimit{PerHour: p.MaxWithdrawalsPerHourSat, PerDay: p.MaxWithdrawalsPerDaySat},
+		AutoApproveBelowMsat:        p.AutoApproveBelowMsat,
+		AutoApproveChannelsBelowSat: p.AutoApproveChannelsBelowSat,
+		ApprovalTimeout:             p.ApprovalTimeout,
+		ApprovalValidFor:            p.ApprovalValidFor,
+		Payments:                    policy.VelocityLimit{PerHour: p.MaxPaymentsPerHourMsat, PerDay: p.MaxPaymentsPerDayMsat},
+		Withdrawals:                 policy.VelocityLimit{PerHour: p.MaxWithdrawalsPerHourSat, PerDay: p.MaxWithdrawalsPerDaySat},
 	}
 }
 

@@ -24,6 +24,8 @@ const (
 	TagPaymentVelocity = "policy-payment-velocity"
 	// TagOnchainVelocity: a withdrawal beyond the hourly or daily limit.
 	TagOnchainVelocity = "policy-onchain-velocity"
+	// TagChannelApproved: a channel we fund that nothing authorizes.
+	TagChannelApproved = "policy-channel-approved"
 )
 
 // ApprovalState is what the operator decided about a request.

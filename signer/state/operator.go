@@ -42,6 +42,8 @@ const (
 	ApprovalPayment ApprovalKind = iota + 1
 	ApprovalWithdrawal
 	ApprovalClose
+	// ApprovalChannel: a channel we fund.
+	ApprovalChannel
 	numApprovalKinds
 )
 
@@ -53,6 +55,8 @@ func (k ApprovalKind) String() string {
 		return "withdrawal"
 	case ApprovalClose:
 		return "close"
+	case ApprovalChannel:
+		return "channel"
 	}
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
