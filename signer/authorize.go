@@ -142,8 +142,9 @@ func (e *Engine) authorize(ctx context.Context, c Client, m hsmproto.Message, r 
 		// The velocity limits hold whatever the ground, except the
 		// operator's own approval of this request.
 		approved := a != nil && a.Status == state.ApprovalApproved
-		if v == nil && r.velocityLim != nil && !approved && !op.Spent(r.kind, r.key) {
-			if r.unknownAmount && (r.velocityLim.PerHour > 0 || r.velocityLim.PerDay > 0) {
+		limited := r.velocityLim != nil && (r.velocityLim.PerHour > 0 || r.velocityLim.PerDay > 0)
+		if v == nil && limited && !approved && !op.Spent(r.kind, r.key) {
+			if r.unknownAmount {
 				v = &policy.Violation{Tag: r.velocityTag, Reason: r.what + " has no amount, so the velocity limits cannot count it; only the operator can approve it"}
 			} else {
 				v = policy.CheckVelocity(r.velocityTag, spentOf(op, r.kind), r.velocity, now.Unix(), *r.velocityLim)
@@ -170,7 +171,9 @@ func (e *Engine) authorize(ctx context.Context, c Client, m hsmproto.Message, r 
 			return nil
 		}
 		ev.Event = "authorized"
-		if r.count && r.velocityLim != nil && !op.Spent(r.kind, r.key) && len(op.Spends) < state.MaxSpends {
+		// Spends are counted while a limit is set: without one, a
+		// payment writes nothing.
+		if r.count && limited && !op.Spent(r.kind, r.key) && len(op.Spends) < state.MaxSpends {
 			op.Spends = append(op.Spends, state.Spend{Kind: r.kind, Key: r.key, Amount: r.velocity, Time: now.Unix()})
 		}
 		return nil
@@ -423,12 +426,15 @@ func authorizeFunding(e *Engine, ctx context.Context, c Client, m *hsmproto.Sign
 	}
 	tx := m.Psbt.UnsignedTx
 	txid := tx.TxHash()
-	var funded []*state.Channel
+	var funded, channels []*state.Channel
 	for i, out := range tx.TxOut {
 		if !isP2WSHScript(out.PkScript) {
 			continue
 		}
-		for _, ch := range e.state.Channels() {
+		if channels == nil {
+			channels = e.state.Channels()
+		}
+		for _, ch := range channels {
 			if s := ch.Setup; s != nil && s.IsOutbound && s.FundingTxid == txid && int(s.FundingVout) == i && ch.Status != state.StatusForgotten {
 				funded = append(funded, ch)
 			}
