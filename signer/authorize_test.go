@@ -443,3 +443,7 @@ var authorizationTags = map[string]bool{
 	policy.TagPaymentApproved: true, policy.TagPaymentVelocity: true, policy.TagOnchainVelocity: true,
 	policy.TagChannelApproved: true,
 }
+
+// benchAuthorization auto-approves the payments and channels of generated
+// traffic (the benchmarks' own).
+var benchAuthorization = signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 62, AutoApproveChannelsBelowSat: 1 << 62})
