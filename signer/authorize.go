@@ -117,14 +117,16 @@ type authRequest struct {
 // authorize decides r for request m; nil means it may be signed.
 func (e *Engine) authorize(ctx context.Context, c Client, m hsmproto.Message, r authRequest) error {
 	t := m.MsgType()
-	intent, err := e.intentFor(ctx, c, m)
-	if err != nil {
-		return &RefusalError{MsgType: t, Tag: r.tag, Reason: "the user's intents could not be checked", Err: err}
+	// An intent source that fails gives no ground (the node chooses what
+	// it attaches); the other grounds still hold.
+	intent, intentErr := e.intentFor(ctx, c, m)
+	if intentErr != nil {
+		intent = nil
 	}
 	set := e.authSettings
 	var ev AuthorizationEvent
 	var refusal *policy.Violation
-	err = e.state.UpdateOperator(ctx, func(op *state.Operator) error {
+	err := e.state.UpdateOperator(ctx, func(op *state.Operator) error {
 		now := e.policy.now()
 		expireApprovals(op, now, set)
 		a, _ := op.Approval(r.kind, r.key)
@@ -185,7 +187,11 @@ func (e *Engine) authorize(ctx context.Context, c Client, m hsmproto.Message, r 
 		e.authReport(ev)
 	}
 	if refusal != nil {
-		return &RefusalError{MsgType: t, Tag: refusal.Tag, Reason: refusal.Reason}
+		reason := refusal.Reason
+		if intentErr != nil {
+			reason += "; the intents attached could not be used: " + intentErr.Error()
+		}
+		return &RefusalError{MsgType: t, Tag: refusal.Tag, Reason: reason}
 	}
 	return nil
 }

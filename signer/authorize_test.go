@@ -447,3 +447,21 @@ var authorizationTags = map[string]bool{
 // benchAuthorization auto-approves the payments and channels of generated
 // traffic (the benchmarks' own).
 var benchAuthorization = signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 62, AutoApproveChannelsBelowSat: 1 << 62})
+
+// failingIntents fails to check any intent.
+type failingIntents struct{}
+
+func (failingIntents) Authorize(context.Context, signer.Client, hsmproto.Message) (*signer.Intent, error) {
+	return nil, errors.New("the intent's signature field does not decode")
+}
+
+// TestFailingIntentSource: an intent source that fails is no ground, but
+// the other grounds still hold, and a refusal says why the intents did
+// not count.
+func TestFailingIntentSource(t *testing.T) {
+	f := newAuthFixture(t, signer.AuthorizationSettings{AutoApproveBelowMsat: 6_000}, signer.WithIntentSource(failingIntents{}))
+	tag, reason := f.pay(f.g.PayeeInvoice(f.g.NewPayee(), 5_000))
+	f.wantApproved("a payment below the threshold", tag, reason)
+	tag, reason = f.pay(f.g.PayeeInvoice(f.g.NewPayee(), 7_000))
+	f.wantRefused("a payment above it", tag, reason, policy.TagPaymentApproved, "the intents attached could not be used: the intent's signature field does not decode")
+}
