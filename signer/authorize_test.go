@@ -465,3 +465,68 @@ func TestFailingIntentSource(t *testing.T) {
 	tag, reason = f.pay(f.g.PayeeInvoice(f.g.NewPayee(), 7_000))
 	f.wantRefused("a payment above it", tag, reason, policy.TagPaymentApproved, "the intents attached could not be used: the intent's signature field does not decode")
 }
+
+// BenchmarkPreapproveAuthorization answers the same preapprove_invoice
+// with a bare engine and with one that decides authorization (state
+// store; a ground found, nothing written), alternating the two in every
+// round, and reports each one's time and their ratio. With a payee
+// allowlisted the invoice's payee is recovered from its signature once,
+// then read from the engine's cache (the same invoice every round: the
+// node's retries and _check forms); below the auto-approve threshold it
+// is not recovered at all.
+func BenchmarkPreapproveAuthorization(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		opt  func(id [33]byte) signer.Option
+	}{
+		{"auto-approve", func([33]byte) signer.Option {
+			return signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 40})
+		}},
+		{"payee-allowlisted", func(id [33]byte) signer.Option {
+			return signer.WithPolicyAllowlist([]string{"payee:" + hex.EncodeToString(id[:])})
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx := context.Background()
+			bare, err := signer.NewEngine(bytes.Repeat([]byte{authSeed}, 32))
+			if err != nil {
+				b.Fatal(err)
+			}
+			st, err := state.Open(filepath.Join(b.TempDir(), state.FileName))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close()
+			init, _ := bare.InitReply("bitcoin")
+			g, err := traffic.New(init, traffic.EngineSender(bare), traffic.Options{Seed: 7})
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := g.NewPayee()
+			authorizing, err := signer.NewEngine(bytes.Repeat([]byte{authSeed}, 32), signer.WithState(st), tc.opt(p.ID()))
+			if err != nil {
+				b.Fatal(err)
+			}
+			raw := (&hsmproto.PreapproveInvoice{Invstring: g.PayeeInvoice(p, 5_000)}).Encode()
+			var tBare, tAuth time.Duration
+			rounds := 0
+			for b.Loop() {
+				for _, x := range []struct {
+					e *signer.Engine
+					d *time.Duration
+				}{{bare, &tBare}, {authorizing, &tAuth}} {
+					start := time.Now()
+					if _, err := x.e.Handle(ctx, signer.MasterClient, raw); err != nil {
+						b.Fatal(err)
+					}
+					*x.d += time.Since(start)
+				}
+				rounds++
+			}
+			b.ReportMetric(float64(tBare.Nanoseconds())/float64(rounds), "bare-ns/op")
+			b.ReportMetric(float64(tAuth.Nanoseconds())/float64(rounds), "authorizing-ns/op")
+			b.ReportMetric(float64(tAuth)/float64(tBare), "authorizing/bare")
+			b.ReportMetric(float64(st.Stats().Commits)/float64(rounds), "commits/op")
+		})
+	}
+}

@@ -139,6 +139,7 @@ type Engine struct {
 	authSettings AuthorizationSettings
 	authReport   AuthorizationReporter
 	allow        allowlistHolder
+	payees       *lru.Cache[[32]byte, [33]byte] // invoices' recovered payees
 
 	// fixed is set by WithFixedNetwork: the version and network come
 	// from our configuration and hsmd_init is refused. Never changes.
@@ -461,6 +462,7 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		intents:       o.intents,
 		authSettings:  o.authorization.withDefaults(),
 		authReport:    o.authReport,
+		payees:        lru.New[[32]byte, [33]byte](256),
 	}
 	e.allow.init(o.policyAllowlist, allowNetwork, allow)
 	if err := e.loadRuntimeAllowlist(); err != nil {

@@ -96,6 +96,10 @@ func ParseAllowlist(entries []string, network Network) (*Allowlist, error) {
 	return a, nil
 }
 
+// HasPayees reports whether any payee is allowlisted (finding an
+// invoice's payee costs a key recovery: not done when none is).
+func (a *Allowlist) HasPayees() bool { return a != nil && len(a.payees) > 0 }
+
 // HasPayee reports whether payments to node id are allowlisted.
 func (a *Allowlist) HasPayee(id [33]byte) bool {
 	return a != nil && a.payees[id]
