@@ -25,7 +25,9 @@ import (
 // amount) it is below the auto-approve threshold; and payments and
 // withdrawals stay within the velocity limits unless the operator
 // approved them. Otherwise the request is refused with its tag and the
-// operator is asked: a pending approval (gl-signerd ctl approve|deny).
+// operator is asked: a pending approval (gl-signerd ctl approve|deny). A
+// payment is refused as hsmd refuses one, with approved=false (declined);
+// its tag and reason go to the AuthorizationReporter (the audit log).
 //
 // The decision needs the state store (approvals, the run-time allowlist
 // and the velocity count live there): a stateless engine, like CLN's
@@ -167,6 +169,9 @@ func (e *Engine) authorize(ctx context.Context, c Client, m hsmproto.Message, r 
 			v, ev.By = nil, "warn"
 		}
 		if v != nil {
+			if intentErr != nil {
+				v = &policy.Violation{Tag: v.Tag, Reason: v.Reason + "; the intents attached could not be used: " + intentErr.Error()}
+			}
 			refusal = v
 			ev.Event, ev.Tag, ev.Reason = "refused", v.Tag, v.Reason
 			if a == nil {
@@ -197,11 +202,7 @@ func (e *Engine) authorize(ctx context.Context, c Client, m hsmproto.Message, r 
 		e.authReport(ev)
 	}
 	if refusal != nil {
-		reason := refusal.Reason
-		if intentErr != nil {
-			reason += "; the intents attached could not be used: " + intentErr.Error()
-		}
-		return &RefusalError{MsgType: t, Tag: refusal.Tag, Reason: reason}
+		return &RefusalError{MsgType: t, Tag: refusal.Tag, Reason: refusal.Reason}
 	}
 	return nil
 }
@@ -548,6 +549,25 @@ func authorized[M hsmproto.Message](fn func(*Engine, context.Context, Client, M)
 func (r route) authorizedBy(fn func(*Engine, context.Context, Client, hsmproto.Message) error) route {
 	r.authorize = fn
 	return r
+}
+
+// declined is the reply that refuses a payment the authorization refused
+// (err, a policy refusal): preapprove_invoice and preapprove_keysend (and
+// their _check forms) answer approved=false, which lightningd takes as
+// the signer's refusal of that payment (an error would be fatal on its
+// connection). nil for any other request: it is refused with err.
+func declined(m hsmproto.Message, err error) hsmproto.Message {
+	var re *RefusalError
+	if !errors.As(err, &re) || !re.ByPolicy() {
+		return nil
+	}
+	switch m.(type) {
+	case *hsmproto.PreapproveInvoice, *hsmproto.PreapproveInvoiceCheck:
+		return &hsmproto.PreapproveInvoiceReply{Approved: false}
+	case *hsmproto.PreapproveKeysend, *hsmproto.PreapproveKeysendCheck:
+		return &hsmproto.PreapproveKeysendReply{Approved: false}
+	}
+	return nil
 }
 
 // runAuthorize runs r's authorize column when the engine decides.

@@ -190,7 +190,9 @@ func TestAuthorizationTagsEveryMode(t *testing.T) {
 			for _, mode := range policy.Modes {
 				now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 				var reported []string
+				var last AuthorizationEvent
 				report := WithPolicyReporter(func(_ Client, _ uint16, v *policy.Violation) { reported = append(reported, v.Tag) })
+				hear := WithAuthorizationReporter(func(ev AuthorizationEvent) { last = ev })
 				if tc.valid != nil {
 					e, _ := authorizingEngine(t, filepath.Join(t.TempDir(), "s.db"), &now, tc.set, append(append([]Option{WithPolicyMode(mode), report}, tc.opts...), tc.validOpts...)...)
 					c, m := tc.valid(t, e)
@@ -198,10 +200,13 @@ func TestAuthorizationTagsEveryMode(t *testing.T) {
 						t.Fatalf("%s: the valid request was refused: %v", mode, err)
 					}
 				}
-				e, _ := authorizingEngine(t, filepath.Join(t.TempDir(), "s.db"), &now, tc.set, append([]Option{WithPolicyMode(mode), report}, tc.opts...)...)
+				e, _ := authorizingEngine(t, filepath.Join(t.TempDir(), "s.db"), &now, tc.set, append([]Option{WithPolicyMode(mode), report, hear}, tc.opts...)...)
 				c, m := tc.bad(t, e)
-				_, err := txHandle(e, c, m)
+				raw, err := txHandle(e, c, m)
 				tag, _ := refusalOf(t, err)
+				if err == nil && isDeclined(t, raw) {
+					tag = last.Tag // a payment is declined with approved=false
+				}
 				switch mode {
 				case policy.ModeEnforce:
 					if tag != tc.tag {
@@ -289,5 +294,42 @@ func TestChannelAuthorization(t *testing.T) {
 				t.Fatalf("the retry after approval: %v", err)
 			}
 		})
+	}
+}
+
+// isDeclined reports whether raw is a preapprove reply with
+// approved=false.
+func isDeclined(t *testing.T, raw []byte) bool {
+	t.Helper()
+	m, err := hsmproto.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch r := m.(type) {
+	case *hsmproto.PreapproveInvoiceReply:
+		return !r.Approved
+	case *hsmproto.PreapproveKeysendReply:
+		return !r.Approved
+	}
+	return false
+}
+
+// TestPaymentsDeclinedNotRefused: a payment the authorization refuses is
+// answered approved=false, as CLN's hsmd declines one (an error on
+// lightningd's connection would end it); other requests are refused.
+func TestPaymentsDeclinedNotRefused(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	e, _ := authorizingEngine(t, filepath.Join(t.TempDir(), "s.db"), &now, AuthorizationSettings{})
+	for _, m := range []hsmproto.Message{
+		&hsmproto.PreapproveKeysend{Destination: hsmproto.NodeID(remoteKey(t, 9).SerializeCompressed()), PaymentHash: [32]byte{1}, AmountMsat: 5},
+		&hsmproto.PreapproveKeysendCheck{Destination: hsmproto.NodeID(remoteKey(t, 9).SerializeCompressed()), PaymentHash: [32]byte{2}, AmountMsat: 5},
+	} {
+		raw, err := txHandle(e, MasterClient, m)
+		if err != nil || !isDeclined(t, raw) {
+			t.Fatalf("%s: %x, %v; want approved=false", m.MsgName(), raw, err)
+		}
+	}
+	if _, err := txHandle(e, MasterClient, foreignWithdrawal(t, e, 10_000)); err == nil {
+		t.Fatal("a withdrawal to a foreign output was signed")
 	}
 }

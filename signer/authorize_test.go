@@ -96,17 +96,23 @@ func (f *authFixture) send(m hsmproto.Message) (tag, reason string) {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	// A payment is declined with approved=false; the tag and reason are
+	// the decision's, as reported.
+	approved := true
 	switch r := reply.(type) {
 	case *hsmproto.PreapproveInvoiceReply:
-		if !r.Approved {
-			f.t.Fatalf("%s answered approved=false", m.MsgName())
-		}
+		approved = r.Approved
 	case *hsmproto.PreapproveKeysendReply:
-		if !r.Approved {
-			f.t.Fatalf("%s answered approved=false", m.MsgName())
-		}
+		approved = r.Approved
 	}
-	return "", ""
+	if approved {
+		return "", ""
+	}
+	if len(f.events) == 0 || f.events[len(f.events)-1].Tag == "" {
+		f.t.Fatalf("%s answered approved=false without a refusal reported", m.MsgName())
+	}
+	ev := f.events[len(f.events)-1]
+	return ev.Tag, ev.Reason
 }
 
 func (f *authFixture) wantApproved(what, tag, reason string) {

@@ -328,6 +328,9 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 		}
 	}
 	if err := e.runAuthorize(ctx, c, r, m); err != nil {
+		if reply := declined(m, err); reply != nil {
+			return hsmproto.Marshal(reply)
+		}
 		return nil, err
 	}
 	reply, err := e.answer(ctx, c, r, m)

@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,7 +56,7 @@ would, and then plays the node: channels opened, payments made and received,
 fees updated, channels closed cooperatively and by force, the wallet spent,
 the node moved to another address mid-traffic, the operator's side of payments
 (one to a payee allowlisted with ctl allowlist add, one to an unknown payee
-refused until ctl approve, then retried), and one request the signer must
+declined until ctl approve, then retried), and one request the signer must
 refuse. The channels' own payments are below the demo daemon's
 policy.auto_approve_below_msat. Channels end every way: cooperative close, our force close with the
 to_local sweep, the peer's force close (our output spent from the wallet), and
@@ -174,7 +176,7 @@ func runDemo(cmd *cobra.Command, f *demoFlags) (err error) {
 	fmt.Fprintln(d.out, "  checks    every signature verified with its key, closes and sweeps run through a script engine,")
 	fmt.Fprintln(d.out, "            every answer byte-equal to an engine rebuilt from the recovery words")
 	fmt.Fprintf(d.out, "  took      %s; the daemon is stopped and the temporary directory removed\n", time.Since(start).Round(100*time.Millisecond))
-	if stats.Wrong > 0 || stats.Failed > 0 || stats.Refused != 2 || emuStats.Duplicates > 0 || code != 0 {
+	if stats.Wrong > 0 || stats.Failed > 0 || stats.Refused != 1 || emuStats.Duplicates > 0 || code != 0 {
 		return d.fail(errors.New("some answers were wrong or missing (see above)"))
 	}
 	return nil
@@ -610,8 +612,9 @@ const storyPaymentMsat = 500_000_000
 
 // paymentStory shows the operator's side of payments: one to a payee the
 // operator allowlisted (ctl allowlist add) is approved; one to an unknown
-// payee is refused and becomes a pending approval; the operator approves
-// it (ctl approve) and the node's retry of the same payment is approved.
+// payee is declined (approved=false, as hsmd declines a payment) and
+// becomes a pending approval; the operator approves it (ctl approve) and
+// the node's retry of the same payment is approved.
 func (d *demo) paymentStory(ctx context.Context, g *traffic.Generator) error {
 	known := g.NewPayee()
 	id := known.ID()
@@ -625,16 +628,19 @@ func (d *demo) paymentStory(ctx context.Context, g *traffic.Generator) error {
 	d.printf("      payment of %d sat to a payee the operator allowlisted (ctl allowlist add payee:%x…): approved\n", storyPaymentMsat/1000, id[:4])
 
 	inv := g.PayeeInvoice(g.NewPayee(), storyPaymentMsat)
-	err := g.PreapproveInvoice(ctx, "preapprove_invoice to an unknown payee", inv)
-	var re *traffic.RefusedError
-	if !errors.As(err, &re) {
-		return fmt.Errorf("a payment to an unknown payee was not refused (%v)", err)
+	if err := g.PreapproveInvoice(ctx, "preapprove_invoice to an unknown payee", inv); !errors.Is(err, traffic.ErrDeclined) {
+		return fmt.Errorf("a payment to an unknown payee was not declined (%v)", err)
 	}
-	_, num, ok := strings.Cut(re.Reason, "gl-signerd ctl approve ")
-	if !ok || !strings.Contains(re.Reason, policy.TagPaymentApproved+": ") {
-		return fmt.Errorf("a payment to an unknown payee was refused without an approval asked for: %s", re.Reason)
+	raw, err := d.command(ctx, "ctl", "--state-dir", d.state, "approvals", "--json")
+	if err != nil {
+		return fmt.Errorf("ctl approvals: %w", err)
 	}
-	d.printf("      payment of %d sat to an unknown payee: refused (%s), approval %s pending\n", storyPaymentMsat/1000, policy.TagPaymentApproved, num)
+	var approvals []signer.ApprovalInfo
+	if err := json.Unmarshal(raw, &approvals); err != nil || len(approvals) != 1 || approvals[0].Status != "pending" {
+		return fmt.Errorf("ctl approvals --json after a declined payment: %s (%v)", raw, err)
+	}
+	num := strconv.FormatUint(approvals[0].ID, 10)
+	d.printf("      payment of %d sat to an unknown payee: declined (%s), approval %s pending (ctl approvals)\n", storyPaymentMsat/1000, policy.TagPaymentApproved, num)
 	out, err := d.command(ctx, "ctl", "--state-dir", d.state, "approve", num)
 	if err != nil {
 		return fmt.Errorf("ctl approve %s: %w", num, err)
