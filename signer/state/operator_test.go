@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -143,4 +144,41 @@ func FuzzDecodeOperator(f *testing.F) {
 			t.Fatalf("re-encoding differs:\n%x\n%x", again, b)
 		}
 	})
+}
+
+// TestOperatorRecordInTheLog: a change committed to the state log and not
+// yet checkpointed into bbolt (a crash before Close) is read back.
+func TestOperatorRecordInTheLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	st, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.UpdateOperator(context.Background(), func(o *Operator) error {
+		o.Allowlist = []string{"payee:02ab"}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The files as a crash leaves them, opened elsewhere.
+	crashed := t.TempDir()
+	for _, p := range []string{path, walPath(path)} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(crashed, filepath.Base(p)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	again, err := Open(filepath.Join(crashed, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := again.Operator().Allowlist; len(got) != 1 || got[0] != "payee:02ab" {
+		t.Fatalf("after a crash the run-time allowlist is %v", got)
+	}
 }
