@@ -143,12 +143,21 @@ type PolicyConfig struct {
 	Mode                 string   `koanf:"mode" help:"enforce (refuse what the policy checks refuse), warn (sign anyway and log each violation) or off (sign what CLN's hsmd signs; for tests only)"`
 	Profile              string   `koanf:"profile" help:"strict: every policy tag is enforced unless listed in policy.warn"`
 	Warn                 []string `koanf:"warn" help:"policy tags, or prefixes ending in *, whose violations are logged and signed instead of refused (docs/policy.md lists the tags)"`
-	Allowlist            []string `koanf:"allowlist" help:"on-chain destinations accepted besides our wallet: address:<addr> or xpub:<xpub>"`
+	Allowlist            []string `koanf:"allowlist" help:"destinations accepted without an intent or approval: payee:<node id> (payments), address:<addr> or xpub:<xpub> (on-chain, besides our wallet); gl-signerd ctl allowlist adds more at run time"`
 	MinFeerateSatPerKw   uint32   `koanf:"min_feerate_sat_per_kw" help:"lowest acceptable feerate, in satoshis per 1000 weight units"`
 	MaxFeerateSatPerKw   uint32   `koanf:"max_feerate_sat_per_kw" help:"highest acceptable feerate of closes, sweeps, withdrawals and commitments, in satoshis per 1000 weight units; far above any fee spike"`
 	MaxFeePercent        uint32   `koanf:"max_fee_percent" help:"largest fee as a share of the value a transaction spends, in percent"`
 	MinToSelfDelayBlocks uint32   `koanf:"min_to_self_delay_blocks" help:"shortest to_self_delay accepted in either direction, in blocks"`
 	MaxToSelfDelayBlocks uint32   `koanf:"max_to_self_delay_blocks" help:"longest to_self_delay accepted in either direction, in blocks"`
+
+	AutoApproveBelowMsat        uint64        `koanf:"auto_approve_below_msat" help:"payments of a known amount below this many millisatoshi need no intent, allowlist entry or approval; 0 turns auto-approval off"`
+	AutoApproveChannelsBelowSat uint64        `koanf:"auto_approve_channels_below_sat" help:"channels we fund with a capacity below this many satoshis need no intent, allowlisted peer (payee:<node id>) or approval; 0 turns it off"`
+	ApprovalTimeout             time.Duration `koanf:"approval_timeout" help:"how long a pending approval waits for gl-signerd ctl approve or deny before it times out (final)"`
+	ApprovalValidFor            time.Duration `koanf:"approval_valid_for" help:"how long an approved request may be retried by the node after the approval"`
+	MaxPaymentsPerHourMsat      uint64        `koanf:"max_payments_per_hour_msat" help:"most millisatoshi paid within any hour (payments approved by the operator aside); 0 is no limit"`
+	MaxPaymentsPerDayMsat       uint64        `koanf:"max_payments_per_day_msat" help:"most millisatoshi paid within any 24 hours; 0 is no limit"`
+	MaxWithdrawalsPerHourSat    uint64        `koanf:"max_withdrawals_per_hour_sat" help:"most satoshis withdrawn to outputs not our wallet's within any hour; 0 is no limit"`
+	MaxWithdrawalsPerDaySat     uint64        `koanf:"max_withdrawals_per_day_sat" help:"most satoshis withdrawn to outputs not our wallet's within any 24 hours; 0 is no limit"`
 }
 
 // Default returns the built-in configuration for a state directory.
@@ -174,6 +183,8 @@ func Default(stateDir string) *Config {
 			MaxFeePercent:        25,
 			MinToSelfDelayBlocks: 144,
 			MaxToSelfDelayBlocks: 2016,
+			ApprovalTimeout:      time.Hour,
+			ApprovalValidFor:     time.Hour,
 		},
 	}
 }
@@ -315,6 +326,20 @@ func (c *Config) validate() map[string]string {
 	oneOf("policy.profile", c.Policy.Profile, PolicyProfiles)
 	if c.Policy.MaxFeePercent == 0 || c.Policy.MaxFeePercent > 100 {
 		bad["policy.max_fee_percent"] = fmt.Sprintf("%d is not a share between 1 and 100 percent", c.Policy.MaxFeePercent)
+	}
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"policy.approval_timeout", c.Policy.ApprovalTimeout}, {"policy.approval_valid_for", c.Policy.ApprovalValidFor}} {
+		if d.v < time.Second || d.v > 30*24*time.Hour {
+			bad[d.key] = fmt.Sprintf("%q is out of range: use 1s up to 720h", d.v)
+		}
+	}
+	if c.Policy.MaxPaymentsPerDayMsat > 0 && c.Policy.MaxPaymentsPerHourMsat > c.Policy.MaxPaymentsPerDayMsat {
+		bad["policy.max_payments_per_hour_msat"] = fmt.Sprintf("%d is above policy.max_payments_per_day_msat (%d)", c.Policy.MaxPaymentsPerHourMsat, c.Policy.MaxPaymentsPerDayMsat)
+	}
+	if c.Policy.MaxWithdrawalsPerDaySat > 0 && c.Policy.MaxWithdrawalsPerHourSat > c.Policy.MaxWithdrawalsPerDaySat {
+		bad["policy.max_withdrawals_per_hour_sat"] = fmt.Sprintf("%d is above policy.max_withdrawals_per_day_sat (%d)", c.Policy.MaxWithdrawalsPerHourSat, c.Policy.MaxWithdrawalsPerDaySat)
 	}
 	if c.Policy.MaxToSelfDelayBlocks < c.Policy.MinToSelfDelayBlocks {
 		bad["policy.max_to_self_delay_blocks"] = fmt.Sprintf("%d is below policy.min_to_self_delay_blocks (%d)", c.Policy.MaxToSelfDelayBlocks, c.Policy.MinToSelfDelayBlocks)

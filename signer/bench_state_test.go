@@ -79,7 +79,7 @@ func BenchmarkStateOverhead(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		eState, err := signer.NewEngine(seed, signer.WithState(st))
+		eState, err := signer.NewEngine(seed, signer.WithState(st), benchAuthorization)
 		if err != nil {
 			b.Fatal(err)
 		}

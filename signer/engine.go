@@ -134,6 +134,12 @@ type Engine struct {
 
 	// intents verifies the user's intents (WithIntentSource), nil: none.
 	intents IntentSource
+	// The authorization decision's settings and listener, and the
+	// allowlist in force (authorize.go, operator.go).
+	authSettings AuthorizationSettings
+	authReport   AuthorizationReporter
+	allow        allowlistHolder
+	payees       *lru.Cache[[32]byte, [33]byte] // invoices' recovered payees
 
 	// fixed is set by WithFixedNetwork: the version and network come
 	// from our configuration and hsmd_init is refused. Never changes.
@@ -184,7 +190,10 @@ type route struct {
 	// stateCheck is the check that reads the signer's state (rows made
 	// with guarded; policy_state.go), nil: none.
 	stateCheck func(e *Engine, ctx context.Context, c Client, m hsmproto.Message, s Snapshot) *policy.Violation
-	handle     func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
+	// authorize decides whether the user or the operator wants what the
+	// request sends out of the node (authorize.go), nil: nothing to ask.
+	authorize func(e *Engine, ctx context.Context, c Client, m hsmproto.Message) error
+	handle    func(e *Engine, c Client, m hsmproto.Message) (hsmproto.Message, error)
 }
 
 // checked builds a route whose policy check and handler take the decoded
@@ -249,10 +258,10 @@ func init() {
 		hsmproto.TypeSignInvoice:            on(CapMaster, Signs, (*Engine).handleSignInvoice),
 		hsmproto.TypeSignBolt12:             on(CapMaster, Signs, (*Engine).handleSignBolt12),
 		hsmproto.TypeSignBolt12_2:           on(CapMaster, Signs, (*Engine).handleSignBolt12_2),
-		hsmproto.TypePreapproveInvoice:      checked(CapMaster, Signs, (*Engine).checkPreapproveInvoice, (*Engine).handlePreapproveInvoice),
-		hsmproto.TypePreapproveInvoiceCheck: checked(CapMaster, Signs, (*Engine).checkPreapproveInvoiceCheck, (*Engine).handlePreapproveInvoiceCheck),
-		hsmproto.TypePreapproveKeysend:      on(CapMaster, Signs, (*Engine).handlePreapproveKeysend),
-		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, Signs, (*Engine).handlePreapproveKeysendCheck),
+		hsmproto.TypePreapproveInvoice:      checked(CapMaster, Signs, (*Engine).checkPreapproveInvoice, (*Engine).handlePreapproveInvoice).authorizedBy(authorized(authorizePreapproveInvoice)),
+		hsmproto.TypePreapproveInvoiceCheck: checked(CapMaster, Signs, (*Engine).checkPreapproveInvoiceCheck, (*Engine).handlePreapproveInvoiceCheck).authorizedBy(authorized(authorizePreapproveInvoiceCheck)),
+		hsmproto.TypePreapproveKeysend:      on(CapMaster, Signs, (*Engine).handlePreapproveKeysend).authorizedBy(authorized(authorizePreapproveKeysend)),
+		hsmproto.TypePreapproveKeysendCheck: on(CapMaster, Signs, (*Engine).handlePreapproveKeysendCheck).authorizedBy(authorized(authorizePreapproveKeysendCheck)),
 
 		// Peer connections and gossip.
 		hsmproto.TypeEcdhReq:                 on(CapECDH, Reveals, (*Engine).handleEcdh),
@@ -278,9 +287,9 @@ func init() {
 		hsmproto.TypeSignCommitmentTx:       on(CapMaster, Signs, (*Engine).handleSignCommitmentTx),
 
 		// Closing, splicing and the wallet.
-		hsmproto.TypeSignMutualCloseTx: checked(CapSignClosingTx, Signs, (*Engine).checkMutualClose, (*Engine).handleSignMutualCloseTx),
+		hsmproto.TypeSignMutualCloseTx: checked(CapSignClosingTx, Signs, (*Engine).checkMutualClose, (*Engine).handleSignMutualCloseTx).authorizedBy(authorized(authorizeMutualClose)),
 		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, Signs, (*Engine).handleSignSpliceTx),
-		hsmproto.TypeSignWithdrawal:    checked(CapMaster, Signs, (*Engine).checkWithdrawal, (*Engine).handleSignWithdrawal),
+		hsmproto.TypeSignWithdrawal:    checked(CapMaster, Signs, (*Engine).checkWithdrawal, (*Engine).handleSignWithdrawal).authorizedBy(authorized(authorizeWithdrawal)),
 
 		// On-chain sweeps after a close (onchaind, or lightningd for any channel).
 		hsmproto.TypeSignDelayedPaymentToUs:    checked(CapSignOnchainTx, Signs, checkDelayedPaymentToUs, (*Engine).handleSignDelayedPaymentToUs),
@@ -318,6 +327,12 @@ func (e *Engine) Handle(ctx context.Context, c Client, raw []byte) ([]byte, erro
 			return nil, err
 		}
 	}
+	if err := e.runAuthorize(ctx, c, r, m); err != nil {
+		if reply := declined(m, err); reply != nil {
+			return hsmproto.Marshal(reply)
+		}
+		return nil, err
+	}
 	reply, err := e.answer(ctx, c, r, m)
 	if err != nil {
 		var re *RefusalError
@@ -353,6 +368,8 @@ type engineOptions struct {
 	policyAllowlist []string
 	now             func() time.Time
 	intents         IntentSource
+	authorization   AuthorizationSettings
+	authReport      AuthorizationReporter
 }
 
 // WithSecretType says which kind of CLN hsm_secret the secret came from;
@@ -422,26 +439,20 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: %w", err)
 	}
-	var allow *policy.Allowlist
-	if len(o.policyAllowlist) > 0 {
-		name := o.network
-		if name == "" {
-			name = o.fixedNetwork
-		}
-		n, ok := policy.NetworkFor(name)
-		if !ok {
-			return nil, fmt.Errorf("signer: policy.allowlist needs the network the signer serves")
-		}
-		if allow, err = policy.ParseAllowlist(o.policyAllowlist, n); err != nil {
-			return nil, fmt.Errorf("signer: %w", err)
-		}
+	allowNetwork := o.network
+	if allowNetwork == "" {
+		allowNetwork = o.fixedNetwork
+	}
+	allow, err := parseAllowlist(o.policyAllowlist, allowNetwork)
+	if err != nil {
+		return nil, err
 	}
 	now := o.now
 	if now == nil {
 		now = time.Now
 	}
 	e := &Engine{
-		policy:        policySettings{limits: lim, warn: warn, allowlist: allow, now: now},
+		policy:        policySettings{limits: lim, warn: warn, now: now},
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
 		bip32Version:  o.bip32Version,
@@ -452,6 +463,14 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		state:         o.state,
 		stateSigner:   stateSigner,
 		intents:       o.intents,
+		authSettings:  o.authorization.withDefaults(),
+		authReport:    o.authReport,
+		payees:        lru.New[[32]byte, [33]byte](256),
+	}
+	e.allow.init(o.policyAllowlist, allowNetwork, allow)
+	if err := e.loadRuntimeAllowlist(); err != nil {
+		ring.Wipe()
+		return nil, fmt.Errorf("signer: %w", err)
 	}
 	if o.fixedNetwork != "" {
 		e.bip32Version, _ = BIP32VersionFor(o.fixedNetwork)

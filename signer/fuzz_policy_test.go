@@ -94,7 +94,7 @@ func TestAllowlistThroughEngine(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := e.policy.allowlist.Matches(tc.script, [][]uint32{tc.path})
+			got := e.allowlist().Matches(tc.script, [][]uint32{tc.path})
 			if got != tc.want {
 				t.Errorf("Matches = %v, want %v", got, tc.want)
 			}

@@ -49,7 +49,7 @@ func (e *Engine) spendOf(tx *wire.MsgTx, p *psbt.Packet, amount func(i int) (uin
 		if p != nil && i < len(p.Outputs) {
 			o.Ours = e.paysOurWallet(out.PkScript, &p.Outputs[i])
 		}
-		o.Allowlisted = e.policy.allowlist.Matches(out.PkScript, claimedPaths(p, i))
+		o.Allowlisted = e.allowlist().Matches(out.PkScript, claimedPaths(p, i))
 		s.Outputs[i] = o
 	}
 	return s
@@ -149,6 +149,9 @@ func scriptPaysKey(script []byte, pub *btcec.PublicKey) bool {
 // The check column of the route table.
 
 func (e *Engine) checkWithdrawal(_ Client, req *hsmproto.SignWithdrawal) *policy.Violation {
+	if e.authorizing() { // the destinations are authorizeWithdrawal's
+		return policy.CheckFee(policy.TagOnchainFeeRange, e.spendOfPSBT(req.Psbt), e.policy.limits)
+	}
 	return policy.CheckWithdrawal(e.spendOfPSBT(req.Psbt), e.policy.limits)
 }
 
@@ -159,6 +162,9 @@ func (e *Engine) checkWithdrawal(_ Client, req *hsmproto.SignWithdrawal) *policy
 // the commitment too.
 
 func (e *Engine) checkMutualClose(_ Client, req *hsmproto.SignMutualCloseTx) *policy.Violation {
+	if e.authorizing() { // the destination is authorizeMutualClose's
+		return policy.CheckFee(policy.TagMutualFeeRange, e.spendOfBitcoinTx(&req.Tx, 71), e.policy.limits)
+	}
 	return policy.CheckMutualClose(e.spendOfBitcoinTx(&req.Tx, 71), e.policy.limits)
 }
 
@@ -252,10 +258,9 @@ func (e *Engine) checkPreapproveInvoiceCheck(_ Client, req *hsmproto.PreapproveI
 
 // policySettings are the engine's policy settings other than its mode.
 type policySettings struct {
-	limits    policy.Limits
-	warn      policy.WarnList
-	allowlist *policy.Allowlist
-	now       func() time.Time
+	limits policy.Limits
+	warn   policy.WarnList
+	now    func() time.Time
 }
 
 // claimedPaths are the derivation paths the PSBT claims for output i.

@@ -41,7 +41,9 @@ func statefulEngine(t testing.TB, seed byte) (*signer.Engine, *state.Store) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st))
+	e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st),
+		// The generated payments and channels are the test's own: auto-approved.
+		signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 62, AutoApproveChannelsBelowSat: 1 << 62}))
 	if err != nil {
 		t.Fatal(err)
 	}

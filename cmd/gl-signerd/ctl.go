@@ -138,6 +138,7 @@ usage, 4 invalid configuration.`,
 		},
 	}
 	cmd.AddCommand(status, pause, resume, shutdown, call, channelsCommand(f), unfreezeCommand(f))
+	cmd.AddCommand(operatorCommands(f)...)
 	rootCmd.AddCommand(cmd)
 }
 
@@ -244,6 +245,7 @@ func printStatus(w io.Writer, s *daemon.Status, now time.Time) {
 	}
 	fmt.Fprintf(w, "audit log:    %s (%d lines written)\n", s.Audit.Path, s.Audit.Lines)
 	printStateStatus(w, s.State, now)
+	printVelocityStatus(w, s.Velocity)
 }
 
 // sortedTypes returns the message names of counts in order.

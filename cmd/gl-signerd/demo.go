@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -32,6 +34,7 @@ import (
 	"gl-signerd/internal/traffic"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
+	"gl-signerd/signer/policy"
 )
 
 type demoFlags struct {
@@ -51,8 +54,11 @@ throw-away seed and state directory, starts an emulated Greenlight (scheduler an
 node, mTLS gRPC on loopback), runs gl-signerd init, register and run as a user
 would, and then plays the node: channels opened, payments made and received,
 fees updated, channels closed cooperatively and by force, the wallet spent,
-the node moved to another address mid-traffic, and one request the signer must
-refuse. Channels end every way: cooperative close, our force close with the
+the node moved to another address mid-traffic, the operator's side of payments
+(one to a payee allowlisted with ctl allowlist add, one to an unknown payee
+declined until ctl approve, then retried), and one request the signer must
+refuse. The channels' own payments are below the demo daemon's
+policy.auto_approve_below_msat. Channels end every way: cooperative close, our force close with the
 to_local sweep, the peer's force close (our output spent from the wallet), and
 the peer broadcasting a revoked state (the penalty sweep). Every answer is
 checked: signatures by the right keys, transactions run through a script
@@ -234,7 +240,12 @@ func (d *demo) setup(ctx context.Context) error {
 		}
 	}
 	d.env = append(d.env, d.emu.Env()...)
-	d.env = append(d.env, "GL_SIGNERD_STREAMER_BACKOFF_INITIAL=50ms", "GL_SIGNERD_STREAMER_BACKOFF_MAX=1s", "GL_SIGNERD_LOG_FORMAT=json")
+	d.env = append(d.env, "GL_SIGNERD_STREAMER_BACKOFF_INITIAL=50ms", "GL_SIGNERD_STREAMER_BACKOFF_MAX=1s", "GL_SIGNERD_LOG_FORMAT=json",
+		// The channels' own payments are small: auto-approved. The
+		// payment story (paymentStory) pays more.
+		fmt.Sprintf("GL_SIGNERD_POLICY_AUTO_APPROVE_BELOW_MSAT=%d", demoAutoApproveMsat),
+		// The channels it funds too (the traffic's are below 5,000,000 sat).
+		"GL_SIGNERD_POLICY_AUTO_APPROVE_CHANNELS_BELOW_SAT=10000000")
 	fmt.Fprintf(d.out, "  state directory  %s (removed at the end)\n", d.state)
 	fmt.Fprintf(d.out, "  greenlight       emulated scheduler at %s\n", d.emu.SchedulerURI())
 	return nil
@@ -550,6 +561,10 @@ func (d *demo) traffic(ctx context.Context, node *glemu.Node, oracle *signer.Eng
 	}
 	d.printf("      wallet: %d outputs (funding change, closes, sweeps) spent to a new address; 3 peer handshakes; 1 invoice\n", n)
 
+	if err := d.paymentStory(ctx, g); err != nil {
+		return g.Stats(), err
+	}
+
 	_, err = g.Send(ctx, "hsmd_sign_message from the node", signer.MasterClient,
 		(&hsmproto.SignMessage{Msg: []byte("sign this scheduler challenge")}).Encode())
 	var re *traffic.RefusedError
@@ -585,4 +600,57 @@ func firstClause(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// demoAutoApproveMsat is the demo daemon's policy.auto_approve_below_msat:
+// above every payment of the channels' traffic (at most 210,000 sat),
+// below the payment story's.
+const demoAutoApproveMsat = 250_000_000
+
+// storyPaymentMsat is the amount of the payment story's payments.
+const storyPaymentMsat = 500_000_000
+
+// paymentStory shows the operator's side of payments: one to a payee the
+// operator allowlisted (ctl allowlist add) is approved; one to an unknown
+// payee is declined (approved=false, as hsmd declines a payment) and
+// becomes a pending approval; the operator approves it (ctl approve) and
+// the node's retry of the same payment is approved.
+func (d *demo) paymentStory(ctx context.Context, g *traffic.Generator) error {
+	known := g.NewPayee()
+	id := known.ID()
+	entry := "payee:" + hex.EncodeToString(id[:])
+	if _, err := d.command(ctx, "ctl", "--state-dir", d.state, "allowlist", "add", entry); err != nil {
+		return fmt.Errorf("ctl allowlist add: %w", err)
+	}
+	if err := g.PreapproveInvoice(ctx, "preapprove_invoice to an allowlisted payee", g.PayeeInvoice(known, storyPaymentMsat)); err != nil {
+		return fmt.Errorf("a payment to an allowlisted payee: %w", err)
+	}
+	d.printf("      payment of %d sat to a payee the operator allowlisted (ctl allowlist add payee:%x…): approved\n", storyPaymentMsat/1000, id[:4])
+
+	inv := g.PayeeInvoice(g.NewPayee(), storyPaymentMsat)
+	if err := g.PreapproveInvoice(ctx, "preapprove_invoice to an unknown payee", inv); !errors.Is(err, traffic.ErrDeclined) {
+		return fmt.Errorf("a payment to an unknown payee was not declined (%v)", err)
+	}
+	raw, err := d.command(ctx, "ctl", "--state-dir", d.state, "approvals", "--json")
+	if err != nil {
+		return fmt.Errorf("ctl approvals: %w", err)
+	}
+	var approvals []signer.ApprovalInfo
+	if err := json.Unmarshal(raw, &approvals); err != nil || len(approvals) != 1 || approvals[0].Status != "pending" {
+		return fmt.Errorf("ctl approvals --json after a declined payment: %s (%v)", raw, err)
+	}
+	num := strconv.FormatUint(approvals[0].ID, 10)
+	d.printf("      payment of %d sat to an unknown payee: declined (%s), approval %s pending (ctl approvals)\n", storyPaymentMsat/1000, policy.TagPaymentApproved, num)
+	out, err := d.command(ctx, "ctl", "--state-dir", d.state, "approve", num)
+	if err != nil {
+		return fmt.Errorf("ctl approve %s: %w", num, err)
+	}
+	if !strings.Contains(string(out), "approved") {
+		return fmt.Errorf("ctl approve %s said %q", num, out)
+	}
+	if err := g.PreapproveInvoice(ctx, "preapprove_invoice to an unknown payee, retried", inv); err != nil {
+		return fmt.Errorf("the retry of an approved payment: %w", err)
+	}
+	d.printf("      the operator approved it (ctl approve %s); the node's retry of the same payment: approved\n", num)
+	return nil
 }

@@ -6,20 +6,24 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"gl-signerd/config"
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/daemon"
+	"gl-signerd/signer"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/replay"
 )
 
 type replayFlags struct {
 	policy  string
+	config  string
 	verbose bool
 }
 
 func init() {
 	f := &replayFlags{}
 	cmd := &cobra.Command{
-		Use:   "replay [--policy enforce|warn|off] FILE.jsonl...",
+		Use:   "replay [--policy enforce|warn|off] [--config FILE] FILE.jsonl...",
 		Short: "Replay hsmd vector files against the signing engine",
 		Long: `Replay hsmd vector files (JSON Lines: a request, its client and CLN ` + hsmproto.CLNVersion + `'s
 hsmd reply per line, the format of shared/vectors) and check that the engine
@@ -38,11 +42,17 @@ anyway and lists each violation under its line, off answers exactly as CLN's
 hsmd does. CLN's own vectors sign malformed announcements on purpose: replay
 them with --policy off.
 
+--config FILE replays with the policy settings of a configuration file (the
+[policy] table: limits, warn list, allowlist, auto-approval, velocity limits;
+its network, if set; its mode unless --policy is given). Without it the
+defaults apply: every payment then needs an allowlisted payee, as the policy
+vectors' README says; deploy/examples/policy-vectors.toml lists their payees.
+
 Each failure is shown with the fields that differ (decoded with the hsmd wire
 codec; bytes when a reply does not decode). The output ends with the line
 "N passed, M failed"; the exit code is 1 when any line failed.`,
 		Example: `  gl-signerd replay --policy off ../shared/vectors/public.jsonl
-  gl-signerd replay ../shared/vectors/policy/benign.jsonl`,
+  gl-signerd replay --config deploy/examples/policy-vectors.toml ../shared/vectors/policy/benign.jsonl`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr("%s needs at least one vector file (JSON Lines), e.g. %s ../shared/vectors/public.jsonl", cmd.CommandPath(), cmd.CommandPath())
@@ -53,15 +63,40 @@ codec; bytes when a reply does not decode). The output ends with the line
 			if _, err := policy.ParseMode(f.policy); err != nil || f.policy == "" {
 				return usageErr("--policy %q is not one of enforce, warn or off", f.policy)
 			}
-			return runReplay(cmd, f, args)
+			var settings []signer.Option
+			if f.config != "" {
+				var err error
+				if settings, err = replaySettings(cmd, f); err != nil {
+					return err
+				}
+			}
+			return runReplay(cmd, f, args, settings)
 		},
 	}
 	cmd.Flags().StringVar(&f.policy, "policy", string(replay.PolicyEnforce), `policy mode: enforce (refuse), warn (sign and list violations) or off (CLN's hsmd behaviour)`)
+	cmd.Flags().StringVar(&f.config, "config", "", "replay with the policy settings of this configuration file")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "also list the lines that pass")
 	rootCmd.AddCommand(cmd)
 }
 
-func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
+// replaySettings reads --config: the engine options of its policy
+// settings, and its mode unless --policy was given.
+func replaySettings(cmd *cobra.Command, f *replayFlags) ([]signer.Option, error) {
+	cfg, err := config.Load(config.Options{File: f.config, Environ: []string{}})
+	if err != nil {
+		return nil, withExitCode(ExitConfig, err)
+	}
+	if !cmd.Flags().Changed("policy") {
+		f.policy = cfg.Policy.Mode
+	}
+	opts := daemon.PolicySettings(cfg)
+	if cfg.Network != "" {
+		opts = append(opts, signer.WithNetwork(cfg.Network))
+	}
+	return opts, nil
+}
+
+func runReplay(cmd *cobra.Command, f *replayFlags, files []string, settings []signer.Option) error {
 	out := cmd.OutOrStdout()
 	opts := replay.Options{Policy: replay.Policy(f.policy)}
 	stateOptions, cleanup, err := stateStores()
@@ -69,7 +104,10 @@ func runReplay(cmd *cobra.Command, f *replayFlags, files []string) error {
 		return withExitCode(ExitFailure, err)
 	}
 	defer cleanup()
-	opts.EngineOptions = stateOptions
+	opts.EngineOptions = func() ([]signer.Option, error) {
+		o, err := stateOptions()
+		return append(o, settings...), err
+	}
 	var total replay.Summary
 	for _, file := range files {
 		lines, err := replay.ReadFile(file)

@@ -20,11 +20,14 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"gl-signerd/internal/sharedfiles"
 )
 
 func TestMain(m *testing.M) {
@@ -83,4 +86,29 @@ func cmdUnhex(ts *testscript.TestScript, neg bool, args []string) {
 	b, err := hex.DecodeString(strings.Join(strings.Fields(ts.ReadFile(args[0])), ""))
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), b, 0o600))
+}
+
+// TestScriptVectors runs the transcripts of testdata/vectors, which replay
+// files of ../shared/vectors ($SHARED) with files of the repository
+// ($REPO).
+func TestScriptVectors(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(repo, "..", "shared")
+	if _, err := os.Stat(filepath.Join(shared, "vectors", "policy", "benign.jsonl")); err != nil {
+		sharedfiles.Missing(t, "%s is absent (the repo is not cloned next to shared/): %v", shared, err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/vectors",
+		RequireExplicitExec: true,
+		Cmds:                map[string]func(ts *testscript.TestScript, neg bool, args []string){"exitcode": cmdExitCode},
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("HOME", env.WorkDir)
+			env.Setenv("REPO", repo)
+			env.Setenv("SHARED", shared)
+			return nil
+		},
+	})
 }

@@ -289,7 +289,11 @@ func (l *Log) Append(ctx context.Context, r Record) error {
 	if err != nil {
 		return fmt.Errorf("audit: encoding a record: %w", err)
 	}
-	line = append(line, '\n')
+	return l.appendLine(ctx, append(line, '\n'))
+}
+
+// appendLine writes one encoded line as Append does.
+func (l *Log) appendLine(ctx context.Context, line []byte) error {
 	if l.interval > 0 {
 		return l.write(line)
 	}

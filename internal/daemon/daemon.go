@@ -21,6 +21,7 @@ import (
 	"gl-signerd/internal/control"
 	"gl-signerd/internal/metrics"
 	"gl-signerd/internal/signing"
+	"gl-signerd/signer"
 	"gl-signerd/signer/state"
 	"gl-signerd/streamer"
 )
@@ -44,6 +45,9 @@ type daemon struct {
 	// hsmd is the engine of gl-signerd hsmd serve (nil under Run), set
 	// once lightningd's hsmd_init arrived.
 	hsmd *lateEngine
+	// engine is Run's engine (nil under hsmd serve): signerEngine has
+	// either.
+	engine *signer.Engine
 
 	// stop asks run to shut down; the reason is logged.
 	stop func(reason string)
@@ -103,6 +107,7 @@ type Status struct {
 	LastRefusal *RefusalInfo    `json:"last_refusal,omitempty"`
 	Audit       AuditInfo       `json:"audit"`
 	State       *StateInfo      `json:"state,omitempty"`
+	Velocity    *VelocityInfo   `json:"velocity,omitempty"`
 }
 
 // DeviceInfo describes the device certificate in use.
@@ -235,7 +240,20 @@ func (d *daemon) status() Status {
 		s.Audit = AuditInfo{Path: d.audit.Path(), Lines: lines}
 	}
 	s.State = stateInfo(d.state)
+	s.Velocity = d.velocityInfo()
 	return s
+}
+
+// signerEngine is the engine the control commands act on: Run's, or
+// hsmd serve's once lightningd's hsmd_init arrived; nil before.
+func (d *daemon) signerEngine() *signer.Engine {
+	if d.engine != nil {
+		return d.engine
+	}
+	if d.hsmd != nil {
+		return d.hsmd.Load()
+	}
+	return nil
 }
 
 // registerCommands fills the control command table. A later command
@@ -249,6 +267,7 @@ func (d *daemon) registerCommands(srv *control.Server) {
 		},
 	})
 	d.registerStateCommands(srv)
+	d.registerOperatorCommands(srv)
 	srv.Register(control.Command{
 		Name: "pause",
 		Help: `refuse every signing request until "resume" (args: {"reason": "..."}, optional)`,

@@ -120,7 +120,7 @@ func TestControlCommands(t *testing.T) {
 	for _, c := range help.Commands {
 		names = append(names, c.Name)
 	}
-	if got := strings.Join(names, " "); got != "channels help pause resume shutdown status unfreeze" {
+	if got := strings.Join(names, " "); got != "allowlist approvals approve channels deny help pause resume shutdown status unfreeze" {
 		t.Errorf("commands: %s", got)
 	}
 	if string(call(t, path, "shutdown", nil)) != `{"stopping":true}` {

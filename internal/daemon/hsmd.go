@@ -85,6 +85,8 @@ func ServeHsmd(ctx context.Context, o HsmdOptions) error {
 	if err != nil {
 		return err
 	}
+	authLog := &authorizationLog{log: log.Named("authorization")} // to the audit log once open
+	policyOpts = append(policyOpts, signer.WithAuthorizationReporter(authLog.report))
 	if o.Policy == policy.ModeWarn || len(cfg.Policy.Warn) > 0 {
 		// After policyOptions' reporter: the last one set is used.
 		policyOpts = append(policyOpts, signer.WithPolicyReporter(func(c signer.Client, t uint16, v *policy.Violation) {
@@ -120,6 +122,7 @@ func ServeHsmd(ctx context.Context, o HsmdOptions) error {
 		if err != nil {
 			return withKind(Failed, err)
 		}
+		authLog.audit.Store(auditLog)
 		defer func() {
 			if err := auditLog.Close(); err != nil {
 				log.Error("the audit log could not be completed", zap.Error(err))

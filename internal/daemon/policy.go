@@ -22,17 +22,7 @@ func policyOptions(cfg *config.Config, log *zap.Logger) ([]signer.Option, error)
 		return nil, withKind(Config, err)
 	}
 	p := cfg.Policy
-	opts := []signer.Option{signer.WithPolicyMode(mode),
-		signer.WithPolicyLimits(policy.Limits{
-			MinFeerateSatPerKw:    uint64(p.MinFeerateSatPerKw),
-			MaxFeerateSatPerKw:    uint64(p.MaxFeerateSatPerKw),
-			MaxFeePercent:         uint64(p.MaxFeePercent),
-			MinContestDelayBlocks: uint64(p.MinToSelfDelayBlocks),
-			MaxContestDelayBlocks: uint64(p.MaxToSelfDelayBlocks),
-		}),
-		signer.WithPolicyWarn(p.Warn),
-		signer.WithPolicyAllowlist(p.Allowlist),
-	}
+	opts := append([]signer.Option{signer.WithPolicyMode(mode)}, PolicySettings(cfg)...)
 	if _, err := policy.ParseWarnList(p.Warn); err != nil {
 		return nil, withKind(Config, err)
 	}
@@ -57,4 +47,38 @@ func policyOptions(cfg *config.Config, log *zap.Logger) ([]signer.Option, error)
 		}
 	}
 	return opts, nil
+}
+
+// AuthorizationSettings are the engine's authorization settings of the
+// policy.* keys: auto-approval of payments and channels, the approvals'
+// timeouts, velocity limits.
+func AuthorizationSettings(cfg *config.Config) signer.AuthorizationSettings {
+	p := cfg.Policy
+	return signer.AuthorizationSettings{
+		AutoApproveBelowMsat:        p.AutoApproveBelowMsat,
+		AutoApproveChannelsBelowSat: p.AutoApproveChannelsBelowSat,
+		ApprovalTimeout:             p.ApprovalTimeout,
+		ApprovalValidFor:            p.ApprovalValidFor,
+		Payments:                    policy.VelocityLimit{PerHour: p.MaxPaymentsPerHourMsat, PerDay: p.MaxPaymentsPerDayMsat},
+		Withdrawals:                 policy.VelocityLimit{PerHour: p.MaxWithdrawalsPerHourSat, PerDay: p.MaxWithdrawalsPerDaySat},
+	}
+}
+
+// PolicySettings are the engine options of the policy.* settings other
+// than the mode: limits, warn list, allowlist and authorization (also
+// what gl-signerd replay --config uses).
+func PolicySettings(cfg *config.Config) []signer.Option {
+	p := cfg.Policy
+	return []signer.Option{
+		signer.WithPolicyLimits(policy.Limits{
+			MinFeerateSatPerKw:    uint64(p.MinFeerateSatPerKw),
+			MaxFeerateSatPerKw:    uint64(p.MaxFeerateSatPerKw),
+			MaxFeePercent:         uint64(p.MaxFeePercent),
+			MinContestDelayBlocks: uint64(p.MinToSelfDelayBlocks),
+			MaxContestDelayBlocks: uint64(p.MaxToSelfDelayBlocks),
+		}),
+		signer.WithPolicyWarn(p.Warn),
+		signer.WithPolicyAllowlist(p.Allowlist),
+		signer.WithAuthorization(AuthorizationSettings(cfg)),
+	}
 }

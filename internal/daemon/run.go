@@ -88,6 +88,8 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	authLog := &authorizationLog{log: log.Named("authorization")}
+	policyOpts = append(policyOpts, signer.WithAuthorizationReporter(authLog.report))
 	eng, network, err := unlockEngine(cfg, o.Unlock, append(policyOpts, signer.WithState(stateStore))...)
 	if err != nil {
 		return err
@@ -115,6 +117,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	authLog.audit.Store(auditLog)
 	auditClosed := false
 	defer func() {
 		if !auditClosed {
@@ -138,6 +141,7 @@ func Run(ctx context.Context, o Options) error {
 		audit:        auditLog,
 		byType:       map[string]*TypeCounts{},
 		state:        stateStore,
+		engine:       eng,
 		stop:         func(reason string) { cancel(errors.New(reason)) },
 	}
 	d.handler = signing.NewHandler(eng, signing.Options{Audit: auditLog, Observe: d.observe, Logger: log.Named("signing")})

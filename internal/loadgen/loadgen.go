@@ -244,7 +244,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if cfg.KeepDir {
 		level = "debug"
 	}
-	env = append(env, "GL_SIGNERD_LOG_LEVEL="+level, "GL_SIGNERD_LOG_FORMAT=json")
+	env = append(env, "GL_SIGNERD_LOG_LEVEL="+level, "GL_SIGNERD_LOG_FORMAT=json",
+		// The load's payments and channels are the bench's own: auto-approved.
+		"GL_SIGNERD_POLICY_AUTO_APPROVE_BELOW_MSAT=1000000000000", "GL_SIGNERD_POLICY_AUTO_APPROVE_CHANNELS_BELOW_SAT=2100000000000000")
 	run := func(stdin io.Reader, args ...string) ([]byte, error) {
 		c := exec.CommandContext(ctx, cfg.Binary, args...)
 		c.Env = env

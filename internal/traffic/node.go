@@ -191,6 +191,8 @@ func invoiceData(hash [32]byte, rng *rand.Rand, description string) []byte {
 // invoiceHRP is the human-readable part for amountMsat.
 func (g *Generator) invoiceHRP(amountMsat uint64) string {
 	switch {
+	case amountMsat == 0:
+		return g.hrp
 	case amountMsat%100_000_000 == 0:
 		return fmt.Sprintf("%s%dm", g.hrp, amountMsat/100_000_000)
 	case amountMsat%100_000 == 0:

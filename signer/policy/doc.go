@@ -40,6 +40,10 @@
 //	policy-contest-delay-range             a setup_channel to_self_delay is outside the configured range
 //	policy-commitment-fee-range            a commitment's feerate or fee share is out of bounds
 //	policy-invoice-not-expired             preapprove_invoice of an expired invoice
+//	policy-payment-approved                a payment no intent, allowlisted payee, approval or auto-approval authorizes
+//	policy-payment-velocity                a payment past the hourly or daily payment limit
+//	policy-onchain-velocity                a withdrawal past the hourly or daily withdrawal limit
+//	policy-channel-approved                a channel we fund that no intent, allowlisted peer, approval or auto-approval authorizes
 //
 // Why these checks (docs/security.md has the whole audit): the node key
 // signs a Greenlight scheduler challenge as SHA256d("Lightning Signed

@@ -78,6 +78,9 @@ func FuzzInvoiceString(f *testing.F) {
 				t.Fatalf("expiry wraps: %d + %d", inv.Timestamp, inv.ExpirySeconds)
 			}
 			CheckInvoiceNotExpired(inv, 1_800_000_000)
+			if id, v := InvoicePayee(s, inv); v == nil && id[0] != 2 && id[0] != 3 && !inv.HasPayee {
+				t.Fatalf("InvoicePayee recovered %x", id)
+			}
 		}
 	})
 }

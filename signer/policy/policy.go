@@ -66,6 +66,7 @@ var Tags = []string{
 	TagMutualDestinationAllowlisted, TagMutualFeeRange,
 	TagHTLCLocktime, TagHTLCSequence, TagHTLCVersion,
 	TagContestDelayRange, TagCommitmentFeeRange, TagInvoiceNotExpired,
+	TagPaymentApproved, TagPaymentVelocity, TagOnchainVelocity, TagChannelApproved,
 }
 
 // Violation is a broken rule: its stable tag and a sentence saying what

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -45,18 +46,20 @@ func (l WarnList) Matches(tag string) bool {
 	return false
 }
 
-// Allowlist is the setting policy.allowlist: on-chain destinations the
-// operator accepts besides our wallet, as "address:<addr>" (that
-// script) or "xpub:<xpub>" (any key of it at a non-hardened path below it,
-// as P2WPKH, P2SH-P2WPKH or key-path P2TR).
+// Allowlist is the setting policy.allowlist (with the entries added at
+// run time): destinations the operator accepts besides our wallet, as
+// "address:<addr>" (that script), "xpub:<xpub>" (any key of it at a
+// non-hardened path below it, as P2WPKH, P2SH-P2WPKH or key-path P2TR) or
+// "payee:<node id>" (payments to that node).
 type Allowlist struct {
 	scripts map[string]bool
 	xpubs   []*hdkeychain.ExtendedKey
+	payees  map[[33]byte]bool
 }
 
 // ParseAllowlist reads the entries for network.
 func ParseAllowlist(entries []string, network Network) (*Allowlist, error) {
-	a := &Allowlist{scripts: map[string]bool{}}
+	a := &Allowlist{scripts: map[string]bool{}, payees: map[[33]byte]bool{}}
 	params := chainParams(network)
 	for _, entry := range entries {
 		kind, val, _ := strings.Cut(entry, ":")
@@ -78,12 +81,28 @@ func ParseAllowlist(entries []string, network Network) (*Allowlist, error) {
 			}
 			a.xpubs = append(a.xpubs, k)
 		case "payee":
-			return nil, fmt.Errorf("policy.allowlist entry %q: payee entries come with the payment checks that need channel state, which this signer does not have yet", entry)
+			id, err := hex.DecodeString(val)
+			if err != nil || len(id) != 33 || (id[0] != 2 && id[0] != 3) {
+				return nil, fmt.Errorf("policy.allowlist entry %q is not payee:<node id> (66 hex digits, starting 02 or 03)", printable(entry))
+			}
+			if _, err := btcec.ParsePubKey(id); err != nil {
+				return nil, fmt.Errorf("policy.allowlist entry %q: the node id is not a point on the curve", entry)
+			}
+			a.payees[[33]byte(id)] = true
 		default:
-			return nil, fmt.Errorf("policy.allowlist entry %q is not address:<addr> or xpub:<xpub>", entry)
+			return nil, fmt.Errorf("policy.allowlist entry %q is not address:<addr>, xpub:<xpub> or payee:<node id>", printable(entry))
 		}
 	}
 	return a, nil
+}
+
+// HasPayees reports whether any payee is allowlisted (finding an
+// invoice's payee costs a key recovery: not done when none is).
+func (a *Allowlist) HasPayees() bool { return a != nil && len(a.payees) > 0 }
+
+// HasPayee reports whether payments to node id are allowlisted.
+func (a *Allowlist) HasPayee(id [33]byte) bool {
+	return a != nil && a.payees[id]
 }
 
 // Matches reports whether script is allowlisted: listed as an address,

@@ -47,6 +47,8 @@ type Store struct {
 	batchPuts []put // write's buffer (the committing goroutine's)
 
 	sync syncState // the node's copy (sync.go)
+
+	operator operatorStore // the operator's record (operator.go)
 }
 
 // Stats describe the store for `ctl status` and metrics.
@@ -158,6 +160,9 @@ func (s *Store) load(logged []put) error {
 			}
 			s.node = n
 		}
+		if err := s.loadOperator(tx); err != nil {
+			return err
+		}
 		if v := tx.Bucket(bucketMeta).Get(keyLastCommit); len(v) == 8 {
 			s.stats.LastCommit = time.Unix(0, int64(binary.BigEndian.Uint64(v)))
 		}
@@ -180,6 +185,10 @@ func (s *Store) load(logged []put) error {
 				return fmt.Errorf("could not read the state log %s: %w", walPath(s.path), err)
 			}
 			s.node = n
+		case string(bucketOperator):
+			if err := s.replayOperator(p.value); err != nil {
+				return fmt.Errorf("could not read the state log %s: %w", walPath(s.path), err)
+			}
 		case string(bucketMeta):
 			if string(p.key) == string(keyLastCommit) && len(p.value) == 8 {
 				s.stats.LastCommit = time.Unix(0, int64(binary.BigEndian.Uint64(p.value)))

@@ -24,7 +24,7 @@ import (
 // Log format: a 16-byte header, "glsw", u32 format = 1, u64 generation;
 // then frames, each u32 payload length, u64 generation, u32 CRC-32C of the
 // payload, then the payload: u16 put count, each u8 bucket (1 channels,
-// 2 node, 3 meta), u16 key length, key, u32 value length, value. The log
+// 2 node, 3 meta, 4 operator), u16 key length, key, u32 value length, value. The log
 // ends at the first frame that is short, has length 0, another generation
 // or a CRC that does not match: a frame torn by a crash was never
 // acknowledged (its fdatasync had not returned), and frames of an earlier
@@ -52,7 +52,7 @@ var walCRC = crc32.MakeTable(crc32.Castagnoli)
 // walPath is the log of the store at path.
 func walPath(path string) string { return path + "-wal" }
 
-var walBuckets = [][]byte{nil, bucketChannels, bucketNode, bucketMeta}
+var walBuckets = [][]byte{nil, bucketChannels, bucketNode, bucketMeta, bucketOperator}
 
 func walBucketID(b []byte) byte {
 	for i, w := range walBuckets {

@@ -121,7 +121,10 @@ func newFixtureSeed(t *testing.T, secret []byte, network string, opts glemu.Opti
 	f.nodeID = f.oracle.NodeID()
 	home := filepath.Join(f.dir, "home")
 	os.Mkdir(home, 0o700)
-	f.env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir(), "GL_SIGNERD_LOG_FORMAT=json"}, emu.Env()...)
+	f.env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "TMPDIR=" + os.TempDir(), "GL_SIGNERD_LOG_FORMAT=json",
+		// The generated payments and channels (and the policy vectors')
+		// are the test's own: auto-approved.
+		"GL_SIGNERD_POLICY_AUTO_APPROVE_BELOW_MSAT=1000000000000", "GL_SIGNERD_POLICY_AUTO_APPROVE_CHANNELS_BELOW_SAT=2100000000000000"}, emu.Env()...)
 	f.env = append(f.env, env...)
 	if out, code := f.runCmd("register", "--state-dir", f.state, "--passphrase-file", f.passF); code != 0 {
 		t.Fatalf("register: exit %d\n%s", code, out)
