@@ -49,6 +49,7 @@ type Store struct {
 	sync syncState // the node's copy (sync.go)
 
 	operator operatorStore // the operator's record (operator.go)
+	intents  intentRecords // consumed intents and issued runes (intents.go)
 }
 
 // Stats describe the store for `ctl status` and metrics.
