@@ -79,6 +79,7 @@ type Config struct {
 	Streamer  StreamerConfig  `koanf:"streamer"`
 	Audit     AuditConfig     `koanf:"audit"`
 	Policy    PolicyConfig    `koanf:"policy"`
+	Intent    IntentConfig    `koanf:"intent"`
 }
 
 // SchedulerConfig locates the Greenlight scheduler.
@@ -160,6 +161,15 @@ type PolicyConfig struct {
 	MaxWithdrawalsPerDaySat     uint64        `koanf:"max_withdrawals_per_day_sat" help:"most satoshis withdrawn to outputs not our wallet's within any 24 hours; 0 is no limit"`
 }
 
+// IntentConfig sets how the user's intents (the signed gRPC calls a
+// Greenlight node attaches to a request; docs/policy.md) are judged.
+type IntentConfig struct {
+	MaxAgeSeconds uint32 `koanf:"max_age_seconds" help:"how old (or how far ahead of our clock) a user's signed call may be and still authorize a request, in seconds"`
+}
+
+// MaxIntentAgeSeconds bounds intent.max_age_seconds (a day).
+const MaxIntentAgeSeconds = 86400
+
 // Default returns the built-in configuration for a state directory.
 func Default(stateDir string) *Config {
 	return &Config{
@@ -186,6 +196,7 @@ func Default(stateDir string) *Config {
 			ApprovalTimeout:      time.Hour,
 			ApprovalValidFor:     time.Hour,
 		},
+		Intent: IntentConfig{MaxAgeSeconds: 600},
 	}
 }
 
@@ -324,6 +335,9 @@ func (c *Config) validate() map[string]string {
 		bad["policy.max_feerate_sat_per_kw"] = fmt.Sprintf("%d is below policy.min_feerate_sat_per_kw (%d)", c.Policy.MaxFeerateSatPerKw, c.Policy.MinFeerateSatPerKw)
 	}
 	oneOf("policy.profile", c.Policy.Profile, PolicyProfiles)
+	if c.Intent.MaxAgeSeconds == 0 || c.Intent.MaxAgeSeconds > MaxIntentAgeSeconds {
+		bad["intent.max_age_seconds"] = fmt.Sprintf("%d is not between 1 and %d seconds (a day)", c.Intent.MaxAgeSeconds, MaxIntentAgeSeconds)
+	}
 	if c.Policy.MaxFeePercent == 0 || c.Policy.MaxFeePercent > 100 {
 		bad["policy.max_fee_percent"] = fmt.Sprintf("%d is not a share between 1 and 100 percent", c.Policy.MaxFeePercent)
 	}

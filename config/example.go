@@ -48,6 +48,7 @@ var units = map[string]string{
 	"policy.max_payments_per_day_msat":       "millisatoshis",
 	"policy.max_withdrawals_per_hour_sat":    "satoshis",
 	"policy.max_withdrawals_per_day_sat":     "satoshis",
+	"intent.max_age_seconds":                 "seconds",
 }
 
 // exampleStateDir is the state directory the example's defaults are shown

@@ -30,7 +30,23 @@ type Event struct {
 	Tag        string `json:"tag,omitempty"`
 	Reason     string `json:"reason,omitempty"`
 	ApprovalID uint64 `json:"approval_id,omitempty"`
+	// Method is the gRPC method of a user's call (intent events); ID
+	// names what the event is about (a call's id, a rune's number);
+	// Detail says what was decided (a rune's restrictions).
+	Method string `json:"method,omitempty"`
+	ID     string `json:"id,omitempty"`
+	Detail string `json:"detail,omitempty"`
 }
+
+// Events of the user's intents and runes.
+const (
+	// EventIntentAccepted and EventIntentRefused: a user's signed call
+	// (Greenlight PendingRequest) judged for a request.
+	EventIntentAccepted = "intent_accepted"
+	EventIntentRefused  = "intent_refused"
+	// EventRuneCreated: gl-signerd ctl rune create issued a rune.
+	EventRuneCreated = "rune_created"
+)
 
 // AppendEvent writes e as Append writes a Record.
 func (l *Log) AppendEvent(ctx context.Context, e Event) error {

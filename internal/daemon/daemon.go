@@ -22,6 +22,7 @@ import (
 	"gl-signerd/internal/metrics"
 	"gl-signerd/internal/signing"
 	"gl-signerd/signer"
+	"gl-signerd/signer/intent"
 	"gl-signerd/signer/state"
 	"gl-signerd/streamer"
 )
@@ -47,7 +48,9 @@ type daemon struct {
 	hsmd *lateEngine
 	// engine is Run's engine (nil under hsmd serve): signerEngine has
 	// either.
-	engine *signer.Engine
+	engine  *signer.Engine
+	intents *intent.Source
+	events  *eventLog // intent decisions and rune changes, audited
 
 	// stop asks run to shut down; the reason is logged.
 	stop func(reason string)
@@ -268,6 +271,7 @@ func (d *daemon) registerCommands(srv *control.Server) {
 	})
 	d.registerStateCommands(srv)
 	d.registerOperatorCommands(srv)
+	d.registerRuneCommands(srv)
 	srv.Register(control.Command{
 		Name: "pause",
 		Help: `refuse every signing request until "resume" (args: {"reason": "..."}, optional)`,

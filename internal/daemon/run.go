@@ -24,6 +24,7 @@ import (
 	"gl-signerd/internal/signing"
 	"gl-signerd/secretstore"
 	"gl-signerd/signer"
+	"gl-signerd/signer/intent"
 	"gl-signerd/streamer"
 	schedpb "gl-signerd/streamer/pb/scheduler"
 )
@@ -90,7 +91,14 @@ func Run(ctx context.Context, o Options) error {
 	}
 	authLog := &authorizationLog{log: log.Named("authorization")}
 	policyOpts = append(policyOpts, signer.WithAuthorizationReporter(authLog.report))
-	eng, network, err := unlockEngine(cfg, o.Unlock, append(policyOpts, signer.WithState(stateStore))...)
+	events := &eventLog{}
+	var intents *intent.Source
+	withIntents := func(seed *secretstore.Seed, network string) ([]signer.Option, error) {
+		var err error
+		intents, err = newIntentSource(cfg, seed, network, stateStore, log, events)
+		return []signer.Option{signer.WithIntentSource(intents)}, err
+	}
+	eng, network, err := unlockEngine(cfg, o.Unlock, withIntents, append(policyOpts, signer.WithState(stateStore))...)
 	if err != nil {
 		return err
 	}
@@ -118,6 +126,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	authLog.audit.Store(auditLog)
+	events.log.Store(auditLog)
 	auditClosed := false
 	defer func() {
 		if !auditClosed {
@@ -142,6 +151,8 @@ func Run(ctx context.Context, o Options) error {
 		byType:       map[string]*TypeCounts{},
 		state:        stateStore,
 		engine:       eng,
+		intents:      intents,
+		events:       events,
 		stop:         func(reason string) { cancel(errors.New(reason)) },
 	}
 	d.handler = signing.NewHandler(eng, signing.Options{Audit: auditLog, Observe: d.observe, Logger: log.Named("signing")})
@@ -197,7 +208,7 @@ func Run(ctx context.Context, o Options) error {
 
 // unlockEngine opens the secret store with unlock and builds the signing
 // engine for it; the seed is wiped before it returns.
-func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error), opts ...signer.Option) (*signer.Engine, string, error) {
+func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error), seedOpts func(*secretstore.Seed, string) ([]signer.Option, error), opts ...signer.Option) (*signer.Engine, string, error) {
 	seed, err := unlock()
 	if err != nil {
 		return nil, "", err
@@ -206,6 +217,13 @@ func unlockEngine(cfg *config.Config, unlock func() (*secretstore.Seed, error), 
 	network, err := seedNetwork(cfg, seed)
 	if err != nil {
 		return nil, "", err
+	}
+	if seedOpts != nil {
+		more, err := seedOpts(seed, network)
+		if err != nil {
+			return nil, "", err
+		}
+		opts = append(opts, more...)
 	}
 	eng, err := NewEngine(seed, opts...)
 	if err != nil {

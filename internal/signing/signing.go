@@ -54,6 +54,7 @@ import (
 	"gl-signerd/hsmproto"
 	"gl-signerd/internal/audit"
 	"gl-signerd/signer"
+	"gl-signerd/signer/intent"
 	"gl-signerd/streamer"
 )
 
@@ -226,7 +227,7 @@ func (h *Handler) HandleHsmRequest(ctx context.Context, req streamer.Request) st
 		}
 		d.Tag, err = TagPaused, errors.New(msg)
 	default:
-		reply, err = h.engine.Handle(ctx, d.Client, req.Raw)
+		reply, err = h.engine.Handle(intent.WithPending(ctx, pendingOf(req.Requests)), d.Client, req.Raw)
 		if err != nil && ctx.Err() != nil {
 			// The stream is gone: nothing is answered, the node replays
 			// the request to the next signer, and nothing was decided.
@@ -323,4 +324,18 @@ func record(d Decision) audit.Record {
 		r.Peer = hex.EncodeToString(d.Client.PeerID[:])
 	}
 	return r
+}
+
+// pendingOf is the user's calls a request carries, as signer/intent reads
+// them from the request's context (the engine's IntentSource verifies
+// them).
+func pendingOf(rs []streamer.PendingRequest) []intent.Pending {
+	if len(rs) == 0 {
+		return nil
+	}
+	out := make([]intent.Pending, len(rs))
+	for i, r := range rs {
+		out[i] = intent.Pending{Request: r.Request, URI: r.URI, Signature: r.Signature, PubKey: r.PubKey, Timestamp: r.Timestamp, Rune: r.Rune}
+	}
+	return out
 }

@@ -308,3 +308,7 @@ func (s *Source) funds(call *Call, tx *wire.MsgTx) bool {
 	}
 	return false
 }
+
+// Master is the master rune the source verifies runes against (and
+// gl-signerd ctl rune create carves from).
+func (s *Source) Master() *Master { return s.verifier.Master }
