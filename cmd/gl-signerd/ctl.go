@@ -137,7 +137,7 @@ usage, 4 invalid configuration.`,
 			return printRaw(cmd.OutOrStdout(), raw, err)
 		},
 	}
-	cmd.AddCommand(status, pause, resume, shutdown, call, channelsCommand(f), unfreezeCommand(f))
+	cmd.AddCommand(status, pause, resume, shutdown, call, channelsCommand(f), unfreezeCommand(f), runeCommand(f))
 	cmd.AddCommand(operatorCommands(f)...)
 	rootCmd.AddCommand(cmd)
 }

@@ -34,3 +34,18 @@ func TestPrintStatus(t *testing.T) {
 		}
 	}
 }
+
+// printRunes lists issued runes as a table, or says there are none.
+func TestPrintRunes(t *testing.T) {
+	var sb strings.Builder
+	printRunes(&sb, nil)
+	if sb.String() != "no runes issued\n" {
+		t.Errorf("no runes: %q", sb.String())
+	}
+	sb.Reset()
+	printRunes(&sb, []daemon.RuneInfo{{ID: 3, Created: time.Date(2026, 12, 6, 16, 0, 0, 0, time.UTC), Restrictions: "pubkey=04ab&method=pay", Rune: "AAAA"}})
+	want := "ID  CREATED               RESTRICTIONS            RUNE\n3   2026-12-06 16:00:00Z  pubkey=04ab&method=pay  AAAA\n"
+	if sb.String() != want {
+		t.Errorf("runes:\n%s\nwant\n%s", sb.String(), want)
+	}
+}
