@@ -50,6 +50,9 @@ type Node struct {
 	answers map[uint32][32]byte
 	state   map[string]*glpb.SignerStateEntry
 	streams map[*nodeStream]struct{}
+	// calls are the user's calls in flight (AddCall): attached to every
+	// request submitted meanwhile.
+	calls []*glpb.PendingRequest
 	// streamsChanged is closed and replaced whenever a stream opens or
 	// closes.
 	streamsChanged chan struct{}
@@ -341,6 +344,7 @@ func (n *Node) Submit(ctx context.Context, req *glpb.HsmRequest) (*glpb.HsmRespo
 	p := &pendingRequest{req: r, done: make(chan *glpb.HsmResponse, 1)}
 
 	n.mu.Lock()
+	r.Requests = append(r.Requests, n.calls...)
 	r.RequestId = n.nextID
 	n.nextID++
 	n.pending[r.RequestId] = p
