@@ -467,14 +467,19 @@ func (d *demo) traffic(ctx context.Context, node *glemu.Node, oracle *signer.Eng
 			d.mu.Unlock()
 		}
 	}
+	fmt.Fprintln(d.out, "[4/5] traffic: lightningd, its subdaemons and the channel peers")
+	app, err := d.userApp(ctx)
+	if err != nil {
+		return traffic.Stats{}, err
+	}
 	g, err := traffic.New(node.InitMsg(), traffic.NodeSender(node), traffic.Options{
 		Seed:   uint64(seed[0]) | uint64(seed[1])<<8 | uint64(seed[2])<<16 | uint64(seed[3])<<24,
 		Oracle: traffic.EngineSender(oracle), Observe: observe, Network: "regtest",
+		UserCall: app.Caller(node),
 	})
 	if err != nil {
 		return traffic.Stats{}, err
 	}
-	fmt.Fprintln(d.out, "[4/5] traffic: lightningd, its subdaemons and the channel peers")
 	if err := g.Boot(ctx); err != nil {
 		return g.Stats(), err
 	}
@@ -653,4 +658,27 @@ func (d *demo) paymentStory(ctx context.Context, g *traffic.Generator) error {
 	}
 	d.printf("      the operator approved it (ctl approve %s); the node's retry of the same payment: approved\n", num)
 	return nil
+}
+
+// userApp is the user's application on the emulated Greenlight: a device
+// key, and a rune for it from gl-signerd ctl rune create; the payments and
+// invoices of the traffic carry its signed calls.
+func (d *demo) userApp(ctx context.Context) (*glemu.Device, error) {
+	app, err := glemu.NewDevice()
+	if err != nil {
+		return nil, err
+	}
+	out, err := d.command(ctx, "ctl", "rune", "create", "--json", "--state-dir", d.state, "--restriction", app.PubkeyRestriction())
+	if err != nil {
+		return nil, err
+	}
+	var r daemon.RuneInfo
+	if err := json.Unmarshal(out, &r); err != nil {
+		return nil, fmt.Errorf("ctl rune create printed %q: %w", out, err)
+	}
+	if err := app.SetRune(r.Rune); err != nil {
+		return nil, err
+	}
+	d.printf("      app: a device key and rune %d (ctl rune create); its Pay and Invoice calls travel with the requests\n", r.ID)
+	return app, nil
 }

@@ -136,3 +136,16 @@ func decodeRune(s string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Caller returns a function that makes a call signed by d in flight on n
+// until its done is called (traffic's Options.UserCall). A call that
+// cannot be signed is not made.
+func (d *Device) Caller(n *Node) func(method string, body []byte) (done func()) {
+	return func(method string, body []byte) func() {
+		c, err := d.Call(method, body)
+		if err != nil {
+			return func() {}
+		}
+		return n.AddCall(c)
+	}
+}

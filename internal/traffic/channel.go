@@ -14,7 +14,9 @@ import (
 	"github.com/lightningnetwork/lnd/input"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/glemu"
 	"gl-signerd/signer"
+	"gl-signerd/signer/intent"
 )
 
 // ChannelOptions describes a channel to open. Zero values pick defaults.
@@ -483,6 +485,7 @@ func (ch *Channel) pay(ctx context.Context, amountMsat uint64, fulfill bool) (ui
 	}
 	h := ch.newHTLC(amountMsat, true)
 	inv := ch.g.peerInvoice(ch.peer, amountMsat, h.hash, ch.rng)
+	defer ch.g.userCall(intent.MethodPay, glemu.PayBody(inv))()
 	_, err := ask(ctx, ch.g, ch.name("preapprove_invoice %d msat", amountMsat), signer.MasterClient,
 		&hsmproto.PreapproveInvoice{Invstring: inv}, func(r *hsmproto.PreapproveInvoiceReply) error {
 			if !r.Approved {

@@ -38,6 +38,12 @@ type Options struct {
 	Oracle Sender
 	// Observe, if set, is called after every request.
 	Observe func(Event)
+	// UserCall, if set, is the user's application: the generator calls it
+	// with the cln-grpc call (method and protobuf body) behind a payment
+	// (Pay) or an invoice (Invoice) before sending its requests, and calls
+	// done after (glemu's Device.Caller attaches the signed call to the
+	// node's requests meanwhile).
+	UserCall func(method string, body []byte) (done func())
 	// FirstDBID is the dbid of the first channel (default 1). Channels get
 	// consecutive dbids.
 	FirstDBID uint64
@@ -205,4 +211,12 @@ func (g *Generator) Send(ctx context.Context, name string, c signer.Client, raw 
 	var reply []byte
 	err := g.exchange(ctx, Request{Name: name, Client: c, Raw: raw}, func(r []byte) error { reply = r; return nil })
 	return reply, err
+}
+
+// userCall starts the user's call behind what follows (Options.UserCall).
+func (g *Generator) userCall(method string, body []byte) (done func()) {
+	if g.opts.UserCall == nil {
+		return func() {}
+	}
+	return g.opts.UserCall(method, body)
 }

@@ -14,7 +14,9 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/glemu"
 	"gl-signerd/signer"
+	"gl-signerd/signer/intent"
 )
 
 // Node-level traffic: start-up, peer connections, gossip and invoices.
@@ -241,6 +243,7 @@ func (g *Generator) signOurInvoice(ctx context.Context, amountMsat uint64, hash 
 	hrp := g.invoiceHRP(amountMsat)
 	data := invoiceData(hash, rng, "traffic invoice")
 	h := invoiceHash(hrp, data)
+	defer g.userCall(intent.MethodInvoice, glemu.InvoiceBody("traffic invoice", fmt.Sprintf("traffic %x", hash[:8]), amountMsat))()
 	_, err := ask(ctx, g, fmt.Sprintf("sign_invoice %s", hrp), signer.MasterClient, &hsmproto.SignInvoice{U5bytes: data, Hrp: []byte(hrp)},
 		func(r *hsmproto.SignInvoiceReply) error {
 			compact := append([]byte{27 + 4 + r.Sig[64]}, r.Sig[:64]...)
