@@ -85,6 +85,12 @@ func NewSource(seed []byte, network string, maxAge time.Duration, store Store, o
 	return s, nil
 }
 
+// mapped are the methods whose calls can authorize a request.
+var mapped = map[string]bool{
+	MethodPay: true, MethodPreApproveInvoice: true, MethodTrampolinePay: true, MethodKeySend: true,
+	MethodPreApproveKeysend: true, MethodWithdraw: true, MethodFundChannel: true, MethodClose: true, MethodInvoice: true,
+}
+
 // Authorizable reports whether some call can authorize m.
 func Authorizable(m hsmproto.Message) bool {
 	switch m.(type) {
@@ -97,10 +103,13 @@ func Authorizable(m hsmproto.Message) bool {
 	return false
 }
 
-// Authorize implements signer.IntentSource: the first verified, fresh
-// call in ctx that asks for m and was not consumed by another request is
-// recorded as consumed by m (durably) and returned. A call consumed by m
-// itself (the same bytes resent) authorizes it again.
+// Authorize implements signer.IntentSource: the first call in ctx that
+// asks for m, verifies (Verifier) and was not consumed by another request
+// is recorded as consumed by m (durably) and returned. A call consumed by
+// m itself (the same bytes resent) authorizes it again. Only calls of the
+// mapped methods are judged, and only those that ask for m (or whose
+// body does not decode) are reported: a node attaches every call in
+// flight to every request.
 func (s *Source) Authorize(ctx context.Context, c signer.Client, m hsmproto.Message) (*signer.Intent, error) {
 	pending := PendingFrom(ctx)
 	if len(pending) == 0 || !Authorizable(m) {
@@ -113,16 +122,25 @@ func (s *Source) Authorize(ctx context.Context, c signer.Client, m hsmproto.Mess
 	now := s.now()
 	reqHash := sha256.Sum256(raw)
 	for _, p := range pending {
+		if !mapped[p.URI] {
+			continue // a call that authorizes nothing (Getinfo, a WaitInvoice hours old): not judged
+		}
 		id := p.ID()
-		d := Decision{ID: hex.EncodeToString(id[:]), Method: printable(p.URI), Request: m.MsgName()}
+		d := Decision{ID: hex.EncodeToString(id[:]), Method: p.URI, Request: m.MsgName()}
+		call, err := DecodeCall(p.URI, p.Request)
+		if err != nil {
+			d.Reason = (&Error{Field: "request", Reason: strings.TrimPrefix(err.Error(), "request: ")}).Error()
+			s.report(d)
+			continue
+		}
+		if !s.Matches(call, c, m) {
+			continue // a call about something else: not a refusal
+		}
 		v, err := s.verifier.Verify(p, now)
 		if err != nil {
 			d.Reason = err.Error()
 			s.report(d)
 			continue
-		}
-		if !s.Matches(v.Call, c, m) {
-			continue // a call about something else: not a refusal
 		}
 		rec, fresh, err := s.store.ConsumeIntent(id, state.ConsumedIntent{TimestampMs: p.Timestamp, RequestHash: reqHash, Method: p.URI})
 		if err != nil {

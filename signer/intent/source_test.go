@@ -319,3 +319,26 @@ func TestSourceFundingWithdrawal(t *testing.T) {
 		}
 	}
 }
+
+// Calls that authorize nothing (a WaitAnyInvoice in flight for an hour,
+// a Getinfo) are neither judged nor reported, and do not hide the call
+// that matches; a mapped call whose body does not decode is reported,
+// naming the field.
+func TestSourceJudgesOnlyRelevantCalls(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), state.FileName))
+	var decisions []Decision
+	s := newSource(t, st, &decisions)
+	dev := newDevice(t, testSeed)
+	old := dev.call(t, "/cln.Node/WaitAnyInvoice", nil, t0.Add(-time.Hour))
+	info := dev.call(t, "/cln.Node/Getinfo", nil, t0)
+	broken := dev.call(t, MethodPay, []byte{0x0a, 0x09}, t0)
+	pay := dev.call(t, MethodPay, pbString(1, "lnbcrt1x"), t0)
+	got, err := s.Authorize(ctxWith(old, info, broken, pay), signer.MasterClient, &hsmproto.PreapproveInvoice{Invstring: "lnbcrt1x"})
+	if err != nil || got == nil || got.Method != MethodPay {
+		t.Fatalf("%+v, %v", got, err)
+	}
+	if len(decisions) != 2 || decisions[0].Accepted || decisions[0].Reason != "request: the /cln.Node/Pay body: field 1: unexpected EOF" ||
+		!decisions[1].Accepted {
+		t.Fatalf("decisions %+v", decisions)
+	}
+}
