@@ -46,6 +46,12 @@ func TestVerifyRefusesTampering(t *testing.T) {
 		{"rune for another method", func() Pending { return payOnly.call(t, MethodKeySend, pbBytes(1, make([]byte, 33)), t0) }, "rune", "method != pay"},
 		{"rune of another node", func() Pending { return foreign.call(t, MethodPay, body, t0) }, "rune", "not issued by this signer"},
 		{"rune binding no key", func() Pending { return unbound.call(t, MethodPay, body, t0) }, "rune", "binds no device key"},
+		{"rune of another version", func() Pending {
+			rs := []Restriction{{{Cond: '=', Value: "0-gl1"}}, dev.rune.Restrictions[1]}
+			p := dev.call(t, MethodPay, body, t0)
+			p.Rune = (&Rune{Authcode: m.authcode(rs), Restrictions: rs}).Bytes()
+			return p
+		}, "rune", "id != 0-gl1"},
 		{"rune cut short", func() Pending { p := good; p.Rune = p.Rune[:20]; return p }, "rune", "shorter than its 32-byte authcode"},
 		{"rune restriction changed", func() Pending {
 			p := good
