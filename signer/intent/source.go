@@ -85,6 +85,11 @@ func NewSource(seed []byte, network string, maxAge time.Duration, store Store, o
 	return s, nil
 }
 
+// MaxJudged bounds the calls verified for one request: a node could
+// attach thousands that ask for it, each a signature check and an audit
+// line.
+const MaxJudged = 16
+
 // mapped are the methods whose calls can authorize a request.
 var mapped = map[string]bool{
 	MethodPay: true, MethodPreApproveInvoice: true, MethodTrampolinePay: true, MethodKeySend: true,
@@ -121,6 +126,7 @@ func (s *Source) Authorize(ctx context.Context, c signer.Client, m hsmproto.Mess
 	}
 	now := s.now()
 	reqHash := sha256.Sum256(raw)
+	judged := 0
 	for _, p := range pending {
 		if !mapped[p.URI] {
 			continue // a call that authorizes nothing (Getinfo, a WaitInvoice hours old): not judged
@@ -135,6 +141,11 @@ func (s *Source) Authorize(ctx context.Context, c signer.Client, m hsmproto.Mess
 		}
 		if !s.Matches(call, c, m) {
 			continue // a call about something else: not a refusal
+		}
+		if judged++; judged > MaxJudged {
+			d.Reason = fmt.Sprintf("more than %d calls ask for this request; the rest are not judged", MaxJudged)
+			s.report(d)
+			break
 		}
 		v, err := s.verifier.Verify(p, now)
 		if err != nil {

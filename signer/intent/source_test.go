@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -340,5 +341,28 @@ func TestSourceJudgesOnlyRelevantCalls(t *testing.T) {
 	if len(decisions) != 2 || decisions[0].Accepted || decisions[0].Reason != "request: the /cln.Node/Pay body: field 1: unexpected EOF" ||
 		!decisions[1].Accepted {
 		t.Fatalf("decisions %+v", decisions)
+	}
+}
+
+// A node that attaches many forged calls for one request gets at most
+// MaxJudged of them checked (and one line saying the rest were not).
+func TestSourceBoundsCallsJudged(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), state.FileName))
+	var decisions []Decision
+	s := newSource(t, st, &decisions)
+	dev := newDevice(t, testSeed)
+	var calls []Pending
+	for i := 0; i < 100; i++ {
+		p := dev.call(t, MethodPay, cat(pbString(1, "lnbcrt1x"), pbVarint(6, uint64(i))), t0)
+		p.Signature = flip(p.Signature, 5)
+		calls = append(calls, p)
+	}
+	calls = append(calls, dev.call(t, MethodPay, pbString(1, "lnbcrt1x"), t0))
+	got, err := s.Authorize(ctxWith(calls...), signer.MasterClient, &hsmproto.PreapproveInvoice{Invstring: "lnbcrt1x"})
+	if err != nil || got != nil {
+		t.Fatalf("%+v, %v; want the good call past the bound unjudged", got, err)
+	}
+	if len(decisions) != MaxJudged+1 || !strings.Contains(decisions[MaxJudged].Reason, "the rest are not judged") {
+		t.Fatalf("%d decisions, last %+v", len(decisions), decisions[len(decisions)-1])
 	}
 }
