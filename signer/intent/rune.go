@@ -284,7 +284,7 @@ func (m *Master) Carve(uniqueID uint64, restrictions ...Restriction) *Rune {
 
 // Restrict adds a restriction to a rune without the master's secret (the
 // runes' length extension): anyone holding a rune can narrow it.
-func Restrict(r *Rune, x Restriction) *Rune {
+func Restrict(r *Rune, x Restriction) (*Rune, error) {
 	// The authcode is SHA-256's state after whole blocks: resume it.
 	n := 64 // the secret's block
 	for _, old := range r.Restrictions {
@@ -297,13 +297,17 @@ func Restrict(r *Rune, x Restriction) *Rune {
 	state = append(state, make([]byte, 64)...)
 	state = binary.BigEndian.AppendUint64(state, uint64(n))
 	h := sha256.New()
-	if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
-		panic("intent: sha256 state layout changed: " + err.Error()) // a Go release broke this; tests catch it
+	u, ok := h.(encoding.BinaryUnmarshaler)
+	if !ok {
+		return nil, errors.New("this Go's SHA-256 cannot resume a state")
+	}
+	if err := u.UnmarshalBinary(state); err != nil {
+		return nil, fmt.Errorf("this Go's SHA-256 state layout is not the one runes resume: %w", err)
 	}
 	h.Write([]byte(x.encode()))
 	out := &Rune{Restrictions: append(append([]Restriction(nil), r.Restrictions...), x)}
 	h.Sum(out.Authcode[:0])
-	return out
+	return out, nil
 }
 
 // Check returns nil when every restriction of r holds for values, else an
