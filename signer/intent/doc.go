@@ -17,8 +17,9 @@
 // KeySend ↔ preapprove_keysend, Withdraw ↔ sign_withdrawal, FundChannel ↔
 // setup_channel and its funding, Close ↔ sign_mutual_close_tx, Invoice ↔
 // sign_invoice) and consumes it once, in the state store: a call
-// authorizes the request it matched and that request resent, never a
-// second one, across restarts. Whether a request without intent is then
+// authorizes the request it matched, that request resent and the other
+// requests of the same payment, channel or close, never a second one,
+// across restarts. Whether a request without intent is then
 // refused, allowlisted or approved is the engine's decision, not this
 // package's.
 //

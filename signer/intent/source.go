@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"strings"
@@ -111,7 +112,9 @@ func Authorizable(m hsmproto.Message) bool {
 // Authorize implements signer.IntentSource: the first call in ctx that
 // asks for m, verifies (Verifier) and was not consumed by another request
 // is recorded as consumed by m (durably) and returned. A call consumed by
-// m itself (the same bytes resent) authorizes it again. Only calls of the
+// m itself (the same bytes resent), or by another request about the same
+// invoice, keysend, funded channel or close (see match), authorizes it
+// again. Only calls of the
 // mapped methods are judged, and only those that ask for m (or whose
 // body does not decode) are reported: a node attaches every call in
 // flight to every request.
@@ -139,8 +142,13 @@ func (s *Source) Authorize(ctx context.Context, c signer.Client, m hsmproto.Mess
 			s.report(d)
 			continue
 		}
-		if !s.Matches(call, c, m) {
+		about, ok := s.match(call, c, m)
+		if !ok {
 			continue // a call about something else: not a refusal
+		}
+		purpose := reqHash
+		if about != nil {
+			purpose = sha256.Sum256(about)
 		}
 		if judged++; judged > MaxJudged {
 			d.Reason = fmt.Sprintf("more than %d calls ask for this request; the rest are not judged", MaxJudged)
@@ -153,12 +161,12 @@ func (s *Source) Authorize(ctx context.Context, c signer.Client, m hsmproto.Mess
 			s.report(d)
 			continue
 		}
-		rec, fresh, err := s.store.ConsumeIntent(id, state.ConsumedIntent{TimestampMs: p.Timestamp, RequestHash: reqHash, Method: p.URI})
+		rec, fresh, err := s.store.ConsumeIntent(id, state.ConsumedIntent{TimestampMs: p.Timestamp, Purpose: purpose, Method: p.URI})
 		if err != nil {
 			return nil, fmt.Errorf("could not record the intent as consumed: %w", err)
 		}
-		if !fresh && rec.RequestHash != reqHash {
-			d.Reason = "the call already authorized another request; a call authorizes one request only"
+		if !fresh && rec.Purpose != purpose {
+			d.Reason = "the call already authorized another request; a call authorizes one payment, withdrawal, channel, close or invoice only"
 			s.report(d)
 			continue
 		}
@@ -224,6 +232,17 @@ func shorten(s string) string {
 //     (from that peer's channel, when the id is a node id);
 //   - Invoice: sign_invoice of the same amount and description.
 func (s *Source) Matches(call *Call, c signer.Client, m hsmproto.Message) bool {
+	_, ok := s.match(call, c, m)
+	return ok
+}
+
+// match is Matches, and what the call is about, when it is more than
+// the request (nil: the request itself): the invoice, the keysend, the
+// channel funded or closed. A call authorizes what it is about, once,
+// however many requests that takes: a payment's preapprove_invoice_check
+// and preapprove_invoice, a channel's setup_channel and funding
+// signature, every fee round of a close.
+func (s *Source) match(call *Call, c signer.Client, m hsmproto.Message) (about []byte, ok bool) {
 	switch m := m.(type) {
 	case *hsmproto.PreapproveInvoice:
 		return s.matchInvoice(call, m.Invstring)
@@ -234,68 +253,90 @@ func (s *Source) Matches(call *Call, c signer.Client, m hsmproto.Message) bool {
 	case *hsmproto.PreapproveKeysendCheck:
 		return matchKeysend(call, m.Destination, m.PaymentHash, m.AmountMsat)
 	case *hsmproto.SetupChannel:
-		return call.Method == MethodFundChannel && bytes.Equal(call.Node, c.PeerID[:]) && m.IsOutbound &&
-			(call.All || call.HasAmount && call.AmountMsat == uint64(m.ChannelValue)*1000)
+		if call.Method == MethodFundChannel && bytes.Equal(call.Node, c.PeerID[:]) && m.IsOutbound &&
+			(call.All || call.HasAmount && call.AmountMsat == uint64(m.ChannelValue)*1000) {
+			return channelFunded(c.PeerID, m.FundingTxid, m.FundingTxout), true
+		}
 	case *hsmproto.SignWithdrawal:
 		if m.Psbt == nil || m.Psbt.UnsignedTx == nil {
-			return false
+			return nil, false
 		}
 		switch call.Method {
 		case MethodWithdraw:
-			return s.pays(call, m.Psbt.UnsignedTx.TxOut)
+			return nil, s.pays(call, m.Psbt.UnsignedTx.TxOut)
 		case MethodFundChannel:
-			return s.funds(call, m.Psbt.UnsignedTx)
+			if ch := s.funds(call, m.Psbt.UnsignedTx); ch != nil {
+				return channelFunded(ch.ID.Peer, ch.Setup.FundingTxid, ch.Setup.FundingVout), true
+			}
 		}
 	case *hsmproto.SignMutualCloseTx:
 		if call.Method != MethodClose || call.Address == "" || m.Tx.Tx == nil {
-			return false
+			return nil, false
 		}
 		if peer, err := hex.DecodeString(call.CloseID); err == nil && len(peer) == 33 && !bytes.Equal(peer, c.PeerID[:]) {
-			return false
+			return nil, false
 		}
-		return s.pays(&Call{Address: call.Address, All: true}, m.Tx.Tx.TxOut)
+		if s.pays(&Call{Address: call.Address, All: true}, m.Tx.Tx.TxOut) {
+			about := append([]byte("close\x00"), c.PeerID[:]...)
+			return binary.BigEndian.AppendUint64(about, c.DBID), true
+		}
 	case *hsmproto.SignInvoice:
 		if call.Method != MethodInvoice {
-			return false
+			return nil, false
 		}
 		inv, v := policy.ParseInvoice(m.Hrp, m.U5bytes, s.network)
 		if v != nil {
-			return false
+			return nil, false
 		}
 		if call.Any != (inv.AmountMsat == 0) || !call.Any && (!call.HasAmount || call.AmountMsat != inv.AmountMsat) {
-			return false
+			return nil, false
 		}
 		switch {
 		case inv.HasDescription:
-			return string(inv.Description) == call.Description
+			return nil, string(inv.Description) == call.Description
 		case inv.HasDescriptionHash:
-			return inv.DescriptionHash == sha256.Sum256([]byte(call.Description))
+			return nil, inv.DescriptionHash == sha256.Sum256([]byte(call.Description))
 		}
 	}
-	return false
+	return nil, false
 }
 
-func (s *Source) matchInvoice(call *Call, invstring string) bool {
+// channelFunded names the channel a FundChannel call is about.
+func channelFunded(peer [33]byte, txid [32]byte, vout uint16) []byte {
+	about := append([]byte("channel\x00"), peer[:]...)
+	about = append(about, txid[:]...)
+	return binary.BigEndian.AppendUint16(about, vout)
+}
+
+func (s *Source) matchInvoice(call *Call, invstring string) ([]byte, bool) {
 	switch call.Method {
 	case MethodPay, MethodPreApproveInvoice, MethodTrampolinePay:
 	default:
-		return false
+		return nil, false
 	}
 	want := strings.TrimPrefix(strings.ToLower(invstring), "lightning:")
-	return call.Bolt11 != "" && call.Bolt11 == want
+	if call.Bolt11 == "" || call.Bolt11 != want {
+		return nil, false
+	}
+	return append([]byte("invoice\x00"), want...), true
 }
 
-func matchKeysend(call *Call, dest hsmproto.NodeID, hash hsmproto.SHA256, amount hsmproto.AmountMsat) bool {
+func matchKeysend(call *Call, dest hsmproto.NodeID, hash hsmproto.SHA256, amount hsmproto.AmountMsat) ([]byte, bool) {
 	switch call.Method {
 	case MethodKeySend:
 	case MethodPreApproveKeysend:
 		if !bytes.Equal(call.PaymentHash, hash[:]) {
-			return false
+			return nil, false
 		}
 	default:
-		return false
+		return nil, false
 	}
-	return bytes.Equal(call.Node, dest[:]) && call.HasAmount && call.AmountMsat == uint64(amount)
+	if !bytes.Equal(call.Node, dest[:]) || !call.HasAmount || call.AmountMsat != uint64(amount) {
+		return nil, false
+	}
+	about := append([]byte("keysend\x00"), dest[:]...)
+	about = append(about, hash[:]...)
+	return binary.BigEndian.AppendUint64(about, uint64(amount)), true
 }
 
 // pays reports whether an output pays call's address call's amount (any
@@ -319,9 +360,9 @@ func (s *Source) pays(call *Call, outs []*wire.TxOut) bool {
 	return false
 }
 
-// funds reports whether tx funds an outbound channel with call's peer of
-// call's amount, as setup_channel declared it.
-func (s *Source) funds(call *Call, tx *wire.MsgTx) bool {
+// funds returns the outbound channel with call's peer of call's amount
+// that tx funds, as setup_channel declared it, or nil.
+func (s *Source) funds(call *Call, tx *wire.MsgTx) *state.Channel {
 	txid := tx.TxHash()
 	for _, ch := range s.store.Channels() {
 		st := ch.Setup
@@ -332,10 +373,10 @@ func (s *Source) funds(call *Call, tx *wire.MsgTx) bool {
 			continue
 		}
 		if call.All || call.HasAmount && call.AmountMsat == st.ChannelValueSat*1000 {
-			return true
+			return ch
 		}
 	}
-	return false
+	return nil
 }
 
 // Master is the master rune the source verifies runes against (and

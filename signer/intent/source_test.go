@@ -366,3 +366,69 @@ func TestSourceBoundsCallsJudged(t *testing.T) {
 		t.Fatalf("%d decisions, last %+v", len(decisions), decisions[len(decisions)-1])
 	}
 }
+
+// One call authorizes everything its payment, channel or close takes,
+// and nothing of another: a payment's _check and preapproval, a
+// channel's setup_channel and funding signature, every fee round of a
+// close; not another invoice's, channel's or close's requests.
+func TestSourceOneCallOnePurpose(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), state.FileName))
+	s := newSource(t, st, nil)
+	dev := newDevice(t, testSeed)
+	peer := signer.Client{PeerID: [33]byte{2, 7}, DBID: 4}
+	addr, script := address(t, 1)
+	_, change := address(t, 3)
+	funding := []byte{0, 0x20, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9}
+	fundTx := withdrawal(t, 1, wire.NewTxOut(10_000, change), wire.NewTxOut(1_000_000, funding))
+	txid := fundTx.Psbt.UnsignedTx.TxHash()
+	err := st.UpdateChannel(context.Background(), state.ChannelID{Peer: peer.PeerID, DBID: 4}, func(ch *state.Channel) error {
+		ch.Status = state.StatusOpen
+		ch.Setup = &state.Setup{IsOutbound: true, ChannelValueSat: 1_000_000, FundingTxid: txid, FundingVout: 1}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	setupFor := func(txid [32]byte) *hsmproto.SetupChannel {
+		m := setup(true, 1_000_000)
+		m.FundingTxid, m.FundingTxout = txid, 1
+		return m
+	}
+	closeTx := func(fee int64) *wire.MsgTx {
+		tx := wire.NewMsgTx(2)
+		tx.AddTxIn(wire.NewTxIn(&wire.OutPoint{}, nil, nil))
+		tx.AddTxOut(wire.NewTxOut(50_000-fee, script))
+		return tx
+	}
+	dest := hsmproto.NodeID{2, 1}
+	pay := dev.call(t, MethodPay, pbString(1, "lnbcrt1one"), t0)
+	ks := dev.call(t, MethodKeySend, cat(pbBytes(1, dest[:]), pbAmount(10, 5000)), t0)
+	fund := dev.call(t, MethodFundChannel, cat(pbAmountOr(1, 1_000_000_000), pbBytes(9, peer.PeerID[:])), t0)
+	cl := dev.call(t, MethodClose, cat(pbString(1, hexOf(peer.PeerID[:])), pbString(3, addr)), t0)
+	otherChannel := peer
+	otherChannel.DBID = 5
+	for _, tc := range []struct {
+		name string
+		call Pending
+		c    signer.Client
+		m    hsmproto.Message
+		want bool
+	}{
+		{"pay: _check", pay, signer.MasterClient, &hsmproto.PreapproveInvoiceCheck{Invstring: "lnbcrt1one", CheckOnly: true}, true},
+		{"pay: preapprove", pay, signer.MasterClient, &hsmproto.PreapproveInvoice{Invstring: "lnbcrt1one"}, true},
+		{"keysend: _check", ks, signer.MasterClient, &hsmproto.PreapproveKeysendCheck{Destination: dest, AmountMsat: 5000, CheckOnly: true}, true},
+		{"keysend: preapprove", ks, signer.MasterClient, &hsmproto.PreapproveKeysend{Destination: dest, AmountMsat: 5000}, true},
+		{"keysend: another payment hash", ks, signer.MasterClient, &hsmproto.PreapproveKeysend{Destination: dest, AmountMsat: 5000, PaymentHash: hsmproto.SHA256{7}}, false},
+		{"fund: setup_channel", fund, peer, setupFor(txid), true},
+		{"fund: its funding signature", fund, signer.MasterClient, fundTx, true},
+		{"fund: a second channel", fund, peer, setupFor([32]byte{1}), false},
+		{"close: first fee round", cl, peer, mutualClose(t, closeTx(300)), true},
+		{"close: second fee round", cl, peer, mutualClose(t, closeTx(500)), true},
+		{"close: another channel of the peer", cl, otherChannel, mutualClose(t, closeTx(300)), false},
+	} {
+		got, err := s.Authorize(ctxWith(tc.call), tc.c, tc.m)
+		if err != nil || (got != nil) != tc.want {
+			t.Errorf("%s: %+v, %v; want authorized %v", tc.name, got, err, tc.want)
+		}
+	}
+}

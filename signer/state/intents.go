@@ -35,22 +35,23 @@ const (
 type ConsumedIntent struct {
 	// TimestampMs is the call's timestamp (ms since 1970): pruning reads it.
 	TimestampMs uint64
-	// RequestHash is SHA-256 of the request it authorized (the same bytes
-	// resent are authorized again, nothing else).
-	RequestHash [32]byte
+	// Purpose is SHA-256 of what it authorized: the request, or the
+	// payment, channel or close the request is part of (signer/intent);
+	// requests of the same purpose are authorized again, nothing else.
+	Purpose [32]byte
 	// Method is the call's gRPC URI.
 	Method string
 }
 
 // EncodeConsumedIntent is the record's bytes: format 1, u64 timestamp,
-// 32-byte request hash, u16 length and the method.
+// 32-byte purpose hash, u16 length and the method.
 func EncodeConsumedIntent(c ConsumedIntent) ([]byte, error) {
 	if len(c.Method) > 0xffff {
 		return nil, fmt.Errorf("a consumed intent's method is %d bytes, more than 65535", len(c.Method))
 	}
 	b := []byte{intentRecordFormat}
 	b = binary.BigEndian.AppendUint64(b, c.TimestampMs)
-	b = append(b, c.RequestHash[:]...)
+	b = append(b, c.Purpose[:]...)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(c.Method)))
 	return append(b, c.Method...), nil
 }
@@ -65,7 +66,7 @@ func DecodeConsumedIntent(b []byte) (ConsumedIntent, error) {
 		return c, fmt.Errorf("a consumed intent record has format %d; this version reads %d", b[0], intentRecordFormat)
 	}
 	c.TimestampMs = binary.BigEndian.Uint64(b[1:])
-	copy(c.RequestHash[:], b[9:41])
+	copy(c.Purpose[:], b[9:41])
 	n := int(binary.BigEndian.Uint16(b[41:]))
 	if len(b) != 43+n {
 		return c, fmt.Errorf("a consumed intent record's method is %d bytes, the record holds %d", n, len(b)-43)

@@ -8,7 +8,7 @@ import (
 )
 
 func TestConsumedIntentEncoding(t *testing.T) {
-	rec := ConsumedIntent{TimestampMs: 1_700_000_000_123, RequestHash: [32]byte{1, 2, 3}, Method: "/cln.Node/Pay"}
+	rec := ConsumedIntent{TimestampMs: 1_700_000_000_123, Purpose: [32]byte{1, 2, 3}, Method: "/cln.Node/Pay"}
 	b, err := EncodeConsumedIntent(rec)
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +69,7 @@ func TestConsumeIntentSurvivesRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := [32]byte{0xaa}
-	first := ConsumedIntent{TimestampMs: 5000, RequestHash: [32]byte{1}, Method: "/cln.Node/Pay"}
+	first := ConsumedIntent{TimestampMs: 5000, Purpose: [32]byte{1}, Method: "/cln.Node/Pay"}
 	if _, fresh, err := st.ConsumeIntent(id, first); err != nil || !fresh {
 		t.Fatalf("first consume: fresh %v, %v", fresh, err)
 	}
@@ -82,7 +82,7 @@ func TestConsumeIntentSurvivesRestart(t *testing.T) {
 	}
 	defer st.Close()
 	second := first
-	second.RequestHash = [32]byte{2}
+	second.Purpose = [32]byte{2}
 	got, fresh, err := st.ConsumeIntent(id, second)
 	if err != nil || fresh || got != first {
 		t.Fatalf("after restart: %+v fresh %v %v; want the first record, not fresh", got, fresh, err)
