@@ -679,6 +679,6 @@ func (d *demo) userApp(ctx context.Context) (*glemu.Device, error) {
 	if err := app.SetRune(r.Rune); err != nil {
 		return nil, err
 	}
-	d.printf("      app: a device key and rune %d (ctl rune create); its Pay and Invoice calls travel with the requests\n", r.ID)
+	d.printf("      app: a device key and rune %d (ctl rune create); its Pay, Invoice and FundChannel calls travel with the requests\n", r.ID)
 	return app, nil
 }

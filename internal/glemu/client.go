@@ -149,3 +149,12 @@ func (d *Device) Caller(n *Node) func(method string, body []byte) (done func()) 
 		return n.AddCall(c)
 	}
 }
+
+// FundChannelBody is FundchannelRequest{amount = 1 (AmountOrAll{amount =
+// 1: Amount{msat = 1}}), id = 9}.
+func FundChannelBody(peer [33]byte, amountSat uint64) []byte {
+	amount := protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), amountSat*1000)
+	amountOr := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), amount)
+	b := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), amountOr)
+	return protowire.AppendBytes(protowire.AppendTag(b, 9, protowire.BytesType), peer[:])
+}

@@ -115,6 +115,9 @@ func (g *Generator) OpenChannel(ctx context.Context, opts ChannelOptions) (*Chan
 	}
 	ch.theirs = ch.peer.keyset()
 	master := signer.MasterClient
+	if opts.WeFund {
+		defer g.userCall(intent.MethodFundChannel, glemu.FundChannelBody(ch.peer.id, uint64(opts.CapacitySat)))()
+	}
 
 	if _, err := ask(ctx, g, ch.name("new_channel"), master,
 		&hsmproto.NewChannel{ID: ch.peer.id, DBID: ch.dbid}, func(*hsmproto.NewChannelReply) error { return nil }); err != nil {

@@ -40,7 +40,8 @@ type Options struct {
 	Observe func(Event)
 	// UserCall, if set, is the user's application: the generator calls it
 	// with the cln-grpc call (method and protobuf body) behind a payment
-	// (Pay) or an invoice (Invoice) before sending its requests, and calls
+	// (Pay), an invoice (Invoice) or a channel it funds (FundChannel)
+	// before sending its requests, and calls
 	// done after (glemu's Device.Caller attaches the signed call to the
 	// node's requests meanwhile).
 	UserCall func(method string, body []byte) (done func())

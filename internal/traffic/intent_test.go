@@ -21,10 +21,11 @@ import (
 	"gl-signerd/signer/state"
 )
 
-// The generator's payments and invoices carry the user's calls behind
-// them (Options.UserCall), and the IntentSource finds each
-// preapprove_invoice and sign_invoice the traffic makes authorized by its
-// call, and nothing else.
+// The generator's payments, invoices and channels it funds carry the
+// user's calls behind them (Options.UserCall), and the IntentSource finds
+// each preapprove_invoice, sign_invoice, outbound setup_channel and
+// funding signature the traffic makes authorized by its call, and nothing
+// else.
 func TestUserCallsAuthorizeTraffic(t *testing.T) {
 	seed := bytes.Repeat([]byte{0x22}, 32)
 	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName))
@@ -33,13 +34,17 @@ func TestUserCallsAuthorizeTraffic(t *testing.T) {
 	}
 	defer st.Close()
 	var mu sync.Mutex
-	accepted := map[string]uint64{}
+	accepted := map[string]map[string]bool{} // request → the calls that authorized one
+
 	var refused []string
 	src, err := intent.NewSource(seed, "bitcoin", time.Minute, st, intent.WithReporter(func(d intent.Decision) {
 		mu.Lock()
 		defer mu.Unlock()
 		if d.Accepted {
-			accepted[d.Request]++
+			if accepted[d.Request] == nil {
+				accepted[d.Request] = map[string]bool{}
+			}
+			accepted[d.Request][d.ID] = true
 		} else {
 			refused = append(refused, d.Reason)
 		}
@@ -47,7 +52,10 @@ func TestUserCallsAuthorizeTraffic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := signer.NewEngine(seed)
+	// The engine asks the source itself where it needs intent (payments,
+	// the funding of a channel we fund); the sender below asks it for
+	// every request too, to see the mapping of each.
+	eng, err := signer.NewEngine(seed, signer.WithState(st), signer.WithIntentSource(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,8 +94,6 @@ func TestUserCallsAuthorizeTraffic(t *testing.T) {
 		calls := append([]intent.Pending(nil), inflight...)
 		mu.Unlock()
 		ctx = intent.WithPending(ctx, calls)
-		// The engine's decision (who asks e.intentFor) is not this test's:
-		// ask the source directly for every request, as the engine will.
 		if m, err := hsmproto.Decode(r.Raw); err == nil {
 			c := signer.MasterClient
 			if rc := r.Context(); rc != nil {
@@ -112,7 +118,12 @@ func TestUserCallsAuthorizeTraffic(t *testing.T) {
 	if err := g.Boot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 3, Close: traffic.CloseMutual}); err != nil {
+	for _, we := range []bool{true, false} {
+		if _, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: we, Anchors: true}, Payments: 3, Close: traffic.CloseMutual}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := g.Withdraw(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
 	if err := g.Invoice(ctx, 250_000); err != nil {
@@ -121,8 +132,14 @@ func TestUserCallsAuthorizeTraffic(t *testing.T) {
 	s := g.Stats()
 	mu.Lock()
 	defer mu.Unlock()
-	if accepted["hsmd_preapprove_invoice"] != s.ByType["hsmd_preapprove_invoice"] || accepted["hsmd_preapprove_invoice"] == 0 ||
-		accepted["hsmd_sign_invoice"] != s.ByType["hsmd_sign_invoice"] || accepted["hsmd_sign_invoice"] == 0 || len(refused) != 0 || len(accepted) != 2 {
+	// Every payment and invoice; the channel we fund (its setup_channel and
+	// funding signature), not the one the peer funds nor the withdrawal to
+	// our own wallet.
+	n := func(req string) uint64 { return uint64(len(accepted[req])) }
+	if n("hsmd_preapprove_invoice") != s.ByType["hsmd_preapprove_invoice"] || n("hsmd_preapprove_invoice") == 0 ||
+		n("hsmd_sign_invoice") != s.ByType["hsmd_sign_invoice"] || n("hsmd_sign_invoice") == 0 ||
+		n("hsmd_setup_channel") != 1 || s.ByType["hsmd_setup_channel"] != 2 ||
+		n("hsmd_sign_withdrawal") != 1 || s.ByType["hsmd_sign_withdrawal"] < 2 || len(refused) != 0 || len(accepted) != 4 {
 		t.Fatalf("authorized %v of %v sent; refused %q", accepted, s.ByType, refused)
 	}
 	if len(inflight) != 0 {
