@@ -1,8 +1,13 @@
 package intent
 
 import (
+	"path/filepath"
 	"testing"
 	"time"
+
+	"gl-signerd/hsmproto"
+	"gl-signerd/signer"
+	"gl-signerd/signer/state"
 )
 
 // FuzzParseRune: any bytes either parse into a rune that encodes back to
@@ -51,6 +56,45 @@ func FuzzVerify(f *testing.F) {
 		}
 		for _, method := range methods {
 			DecodeCall(method, req)
+		}
+	})
+}
+
+// FuzzMatches: any hsmd request against any call body of every mapped
+// method is matched or not, never a panic, and Authorize with such a call
+// attached returns (a forged call authorizes nothing).
+func FuzzMatches(f *testing.F) {
+	st, err := state.Open(filepath.Join(f.TempDir(), state.FileName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer st.Close()
+	s, err := NewSource(testSeed, "regtest", DefaultMaxAge, st, WithClock(func() time.Time { return t0 }))
+	if err != nil {
+		f.Fatal(err)
+	}
+	dev := newDevice(f, testSeed)
+	f.Add((&hsmproto.PreapproveInvoice{Invstring: "lnbcrt1x"}).Encode(), pbString(1, "lnbcrt1x"))
+	f.Add((&hsmproto.PreapproveKeysend{AmountMsat: 5}).Encode(), cat(pbBytes(1, make([]byte, 33)), pbAmount(10, 5)))
+	f.Add((&hsmproto.SignInvoice{Hrp: []byte("lnbcrt1u"), U5bytes: make([]byte, 7)}).Encode(), cat(pbString(2, "d"), pbAmountOr(10, 100_000)))
+	f.Add([]byte{0, 7, 0, 0, 0, 0, 0, 0}, cat(pbString(1, "bcrt1q"), pbAll(2)))
+	f.Fuzz(func(t *testing.T, raw, body []byte) {
+		m, err := hsmproto.Decode(raw)
+		if err != nil {
+			return
+		}
+		c := signer.Client{PeerID: [33]byte{2}, DBID: 1}
+		for method := range mapped {
+			call, err := DecodeCall(method, Frame(body))
+			if err != nil {
+				continue
+			}
+			s.Matches(call, c, m)
+			p := dev.call(t, method, body, t0)
+			p.Signature = flip(p.Signature, 0)
+			if got, err := s.Authorize(ctxWith(p), c, m); got != nil || err != nil {
+				t.Fatalf("a forged call authorized %s: %+v, %v", m.MsgName(), got, err)
+			}
 		}
 	})
 }
