@@ -58,8 +58,9 @@ type SourceOption func(*Source)
 // WithClock sets the time source (tests).
 func WithClock(now func() time.Time) SourceOption { return func(s *Source) { s.now = now } }
 
-// WithReporter is told of every call judged for a request that calls can
-// authorize.
+// WithReporter is told of every call judged for a request (one that asks
+// for it, or of a mapped method whose body does not decode): accepted or
+// refused, and why.
 func WithReporter(f func(Decision)) SourceOption { return func(s *Source) { s.report = f } }
 
 // NewSource returns the IntentSource of the node with this secret, on a
