@@ -28,6 +28,7 @@ require (
 	golang.org/x/term v0.34.0
 	google.golang.org/grpc v1.60.1
 	google.golang.org/protobuf v1.33.0
+	pgregory.net/rapid v1.3.0
 )
 
 require (

@@ -247,7 +247,7 @@ func init() {
 		hsmproto.TypeDeriveSecret:          on(CapMaster, Reveals, (*Engine).handleDeriveSecret),
 		hsmproto.TypeCheckPubkey:           on(CapMaster, Public, (*Engine).handleCheckPubkey),
 		hsmproto.TypeCheckBip86Pubkey:      on(CapMaster, Public, (*Engine).handleCheckBip86Pubkey),
-		hsmproto.TypeNewChannel:            on(CapMaster, Public, (*Engine).handleNewChannel),
+		hsmproto.TypeNewChannel:            guarded(CapMaster, Public, nil, stateNewChannel, (*Engine).handleNewChannel),
 		hsmproto.TypeForgetChannel:         on(CapMaster, Public, (*Engine).handleForgetChannel),
 		hsmproto.TypeGetChannelBasepoints:  on(CapMaster, Public, (*Engine).handleGetChannelBasepoints),
 		hsmproto.TypeGetOutputScriptpubkey: on(CapMaster, Public, (*Engine).handleGetOutputScriptpubkey),
@@ -271,25 +271,25 @@ func init() {
 		hsmproto.TypeSignAnyCannouncementReq: on(CapMaster, Signs, (*Engine).handleSignAnyCannouncement),
 
 		// Channel set-up and commitment points.
-		hsmproto.TypeSetupChannel:            checked(CapCommitmentPoint, Public, (*Engine).checkSetupChannel, (*Engine).handleSetupChannel),
-		hsmproto.TypeGetPerCommitmentPoint:   on(CapCommitmentPoint, Reveals, (*Engine).handleGetPerCommitmentPoint),
+		hsmproto.TypeSetupChannel:            guarded(CapCommitmentPoint, Public, (*Engine).checkSetupChannel, stateSetupChannel, (*Engine).handleSetupChannel),
+		hsmproto.TypeGetPerCommitmentPoint:   guarded(CapCommitmentPoint, Reveals, nil, stateGetPerCommitmentPoint, (*Engine).handleGetPerCommitmentPoint),
 		hsmproto.TypeCheckFutureSecret:       on(CapCommitmentPoint, Public, (*Engine).handleCheckFutureSecret),
 		hsmproto.TypeCheckOutpoint:           on(CapLockOutpoint, Public, (*Engine).handleCheckOutpoint),
 		hsmproto.TypeLockOutpoint:            on(CapLockOutpoint, Public, (*Engine).handleLockOutpoint),
 		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, Signs, (*Engine).handleSignOptionWillFundOffer),
 
 		// Commitment transactions and revocation.
-		hsmproto.TypeSignRemoteCommitmentTx: checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteCommitment, (*Engine).handleSignRemoteCommitmentTx),
+		hsmproto.TypeSignRemoteCommitmentTx: guarded(CapSignRemoteTx, Signs, (*Engine).checkRemoteCommitment, stateSignRemoteCommitmentTx, (*Engine).handleSignRemoteCommitmentTx),
 		hsmproto.TypeSignRemoteHtlcTx:       checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteHtlcTx, (*Engine).handleSignRemoteHtlcTx),
-		hsmproto.TypeValidateCommitmentTx:   on(CapSignRemoteTx, Public, (*Engine).handleValidateCommitmentTx),
-		hsmproto.TypeValidateRevocation:     on(CapSignRemoteTx, Public, (*Engine).handleValidateRevocation),
-		hsmproto.TypeRevokeCommitmentTx:     on(CapSignRemoteTx, Reveals, (*Engine).handleRevokeCommitmentTx),
-		hsmproto.TypeSignCommitmentTx:       on(CapMaster, Signs, (*Engine).handleSignCommitmentTx),
+		hsmproto.TypeValidateCommitmentTx:   guarded(CapSignRemoteTx, Public, nil, stateValidateCommitmentTx, (*Engine).handleValidateCommitmentTx),
+		hsmproto.TypeValidateRevocation:     guarded(CapSignRemoteTx, Public, nil, stateValidateRevocation, (*Engine).handleValidateRevocation),
+		hsmproto.TypeRevokeCommitmentTx:     guarded(CapSignRemoteTx, Reveals, nil, stateRevokeCommitmentTx, (*Engine).handleRevokeCommitmentTx),
+		hsmproto.TypeSignCommitmentTx:       guarded(CapMaster, Signs, nil, stateSignCommitmentTx, (*Engine).handleSignCommitmentTx),
 
 		// Closing, splicing and the wallet.
-		hsmproto.TypeSignMutualCloseTx: checked(CapSignClosingTx, Signs, (*Engine).checkMutualClose, (*Engine).handleSignMutualCloseTx).authorizedBy(authorized(authorizeMutualClose)),
+		hsmproto.TypeSignMutualCloseTx: guarded(CapSignClosingTx, Signs, (*Engine).checkMutualClose, stateMutualClose, (*Engine).handleSignMutualCloseTx).authorizedBy(authorized(authorizeMutualClose)),
 		hsmproto.TypeSignSpliceTx:      on(CapSignSpliceTx, Signs, (*Engine).handleSignSpliceTx),
-		hsmproto.TypeSignWithdrawal:    checked(CapMaster, Signs, (*Engine).checkWithdrawal, (*Engine).handleSignWithdrawal).authorizedBy(authorized(authorizeWithdrawal)),
+		hsmproto.TypeSignWithdrawal:    guarded(CapMaster, Signs, (*Engine).checkWithdrawal, stateWithdrawalFunding, (*Engine).handleSignWithdrawal).authorizedBy(authorized(authorizeWithdrawal)),
 
 		// On-chain sweeps after a close (onchaind, or lightningd for any channel).
 		hsmproto.TypeSignDelayedPaymentToUs:    checked(CapSignOnchainTx, Signs, checkDelayedPaymentToUs, (*Engine).handleSignDelayedPaymentToUs),

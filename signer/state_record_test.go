@@ -50,6 +50,15 @@ func statefulEngine(t testing.TB, seed byte) (*signer.Engine, *state.Store) {
 	return e, st
 }
 
+// policyOffEngine is another engine of the same seed on st, policy off.
+func policyOffEngine(t testing.TB, seed byte, st *state.Store) *signer.Engine {
+	e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st), signer.WithPolicyMode(policy.ModeOff))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
 // TestStateFollowsLifecycles runs whole channel lifecycles (the traffic
 // generator plays lightningd and the peer) through an engine with state and
 // checks what it remembered against what the generator knows; then
@@ -136,11 +145,14 @@ func TestStateFollowsLifecycles(t *testing.T) {
 		t.Fatalf("node: dbid high water %d (want %d), %d addresses", n.DBIDHighWater, maxDBID, len(n.Addresses))
 	}
 
-	// Resending everything changes nothing and answers the same bytes.
+	// Resending everything changes nothing and answers the same bytes (with
+	// the policy off: it refuses some repeats, e.g. a forgotten dbid's
+	// new_channel).
 	before := st.Stats().Commits
 	snapshot := encodeAll(t, st)
+	off := policyOffEngine(t, 0x21, st)
 	for i, req := range rec.reqs {
-		out, err := e.Handle(ctx, req.Client, req.Raw)
+		out, err := off.Handle(ctx, req.Client, req.Raw)
 		if err != nil || !bytes.Equal(out, rec.answers[i]) {
 			t.Fatalf("resent %s: %v, different bytes %v", req.Name, err, !bytes.Equal(out, rec.answers[i]))
 		}
@@ -170,8 +182,8 @@ func encodeAll(t testing.TB, st *state.Store) []byte {
 }
 
 // TestStateKeepsOnlyMatchingSecrets: a revealed secret that is not the
-// one of the counterparty commitment we signed is not kept; nothing is
-// refused either (that is the policy layer's job). Both kinds of check
+// one of the counterparty commitment we signed is not kept, even with the
+// policy off (which answers it; under enforce it is refused). Both kinds of check
 // are exercised: an even commitment's secret against its point, an odd
 // one's against the secrets held (state.Secrets.HashChecked).
 func TestStateKeepsOnlyMatchingSecrets(t *testing.T) {
@@ -200,7 +212,7 @@ func TestStateKeepsOnlyMatchingSecrets(t *testing.T) {
 		n := before.Secrets.Count()
 		parities[n%2] = true
 		bad := &hsmproto.ValidateRevocation{RevokeNum: n, PerCommitmentSecret: hsmproto.Secret{1, 2, 3}}
-		if _, err := e.Handle(ctx, channeld, bad.Encode()); err != nil {
+		if _, err := policyOffEngine(t, 0x22, st).Handle(ctx, channeld, bad.Encode()); err != nil {
 			t.Fatalf("validate_revocation with a wrong secret was refused: %v", err)
 		}
 		after, _ := st.Channel(id)

@@ -44,6 +44,15 @@
 //	policy-payment-velocity                a payment past the hourly or daily payment limit
 //	policy-onchain-velocity                a withdrawal past the hourly or daily withdrawal limit
 //	policy-channel-approved                a channel we fund that no intent, allowlisted peer, approval or auto-approval authorizes
+//	policy-commitment-holder-not-revoked   sign_commitment_tx of a revoked or not the current holder commitment
+//	policy-revoke-new-commitment-signed    a holder secret revealed before the next commitment was countersigned
+//	policy-commitment-signature            the peer's commitment or HTLC signature does not verify
+//	policy-commitment-previous-revoked     a revealed secret that does not match or chain; a new state before the old one is revoked
+//	policy-original-channel-id-reuse       a dbid declared again, or a set-up channel set up differently
+//	policy-commitment-retry-same           a counterparty commitment number signed again as another transaction
+//	policy-onchain-initial-commitment-countersigned a funding tx signed before the first commitment was countersigned
+//	policy-mutual-value-matches-commitment a close that does not pay us our balance
+//	policy-mutual-no-pending-htlcs         a close while HTLCs are pending
 //
 // Why these checks (docs/security.md has the whole audit): the node key
 // signs a Greenlight scheduler challenge as SHA256d("Lightning Signed
