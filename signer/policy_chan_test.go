@@ -1,12 +1,15 @@
 package signer_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
 
+	"gl-signerd/hsmproto"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/replay"
@@ -100,6 +103,118 @@ func TestChannelTagsOnVectors(t *testing.T) {
 	for _, tag := range policy.ChannelTags {
 		if !refused[tag] {
 			t.Errorf("no attack refused with %s", tag)
+		}
+	}
+}
+
+// FuzzChannelChecksWithState: arbitrary requests, on the clients of
+// channels with real state (the attack vectors' honest prefixes replayed
+// first: channels set up, commitments signed and countersigned, secrets
+// revealed), reach the channel life-cycle checks (descriptors built from
+// the decoded message and the state: sighashes, rebuilt HTLC
+// transactions, balances) under warn, so that the answer and its state
+// change follow too. No panic; every answer a reply or a *RefusalError.
+func FuzzChannelChecksWithState(f *testing.F) {
+	st, err := state.Open(filepath.Join(f.TempDir(), state.FileName))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	var clients []signer.Client
+	seen := map[signer.Client]bool{}
+	lines, _ := replay.ReadFile("../../shared/vectors/policy/attacks.jsonl")
+	var secret []byte
+	if len(lines) > 0 {
+		secret = lines[0].Secret
+	} else {
+		secret = make([]byte, 32)
+	}
+	e, err := signer.NewEngine(secret, signer.WithState(st), signer.WithPolicyMode(policy.ModeWarn))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add([]byte{0, 35}, uint8(0), uint64(24))
+	for _, l := range lines {
+		c := l.SignerClient()
+		if l.Expect == replay.ExpectReject {
+			f.Add([]byte(l.Request), uint8(len(clients)), c.Capabilities)
+			continue
+		}
+		_, _ = e.Handle(context.Background(), c, l.Request)
+		if !c.IsMaster() && !seen[c] {
+			seen[c] = true
+			clients = append(clients, c)
+		}
+		f.Add([]byte(l.Request), uint8(len(clients)), c.Capabilities)
+	}
+	if len(clients) == 0 {
+		clients = []signer.Client{{PeerID: [33]byte{2}, DBID: 1, Capabilities: 24}}
+	}
+	f.Fuzz(func(t *testing.T, raw []byte, which uint8, caps uint64) {
+		c := signer.MasterClient
+		if which != 0 {
+			c = clients[int(which-1)%len(clients)]
+			c.Capabilities = caps & 0x7ff &^ signer.CapMaster
+		}
+		reply, err := e.Handle(context.Background(), c, raw)
+		checkAnswer(t, c, raw, reply, err)
+	})
+}
+
+// Below wire version 6, get_per_commitment_point n reveals secret n−2: it
+// obeys revoke_commitment_tx's rule (policy-revoke-new-commitment-signed).
+// An honest channel runs on a version 6 engine; engines of the same seed on
+// the same store then answer as version 5 in each mode.
+func TestOldSecretsOfVersion5FollowRevocation(t *testing.T) {
+	ctx := context.Background()
+	e, st := statefulEngine(t, 0x23)
+	rec := &recording{send: traffic.EngineSender(e)}
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: true}, Payments: 2, Close: traffic.CloseNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	local, _ := ch.Commitments()
+	var channeld signer.Client
+	for _, r := range rec.reqs {
+		if r.Type() == hsmproto.TypeRevokeCommitmentTx {
+			channeld = r.Client
+		}
+	}
+	for _, mode := range policy.Modes {
+		var reported []string
+		v5, err := signer.NewEngine(bytes.Repeat([]byte{0x23}, 32), signer.WithState(st), signer.WithPolicyMode(mode),
+			signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) { reported = append(reported, v.Tag) }))
+		if err != nil {
+			t.Fatal(err)
+		}
+		init, _ := hsmproto.InitFor("bitcoin", 4, 5)
+		if _, err := v5.Handle(ctx, signer.MasterClient, init.Encode()); err != nil {
+			t.Fatal(err)
+		}
+		// local+1 reveals secret local−1: commitment local is countersigned.
+		if _, err := v5.Handle(ctx, channeld, (&hsmproto.GetPerCommitmentPoint{N: local + 1}).Encode()); err != nil {
+			t.Errorf("%s: point %d (secret %d, revoked already) refused: %v", mode, local+1, local-1, err)
+		}
+		// local+2 would reveal secret local before local+1 is countersigned.
+		_, err = v5.Handle(ctx, channeld, (&hsmproto.GetPerCommitmentPoint{N: local + 2}).Encode())
+		var re *signer.RefusalError
+		switch {
+		case mode == policy.ModeEnforce && (!errors.As(err, &re) || re.Tag != policy.TagRevokeNewCommitmentSigned):
+			t.Errorf("enforce: point %d revealing secret %d: %v, want refused with %s", local+2, local, err, policy.TagRevokeNewCommitmentSigned)
+		case mode != policy.ModeEnforce && err != nil:
+			t.Errorf("%s: refused: %v", mode, err)
+		}
+		want := 0
+		if mode == policy.ModeWarn {
+			want = 1
+		}
+		if len(reported) != want {
+			t.Errorf("%s: reported %v", mode, reported)
 		}
 	}
 }
