@@ -45,7 +45,18 @@ func txidOf(btx *hsmproto.BitcoinTx) [32]byte {
 }
 
 func stateNewChannel(_ *Engine, _ context.Context, _ Client, req *hsmproto.NewChannel, s Snapshot) *policy.Violation {
-	return policy.CheckNewChannel(s.Channel, s.Node, req.DBID)
+	if v := policy.CheckNewChannel(s.Channel, req.DBID, 0, false); v != nil {
+		return v
+	}
+	// The highest forgotten dbid (new_channel is rare: a scan of copies).
+	var high uint64
+	forgotten := false
+	for _, ch := range s.Channels() {
+		if ch.Status == state.StatusForgotten {
+			high, forgotten = max(high, ch.ID.DBID), true
+		}
+	}
+	return policy.CheckNewChannel(nil, req.DBID, high, forgotten)
 }
 
 func stateSetupChannel(_ *Engine, _ context.Context, _ Client, req *hsmproto.SetupChannel, s Snapshot) *policy.Violation {

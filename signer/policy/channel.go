@@ -139,23 +139,23 @@ func CheckSignCounterpartyCommitment(ch *state.Channel, n uint64, txid [32]byte)
 }
 
 // CheckNewChannel is new_channel for dbid: a channel's keys and shachain
-// come from (peer, dbid), so a dbid already set up or forgotten must not
-// be declared again, and lightningd hands out increasing dbids, so one at
-// or below the highest declared (but not this channel's own repeat) is a
-// reuse. node is the node-wide state.
-func CheckNewChannel(ch *state.Channel, node *state.Node, dbid uint64) *Violation {
+// come from (peer, dbid), so a channel already set up or forgotten must
+// not be declared again; and since lightningd never hands out the dbid of
+// a channel it saved again, a dbid at or below a forgotten channel's
+// (forgottenHighWater, with anyForgotten) is a reuse too. A declared
+// channel never set up may be declared again (a retry; lightningd also
+// reuses the dbid of an open attempt it never saved, after a restart).
+func CheckNewChannel(ch *state.Channel, dbid uint64, forgottenHighWater uint64, anyForgotten bool) *Violation {
 	if ch != nil {
 		switch ch.Status {
-		case state.StatusDeclared:
-			return nil // a repeat: nothing was used yet
 		case state.StatusOpen, state.StatusClosing:
 			return violation(TagOriginalChannelIDReuse, "channel dbid %d is already %s: declaring it again reuses its keys and revealed secrets", dbid, ch.Status)
 		case state.StatusForgotten:
 			return violation(TagOriginalChannelIDReuse, "channel dbid %d was forgotten: the peer already holds its revocation secrets", dbid)
 		}
 	}
-	if node != nil && node.DBIDHighWater > 0 && dbid <= node.DBIDHighWater {
-		return violation(TagOriginalChannelIDReuse, "dbid %d is not above the highest dbid declared (%d): lightningd never hands out a dbid twice", dbid, node.DBIDHighWater)
+	if anyForgotten && dbid <= forgottenHighWater {
+		return violation(TagOriginalChannelIDReuse, "dbid %d is not above the dbid of a forgotten channel (%d): lightningd never hands out a saved channel's dbid twice", dbid, forgottenHighWater)
 	}
 	return nil
 }

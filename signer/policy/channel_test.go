@@ -76,7 +76,6 @@ func TestChannelChecks(t *testing.T) {
 		f(c)
 		return c
 	}
-	node := &state.Node{DBIDHighWater: 7}
 	good := signed(t, 1)
 	htlcSig := signed(t, 0x83)
 	badSig := good
@@ -132,11 +131,13 @@ func TestChannelChecks(t *testing.T) {
 		{"sign counterparty 6 while 4 is not revoked", TagCommitmentPreviousRevoked, CheckSignCounterpartyCommitment(ch, 6, [32]byte{0xc6})},
 		{"sign the first counterparty commitments", "", CheckSignCounterpartyCommitment(&state.Channel{}, 1, [32]byte{1})},
 		// o1: new_channel
-		{"declare dbid 8", "", CheckNewChannel(nil, node, 8)},
-		{"declare dbid 7 again before setup", "", CheckNewChannel(&state.Channel{Status: state.StatusDeclared}, node, 7)},
-		{"declare open dbid 7 again", TagOriginalChannelIDReuse, CheckNewChannel(ch, node, 7)},
-		{"declare forgotten dbid 7 again", TagOriginalChannelIDReuse, CheckNewChannel(&state.Channel{Status: state.StatusForgotten}, node, 7)},
-		{"declare dbid 6, below the high-water mark", TagOriginalChannelIDReuse, CheckNewChannel(nil, node, 6)},
+		{"declare dbid 8", "", CheckNewChannel(nil, 8, 7, true)},
+		{"declare dbid 7 again before setup", "", CheckNewChannel(&state.Channel{Status: state.StatusDeclared}, 7, 0, false)},
+		{"declare the first dbid", "", CheckNewChannel(nil, 1, 0, false)},
+		{"declare open dbid 7 again", TagOriginalChannelIDReuse, CheckNewChannel(ch, 7, 0, false)},
+		{"declare forgotten dbid 7 again", TagOriginalChannelIDReuse, CheckNewChannel(&state.Channel{Status: state.StatusForgotten}, 7, 0, false)},
+		{"declare dbid 6, below a forgotten dbid", TagOriginalChannelIDReuse, CheckNewChannel(nil, 6, 7, true)},
+		{"declare dbid 0 after forgetting dbid 0", TagOriginalChannelIDReuse, CheckNewChannel(nil, 0, 0, true)},
 		// o2: setup_channel
 		{"set up a declared channel", "", CheckSetupChannel(&state.Channel{Status: state.StatusDeclared}, ch.Setup)},
 		{"the same setup again", "", CheckSetupChannel(ch, ch.Clone().Setup)},
