@@ -218,3 +218,129 @@ func TestOldSecretsOfVersion5FollowRevocation(t *testing.T) {
 		}
 	}
 }
+
+// Every channel tag through the engine on honest traffic (no vectors
+// needed): a recorded honest history (a channel closed and forgotten, then
+// one left open after payments) is replayed on a fresh engine with state,
+// then a valid request is answered in every mode, and a minimally changed
+// one is refused with exactly its tag under enforce, signed and reported
+// under warn, signed silently under off.
+func TestChannelTagsThroughEngine(t *testing.T) {
+	ctx := context.Background()
+	const seed = 0x24
+	e, _ := statefulEngine(t, seed)
+	rec := &recording{send: traffic.EngineSender(e)}
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, rec.sender, traffic.Options{Seed: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 1, Close: traffic.CloseMutual})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 3, Close: traffic.CloseNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The open channel's last requests of each kind, and the one before.
+	last := map[uint16][]hsmproto.Message{}
+	var channeld signer.Client
+	for _, r := range rec.reqs {
+		if r.Client.DBID != ch.DBID() && r.Type() != hsmproto.TypeNewChannel {
+			continue
+		}
+		m, err := hsmproto.Decode(r.Raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last[r.Type()] = append(last[r.Type()], m)
+		if r.Type() == hsmproto.TypeRevokeCommitmentTx {
+			channeld = r.Client
+		}
+	}
+	at := func(typ uint16, back int) hsmproto.Message {
+		ms := last[typ]
+		return ms[len(ms)-1-back]
+	}
+	validated := at(hsmproto.TypeValidateCommitmentTx, 0).(*hsmproto.ValidateCommitmentTx)
+	before := at(hsmproto.TypeValidateCommitmentTx, 1).(*hsmproto.ValidateCommitmentTx)
+	remote := at(hsmproto.TypeSignRemoteCommitmentTx, 0).(*hsmproto.SignRemoteCommitmentTx)
+	remoteBefore := at(hsmproto.TypeSignRemoteCommitmentTx, 1).(*hsmproto.SignRemoteCommitmentTx)
+	revoked := at(hsmproto.TypeRevokeCommitmentTx, 0).(*hsmproto.RevokeCommitmentTx)
+	revocation := at(hsmproto.TypeValidateRevocation, 0).(*hsmproto.ValidateRevocation)
+	setup := at(hsmproto.TypeSetupChannel, 0).(*hsmproto.SetupChannel)
+	broadcast := func(v *hsmproto.ValidateCommitmentTx) hsmproto.Message {
+		return &hsmproto.SignCommitmentTx{PeerID: ch.PeerID(), ChannelDBID: ch.DBID(), Tx: v.Tx, RemoteFundingKey: remote.RemoteFundingKey, CommitNum: v.CommitNum}
+	}
+	badSig := *validated
+	badSig.Sig.Sig[10] ^= 1
+	badSecret := *revocation
+	badSecret.RevokeNum++
+	badSecret.PerCommitmentSecret[0] ^= 1
+	otherSetup := *setup
+	otherSetup.ChannelValue++
+	otherTx := *remote
+	otherTx.Tx = remoteBefore.Tx
+	ahead := *remote
+	ahead.CommitNum += 2
+
+	cases := []struct {
+		tag        string
+		client     signer.Client
+		valid, bad hsmproto.Message
+	}{
+		{policy.TagCommitmentHolderNotRevoked, signer.MasterClient, broadcast(validated), broadcast(before)},
+		{policy.TagRevokeNewCommitmentSigned, channeld, revoked, &hsmproto.RevokeCommitmentTx{CommitNum: revoked.CommitNum + 1}},
+		{policy.TagCommitmentSignature, channeld, validated, &badSig},
+		{policy.TagCommitmentPreviousRevoked, channeld, revocation, &badSecret},
+		{policy.TagCommitmentPreviousRevoked, channeld, remote, &ahead},
+		{policy.TagCommitmentRetrySame, channeld, remote, &otherTx},
+		{policy.TagOriginalChannelIDReuse, signer.MasterClient, &hsmproto.NewChannel{ID: ch.PeerID(), DBID: ch.DBID() + 1},
+			&hsmproto.NewChannel{ID: gone.PeerID(), DBID: gone.DBID()}},
+		{policy.TagOriginalChannelIDReuse, channeld, setup, &otherSetup},
+	}
+	for i, tc := range cases {
+		t.Run(fmt.Sprintf("%d-%s", i, tc.tag), func(t *testing.T) {
+			for _, mode := range policy.Modes {
+				var reported []string
+				_, st := statefulEngine(t, seed)
+				e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st),
+					signer.WithPolicyMode(mode), signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) { reported = append(reported, v.Tag) }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range rec.reqs {
+					if _, err := e.Handle(ctx, r.Client, r.Raw); err != nil {
+						t.Fatalf("%s: honest %s refused: %v", mode, r.Name, err)
+					}
+				}
+				// The valid request (a repeat or the next step) first, then
+				// the changed one on the same state.
+				for _, bad := range []bool{false, true} {
+					reported = nil
+					m := tc.valid
+					if bad {
+						m = tc.bad
+					}
+					_, err = e.Handle(ctx, tc.client, m.Encode())
+					var re *signer.RefusalError
+					refuse := bad && mode == policy.ModeEnforce
+					switch {
+					case refuse && (!errors.As(err, &re) || re.Tag != tc.tag):
+						t.Errorf("%s, bad %s: %v; want refused with %s", mode, m.MsgName(), err, tc.tag)
+					case !refuse && err != nil:
+						t.Errorf("%s, bad=%v %s: refused: %v", mode, bad, m.MsgName(), err)
+					}
+					want := 0
+					if bad && mode == policy.ModeWarn {
+						want = 1
+					}
+					if len(reported) != want || want == 1 && reported[0] != tc.tag {
+						t.Errorf("%s, bad=%v: reported %v", mode, bad, reported)
+					}
+				}
+			}
+		})
+	}
+}
