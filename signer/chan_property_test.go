@@ -37,13 +37,13 @@ type lifecycleObserver struct {
 	revoked   uint64              // counterparty secrets accepted (validate_revocation answered), in order
 
 	// What the mutations are made of.
-	holderTx   map[uint64]hsmproto.BitcoinTx
-	remoteReq  map[uint64]*hsmproto.SignRemoteCommitmentTx
-	channeld   signer.Client
-	localNum   uint64
-	broken     error
-	mutations  int
-	answeredMu int
+	holderTx  map[uint64]hsmproto.BitcoinTx
+	remoteReq map[uint64]*hsmproto.SignRemoteCommitmentTx
+	channeld  signer.Client
+	localNum  uint64
+	broken    error
+	mutations int // mutated requests sent
+	refused   int // of which refused
 }
 
 func newLifecycleObserver() *lifecycleObserver {
@@ -140,9 +140,9 @@ func (o *lifecycleObserver) mutate(t *rapid.T, e *signer.Engine, peer [33]byte, 
 	}
 	o.mutations++
 	if _, err := e.Handle(context.Background(), c, m.Encode()); err == nil {
-		o.answeredMu++
 		o.answered(c, m)
 	} else {
+		o.refused++
 		var re *signer.RefusalError
 		if !errors.As(err, &re) || !re.ByPolicy() {
 			t.Fatalf("mutated %s refused without a policy tag: %v", m.MsgName(), err)
@@ -183,16 +183,16 @@ func runLifecycleProperty(t *rapid.T, dir string, mode policy.Mode) *lifecycleOb
 	if err != nil {
 		t.Fatalf("honest open refused: %v", err)
 	}
-	steps := rapid.IntRange(1, 8).Draw(t, "steps")
+	steps := rapid.IntRange(1, 12).Draw(t, "steps")
 	for i := 0; i < steps; i++ {
-		switch rapid.IntRange(0, 3).Draw(t, "step") {
+		switch rapid.IntRange(0, 5).Draw(t, "step") {
 		case 0:
 			_, err = ch.Pay(ctx, rapid.Uint64Range(10_000, 200_000).Draw(t, "pay sat")*1000)
 		case 1:
 			_, err = ch.Receive(ctx, rapid.Uint64Range(10_000, 200_000).Draw(t, "receive sat")*1000)
 		case 2:
 			err = ch.UpdateFee(ctx, rapid.Uint32Range(500, 3000).Draw(t, "feerate"))
-		case 3:
+		default: // half the steps
 			o.mutate(t, e, ch.PeerID(), ch.DBID())
 		}
 		if err != nil {
@@ -223,10 +223,17 @@ func TestChannelLifecycleProperties(t *testing.T) {
 		f.Value.Set("20")
 		defer f.Value.Set(f.DefValue)
 	}
+	mutations, refused := 0, 0
 	rapid.Check(t, func(rt *rapid.T) {
 		o := runLifecycleProperty(rt, t.TempDir(), policy.ModeEnforce)
+		mutations, refused = mutations+o.mutations, refused+o.refused
 		if o.broken != nil {
 			rt.Fatal(o.broken)
 		}
 	})
+	// Otherwise the cases checked only honest traffic.
+	if mutations == 0 || refused == 0 {
+		t.Fatalf("%d mutated requests, %d refused: the property saw no attack", mutations, refused)
+	}
+	t.Logf("%d mutated requests, %d refused", mutations, refused)
 }
