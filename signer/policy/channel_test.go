@@ -121,6 +121,9 @@ func TestChannelChecks(t *testing.T) {
 			_, _ = c.Secrets.Add(0, secretAt(p.good, 0))
 			c.PrevCounterparty = &state.Commitment{Num: 1, PerCommitmentPoint: pointOf(secretAt(p.good, 1))}
 		}), 1, secretAt(p.good, 1))},
+		{"a zero secret", TagCommitmentPreviousRevoked, CheckRevocationSecret(ch, 4, [32]byte{})},
+		{"a secret beyond the curve order", TagCommitmentPreviousRevoked, CheckRevocationSecret(ch, 4, [32]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})},
+		{"the last commitment number", TagCommitmentPreviousRevoked, CheckRevocationSecret(ch, ^uint64(0), secretAt(p.good, 4))},
 		{"no commitment 4 whose point to check", TagCommitmentPreviousRevoked, CheckRevocationSecret(with(func(c *state.Channel) { c.PrevCounterparty = nil }), 4, secretAt(p.good, 4))},
 		// r, s: sign_remote_commitment_tx
 		{"sign counterparty 6 after 4 was revoked", "", CheckSignCounterpartyCommitment(with(func(c *state.Channel) { _, _ = c.Secrets.Add(4, secretAt(p.good, 4)) }), 6, [32]byte{0xc6})},
