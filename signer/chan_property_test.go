@@ -21,8 +21,8 @@ import (
 // The channel life-cycle rules as properties: an honest channel (the
 // traffic generator plays lightningd and the peer) with mutated requests
 // mixed in — old or claimed holder commitments to broadcast, secrets
-// asked for early, counterparty commitments re-signed as other
-// transactions or signed ahead — never makes the signer sign a revoked
+// asked for early (also as version 5's old secrets), counterparty
+// commitments re-signed as other transactions or signed ahead — never makes the signer sign a revoked
 // holder commitment, reveal a secret before the next commitment was
 // countersigned, or sign two different counterparty commitments with one
 // number; and every honest request is answered. The observer judges only
@@ -109,7 +109,9 @@ func (o *lifecycleObserver) sender(e *signer.Engine) traffic.Sender {
 
 // mutate sends one request made from what was seen, and notes it if the
 // signer answered.
-func (o *lifecycleObserver) mutate(t *rapid.T, e *signer.Engine, peer [33]byte, dbid uint64) {
+// e5 is an engine of the same seed and store that negotiated wire version
+// 5, where get_per_commitment_point n also reveals secret n−2.
+func (o *lifecycleObserver) mutate(t *rapid.T, e, e5 *signer.Engine, peer [33]byte, dbid uint64) {
 	if o.channeld.Capabilities == 0 || len(o.remoteReq) == 0 {
 		return
 	}
@@ -117,7 +119,7 @@ func (o *lifecycleObserver) mutate(t *rapid.T, e *signer.Engine, peer [33]byte, 
 	holderNums := sortedKeys(o.holderTx)
 	var c signer.Client
 	var m hsmproto.Message
-	switch rapid.IntRange(0, 3).Draw(t, "mutation") {
+	switch rapid.IntRange(0, 4).Draw(t, "mutation") {
 	case 0: // broadcast a holder commitment we hold, claiming some number
 		n := rapid.SampledFrom(holderNums).Draw(t, "holder tx")
 		claim := rapid.SampledFrom([]uint64{n, n + 1, n - min(n, 1), o.localNum}).Draw(t, "claimed number")
@@ -137,6 +139,19 @@ func (o *lifecycleObserver) mutate(t *rapid.T, e *signer.Engine, peer [33]byte, 
 		req := *o.remoteReq[last]
 		req.CommitNum = last + rapid.Uint64Range(2, 4).Draw(t, "ahead")
 		c, m = o.channeld, &req
+	case 4: // version 5: a point whose reply reveals secret n−2
+		n := rapid.Uint64Range(0, o.localNum+3).Draw(t, "v5 point")
+		o.mutations++
+		out, err := e5.Handle(context.Background(), o.channeld, (&hsmproto.GetPerCommitmentPoint{N: n}).Encode())
+		if err != nil {
+			o.refused++
+			return
+		}
+		reply, derr := hsmproto.Decode(out)
+		if r, ok := reply.(*hsmproto.GetPerCommitmentPointReply); derr == nil && ok && r.OldCommitmentSecret != nil {
+			o.answered(o.channeld, &hsmproto.RevokeCommitmentTx{CommitNum: n - 2})
+		}
+		return
 	}
 	o.mutations++
 	if _, err := e.Handle(context.Background(), c, m.Encode()); err == nil {
@@ -171,6 +186,15 @@ func runLifecycleProperty(t *rapid.T, dir string, mode policy.Mode) *lifecycleOb
 	if err != nil {
 		t.Fatal(err)
 	}
+	e5, err := signer.NewEngine(make([]byte, 32), signer.WithState(st), signer.WithPolicyMode(mode))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v5, err := hsmproto.InitFor("bitcoin", 4, 5); err != nil {
+		t.Fatal(err)
+	} else if _, err := e5.Handle(context.Background(), signer.MasterClient, v5.Encode()); err != nil {
+		t.Fatal(err)
+	}
 	o := newLifecycleObserver()
 	init, _ := e.InitReply("bitcoin")
 	g, err := traffic.New(init, o.sender(e), traffic.Options{Seed: rapid.Uint64().Draw(t, "seed")})
@@ -193,7 +217,7 @@ func runLifecycleProperty(t *rapid.T, dir string, mode policy.Mode) *lifecycleOb
 		case 2:
 			err = ch.UpdateFee(ctx, rapid.Uint32Range(500, 3000).Draw(t, "feerate"))
 		default: // half the steps
-			o.mutate(t, e, ch.PeerID(), ch.DBID())
+			o.mutate(t, e, e5, ch.PeerID(), ch.DBID())
 		}
 		if err != nil {
 			t.Fatalf("honest step refused: %v", err)
