@@ -20,22 +20,6 @@ import (
 // and the snapshot (deriving our public keys from the seed) and hands it to
 // the pure check in package policy (channel.go).
 
-// stateCheck is a route's check on the signer's state.
-type stateCheck[M hsmproto.Message] func(*Engine, context.Context, Client, M, Snapshot) *policy.Violation
-
-// allStateChecks runs checks in order and returns the first violation: a
-// route with several state checks (life cycle, rebuilt transaction, …).
-func allStateChecks[M hsmproto.Message](checks ...stateCheck[M]) stateCheck[M] {
-	return func(e *Engine, ctx context.Context, c Client, m M, s Snapshot) *policy.Violation {
-		for _, check := range checks {
-			if v := check(e, ctx, c, m, s); v != nil {
-				return v
-			}
-		}
-		return nil
-	}
-}
-
 // txidOf is a channel transaction's id (zero without a transaction).
 func txidOf(btx *hsmproto.BitcoinTx) [32]byte {
 	if btx.Tx == nil {
