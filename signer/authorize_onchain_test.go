@@ -243,6 +243,9 @@ func fundingWithdrawal(t *testing.T, e *Engine, peer [33]byte, value int64, outb
 	err := e.state.UpdateChannel(context.Background(), state.ChannelID{Peer: peer, DBID: 5}, func(ch *state.Channel) error {
 		ch.Status = state.StatusOpen
 		ch.Setup = &state.Setup{IsOutbound: outbound, ChannelValueSat: uint64(value), FundingTxid: txid}
+		// Our first commitment countersigned (validate_commitment_tx 0),
+		// as before any honest funding signature.
+		ch.LastHolder = &state.Commitment{}
 		return nil
 	})
 	if err != nil {

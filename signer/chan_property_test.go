@@ -182,11 +182,11 @@ func runLifecycleProperty(t *rapid.T, dir string, mode policy.Mode) *lifecycleOb
 		t.Fatal(err)
 	}
 	defer st.Close()
-	e, err := signer.NewEngine(make([]byte, 32), signer.WithState(st), signer.WithPolicyMode(mode))
+	e, err := signer.NewEngine(make([]byte, 32), signer.WithState(st), signer.WithPolicyMode(mode), approveAll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e5, err := signer.NewEngine(make([]byte, 32), signer.WithState(st), signer.WithPolicyMode(mode))
+	e5, err := signer.NewEngine(make([]byte, 32), signer.WithState(st), signer.WithPolicyMode(mode), approveAll)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestChannelLifecycleProperties(t *testing.T) {
 	// Each case is a whole channel on a fsynced store: fewer cases than
 	// rapid's default 100 unless -rapid.checks says otherwise.
 	if f := flag.Lookup("rapid.checks"); f != nil && f.Value.String() == f.DefValue {
-		f.Value.Set("20")
+		f.Value.Set("25")
 		defer f.Value.Set(f.DefValue)
 	}
 	mutations, refused := 0, 0

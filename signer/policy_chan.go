@@ -89,6 +89,9 @@ func stateWithdrawalFunding(_ *Engine, _ context.Context, _ Client, req *hsmprot
 // commitments.
 func stateMutualClose(e *Engine, _ context.Context, _ Client, req *hsmproto.SignMutualCloseTx, s Snapshot) *policy.Violation {
 	ch := s.Channel
+	if closeDestinationsAuthorized(e, req, ch) {
+		return policy.CheckMutualCloseNoPendingHTLCs(ch)
+	}
 	if req.Tx.Tx == nil || ch == nil || ch.Setup == nil {
 		return policy.CheckMutualCloseState(ch, policy.MutualClose{})
 	}
@@ -108,6 +111,29 @@ func stateMutualClose(e *Engine, _ context.Context, _ Client, req *hsmproto.Sign
 		}
 	}
 	return policy.CheckMutualCloseState(ch, c)
+}
+
+// closeDestinationsAuthorized reports whether a close's destinations are
+// the authorization's to decide (authorizeMutualClose): two or more
+// outputs, none to our wallet or the allowlist, no upfront script. The
+// operator then approved exactly these outputs (or the close was refused
+// before this check), so which one is ours is unknown and only the
+// pending HTLCs are checked. A single output is always held to our
+// balance: it may be the peer's alone.
+func closeDestinationsAuthorized(e *Engine, req *hsmproto.SignMutualCloseTx, ch *state.Channel) bool {
+	if !e.authorizing() || (ch != nil && ch.Setup != nil && len(ch.Setup.HolderShutdownScript) > 0) {
+		return false
+	}
+	spend := e.spendOfBitcoinTx(&req.Tx, 71)
+	if len(spend.Outputs) < 2 {
+		return false
+	}
+	for _, o := range spend.Outputs {
+		if o.Ours || o.Allowlisted {
+			return false
+		}
+	}
+	return true
 }
 
 // stateValidateCommitmentTx verifies the peer's signatures on our

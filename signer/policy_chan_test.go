@@ -27,6 +27,11 @@ var channelTags = func() map[string]bool {
 	return m
 }()
 
+// approveAll auto-approves every payment and channel (the operator's
+// authorization, authorize.go), as the vectors assume an approver that
+// says yes: these tests are about the channel checks.
+var approveAll = signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 62, AutoApproveChannelsBelowSat: 1 << 62})
+
 // statefulHandlers makes each replayed file's engine with a fresh store.
 func statefulHandlers(t *testing.T, opts ...signer.Option) func(secret []byte) (replay.Handler, error) {
 	n := 0
@@ -37,7 +42,7 @@ func statefulHandlers(t *testing.T, opts ...signer.Option) func(secret []byte) (
 			return nil, err
 		}
 		t.Cleanup(func() { st.Close() })
-		return signer.NewEngine(secret, append([]signer.Option{signer.WithState(st)}, opts...)...)
+		return signer.NewEngine(secret, append([]signer.Option{signer.WithState(st), approveAll}, opts...)...)
 	}
 }
 
@@ -154,7 +159,7 @@ func FuzzChannelChecksWithState(f *testing.F) {
 	} else {
 		secret = make([]byte, 32)
 	}
-	e, err := signer.NewEngine(secret, signer.WithState(st), signer.WithPolicyMode(policy.ModeWarn))
+	e, err := signer.NewEngine(secret, signer.WithState(st), signer.WithPolicyMode(policy.ModeWarn), approveAll)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -212,7 +217,7 @@ func TestOldSecretsOfVersion5FollowRevocation(t *testing.T) {
 	}
 	for _, mode := range policy.Modes {
 		var reported []string
-		v5, err := signer.NewEngine(bytes.Repeat([]byte{0x23}, 32), signer.WithState(st), signer.WithPolicyMode(mode),
+		v5, err := signer.NewEngine(bytes.Repeat([]byte{0x23}, 32), signer.WithState(st), signer.WithPolicyMode(mode), approveAll,
 			signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) { reported = append(reported, v.Tag) }))
 		if err != nil {
 			t.Fatal(err)
@@ -329,7 +334,7 @@ func TestChannelTagsThroughEngine(t *testing.T) {
 			for _, mode := range []policy.Mode{policy.ModeEnforce, policy.ModeWarn} {
 				var reported []string
 				_, st := statefulEngine(t, seed)
-				e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st),
+				e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), signer.WithState(st), approveAll,
 					signer.WithPolicyMode(mode), signer.WithPolicyReporter(func(_ signer.Client, _ uint16, v *policy.Violation) { reported = append(reported, v.Tag) }))
 				if err != nil {
 					t.Fatal(err)

@@ -247,10 +247,8 @@ func CheckMutualCloseState(ch *state.Channel, c MutualClose) *Violation {
 	if ch == nil || ch.Setup == nil || (ch.LastHolder == nil && ch.LastCounterparty == nil) {
 		return violation(TagMutualValueMatchesCommitment, "a cooperative close of a channel with no commitment known: our balance is unknown")
 	}
-	for _, cm := range []*state.Commitment{ch.LastHolder, ch.LastCounterparty} {
-		if cm != nil && len(cm.HTLCs) > 0 {
-			return violation(TagMutualNoPendingHTLCs, "%d HTLCs are pending on commitment %d: a close forfeits them", len(cm.HTLCs), cm.Num)
-		}
+	if v := CheckMutualCloseNoPendingHTLCs(ch); v != nil {
+		return v
 	}
 	var ours, theirs uint64
 	known := false
@@ -279,6 +277,21 @@ func CheckMutualCloseState(ch *state.Channel, c MutualClose) *Violation {
 	}
 	if c.OursSat < ours {
 		return violation(TagMutualValueMatchesCommitment, "the close pays us %d sat, less than our balance of %d sat (the peer funded the channel and pays the fee)", c.OursSat, ours)
+	}
+	return nil
+}
+
+// CheckMutualCloseNoPendingHTLCs is the part of CheckMutualCloseState
+// that needs no destination: no HTLC pending on the last commitments (a
+// channel with none known has none).
+func CheckMutualCloseNoPendingHTLCs(ch *state.Channel) *Violation {
+	if ch == nil {
+		return nil
+	}
+	for _, cm := range []*state.Commitment{ch.LastHolder, ch.LastCounterparty} {
+		if cm != nil && len(cm.HTLCs) > 0 {
+			return violation(TagMutualNoPendingHTLCs, "%d HTLCs are pending on commitment %d: a close forfeits them", len(cm.HTLCs), cm.Num)
+		}
 	}
 	return nil
 }
