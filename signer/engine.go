@@ -279,9 +279,9 @@ func init() {
 		hsmproto.TypeSignOptionWillFundOffer: on(CapSignWillFundOffer, Signs, (*Engine).handleSignOptionWillFundOffer),
 
 		// Commitment transactions and revocation.
-		hsmproto.TypeSignRemoteCommitmentTx: guarded(CapSignRemoteTx, Signs, (*Engine).checkRemoteCommitment, stateSignRemoteCommitmentTx, (*Engine).handleSignRemoteCommitmentTx),
-		hsmproto.TypeSignRemoteHtlcTx:       checked(CapSignRemoteTx, Signs, (*Engine).checkRemoteHtlcTx, (*Engine).handleSignRemoteHtlcTx),
-		hsmproto.TypeValidateCommitmentTx:   guarded(CapSignRemoteTx, Public, nil, stateValidateCommitmentTx, (*Engine).handleValidateCommitmentTx),
+		hsmproto.TypeSignRemoteCommitmentTx: guarded(CapSignRemoteTx, Signs, (*Engine).checkRemoteCommitment, inOrder(stateSignRemoteCommitmentTx, (*Engine).stateCheckRemoteCommitment), (*Engine).handleSignRemoteCommitmentTx),
+		hsmproto.TypeSignRemoteHtlcTx:       guarded(CapSignRemoteTx, Signs, (*Engine).checkRemoteHtlcTx, (*Engine).stateCheckRemoteHtlcTx, (*Engine).handleSignRemoteHtlcTx),
+		hsmproto.TypeValidateCommitmentTx:   guarded(CapSignRemoteTx, Public, nil, inOrder(stateValidateCommitmentTx, (*Engine).stateCheckHolderCommitment), (*Engine).handleValidateCommitmentTx),
 		hsmproto.TypeValidateRevocation:     guarded(CapSignRemoteTx, Public, nil, stateValidateRevocation, (*Engine).handleValidateRevocation),
 		hsmproto.TypeRevokeCommitmentTx:     guarded(CapSignRemoteTx, Reveals, nil, stateRevokeCommitmentTx, (*Engine).handleRevokeCommitmentTx),
 		hsmproto.TypeSignCommitmentTx:       guarded(CapMaster, Signs, nil, stateSignCommitmentTx, (*Engine).handleSignCommitmentTx),

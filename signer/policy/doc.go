@@ -53,6 +53,29 @@
 //	policy-onchain-initial-commitment-countersigned a funding tx signed before the first commitment was countersigned
 //	policy-mutual-value-matches-commitment a close that does not pay us our balance
 //	policy-mutual-no-pending-htlcs         a close while HTLCs are pending
+//	policy-commitment                      a commitment is not the one BOLT 3 builds from the channel's state
+//	policy-commitment-input-match-funding  a commitment does not spend exactly the channel's funding output
+//	policy-commitment-version              a commitment is not version 2
+//	policy-commitment-locktime             a commitment's nLockTime is not its obscured number's
+//	policy-commitment-sequence             a commitment's nSequence is not its obscured number's
+//	policy-commitment-no-unrecognized-outputs a commitment output pays a script that is none of its outputs
+//	policy-commitment-revocation-pubkey    a commitment output's revocation key is not ours to derive
+//	policy-commitment-to-self-delay-range  a to_local is delayed otherwise than its owner was imposed
+//	policy-commitment-initial-funding-value commitment 0 gives the fundee more than the push
+//	policy-routing-deltas-only-htlc        our balance moved by more than the HTLCs settled between two commitments
+//	policy-commitment-htlc-count-limit     more than 483 HTLCs in one direction
+//	policy-commitment-htlc-inflight-limit  more HTLC value in flight than the limit
+//	policy-htlc-to-self-delay              the peer's HTLC tx output is not delayed by the to_self_delay we imposed
+//	policy-htlc-fee-range                  the peer's HTLC tx pays another fee than BOLT 3's
+//	policy-htlc-other                      the peer's HTLC tx is not the one BOLT 3 builds for a commitment we signed
+//
+// The commitment and HTLC transaction checks rebuild the transaction BOLT 3
+// defines from the channel's set-up, both sides' keys, the per-commitment
+// point, the feerate, the balances and the HTLCs (CommitmentSpec.Build,
+// checked against BOLT 3's own test vectors), and compare it with the
+// node's byte for byte (CheckCommitment, CheckHTLCTx); the balance rules
+// (CheckInitialCommitment, CheckBalanceDeltas) judge the balances the
+// transaction claims against the channel's previous commitment.
 //
 // Why these checks (docs/security.md has the whole audit): the node key
 // signs a Greenlight scheduler challenge as SHA256d("Lightning Signed

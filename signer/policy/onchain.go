@@ -37,6 +37,13 @@ type Limits struct {
 	// MinContestDelayBlocks and MaxContestDelayBlocks bound both
 	// to_self_delays of setup_channel.
 	MinContestDelayBlocks, MaxContestDelayBlocks uint64
+	// DustLimitSat is both sides' dust limit in the commitments the
+	// signer rebuilds (the hsmd messages do not carry it; 0: 546).
+	DustLimitSat uint64
+	// MaxHTLCsPerDirection bounds a commitment's offered and received
+	// HTLCs each (0: BOLT 2's 483); MaxInFlightSat their total value
+	// (0: 16,777,216 sat).
+	MaxHTLCsPerDirection, MaxInFlightSat uint64
 }
 
 // DefaultLimits are the bounds of the strict profile.
@@ -46,6 +53,9 @@ var DefaultLimits = Limits{
 	MaxFeePercent:         25,
 	MinContestDelayBlocks: 144,
 	MaxContestDelayBlocks: 2016,
+	DustLimitSat:          defaultDustLimitSat,
+	MaxHTLCsPerDirection:  defaultMaxHTLCs,
+	MaxInFlightSat:        defaultMaxInFlightSat,
 }
 
 // Output is one output of a transaction about to be signed.

@@ -67,6 +67,11 @@ var Tags = []string{
 	TagHTLCLocktime, TagHTLCSequence, TagHTLCVersion,
 	TagContestDelayRange, TagCommitmentFeeRange, TagInvoiceNotExpired,
 	TagPaymentApproved, TagPaymentVelocity, TagOnchainVelocity, TagChannelApproved,
+	TagCommitment, TagCommitmentInputMatchFunding, TagCommitmentVersion, TagCommitmentLocktime,
+	TagCommitmentSequence, TagCommitmentNoUnrecognizedOutputs, TagCommitmentRevocationPubkey,
+	TagCommitmentToSelfDelayRange, TagCommitmentInitialFundingValue, TagRoutingDeltasOnlyHTLC,
+	TagCommitmentHTLCCountLimit, TagCommitmentHTLCInflightLimit,
+	TagHTLCToSelfDelay, TagHTLCFeeRange, TagHTLCOther,
 }
 
 // Violation is a broken rule: its stable tag and a sentence saying what
