@@ -175,7 +175,13 @@ func (e *Engine) stateCheckRemoteCommitment(_ context.Context, _ Client, req *hs
 		return &policy.Violation{Tag: policy.TagCommitment, Reason: "the peer's per-commitment point is not a valid key"}
 	}
 	prev := previousCommitment(req.CommitNum, ch.LastCounterparty, ch.PrevCounterparty)
-	return e.checkCommitmentState(ch, false, req.CommitNum, point, req.Feerate, req.OptionStaticRemotekey, req.Htlcs, &req.Tx, prev)
+	if v := e.checkCommitmentState(ch, false, req.CommitNum, point, req.Feerate, req.OptionStaticRemotekey, req.Htlcs, &req.Tx, prev); v != nil {
+		return v
+	}
+	if offered := newlyOffered(req.Htlcs, prev); len(offered) > 0 {
+		return policy.CheckRoutingBalance(offered, routingBalanced(s, ch))
+	}
+	return nil
 }
 
 // stateCheckHolderCommitment: validate_commitment_tx, our commitment at

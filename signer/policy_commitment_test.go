@@ -2,8 +2,10 @@ package signer_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"path/filepath"
 	"testing"
 
@@ -16,6 +18,7 @@ import (
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
 	"gl-signerd/signer/policy"
+	"gl-signerd/signer/replay"
 	"gl-signerd/signer/state"
 )
 
@@ -231,7 +234,9 @@ func TestCommitmentTagsThroughEngine(t *testing.T) {
 		// htlcMutate, when set, makes the last request sign_remote_htlc_tx
 		// of the first HTLC output of last (the commitment signed honestly).
 		htlcMutate func(tx *wire.MsgTx, ws *[]byte)
-		tag        string
+		// keysend: preapprove_keysend the last step's HTLCs first.
+		keysend bool
+		tag     string
 	}{
 		{name: "valid first commitment", last: first},
 		{name: "valid first commitment with anchors", anchors: true, last: first},
@@ -240,6 +245,10 @@ func TestCommitmentTagsThroughEngine(t *testing.T) {
 			last: step{1, 900_000_000, 90_000_000, 1000, []policy.CommitmentHTLC{htlc(true, 10_000, 700)}}},
 		{name: "valid HTLC transaction", prefix: []step{first},
 			last: step{1, 900_000_000, 90_000_000, 1000, []policy.CommitmentHTLC{htlc(true, 10_000, 700)}}, htlcMutate: func(*wire.MsgTx, *[]byte) {}},
+		{name: "valid HTLC we offer for a preapproved keysend", prefix: []step{first}, keysend: true,
+			last: step{1, 890_000_000, 100_000_000, 1000, []policy.CommitmentHTLC{htlc(false, 10_000, 700)}}},
+		{name: "HTLC we offer for nothing", prefix: []step{first},
+			last: step{1, 890_000_000, 100_000_000, 1000, []policy.CommitmentHTLC{htlc(false, 10_000, 700)}}, tag: policy.TagCommitmentHTLCRoutingBalance},
 		{name: "gift in the first commitment", last: step{0, 800_000_000, 200_000_000, 1000, nil}, tag: policy.TagCommitmentInitialFundingValue},
 		{name: "balance moved without an HTLC", prefix: []step{first}, last: step{1, 890_000_000, 110_000_000, 2000, nil}, tag: policy.TagRoutingDeltasOnlyHTLC},
 		{name: "another funding outpoint", last: first, tag: policy.TagCommitmentInputMatchFunding,
@@ -342,6 +351,15 @@ func TestCommitmentTagsThroughEngine(t *testing.T) {
 						t.Fatalf("honest commitment %d refused: %v", s.num, re)
 					}
 				}
+				for _, h := range tc.last.htlcs {
+					if !tc.keysend {
+						break
+					}
+					r, re := ask(t, f.e, signer.MasterClient, &hsmproto.PreapproveKeysend{Destination: hsmproto.NodeID(f.channeld.PeerID), PaymentHash: h.PaymentHash, AmountMsat: hsmproto.AmountMsat(h.AmountMsat)})
+					if re != nil || !r.(*hsmproto.PreapproveKeysendReply).Approved {
+						t.Fatalf("preapprove_keysend: %v", re)
+					}
+				}
 				spec := f.remoteSpec(tc.last.num, tc.last.ours, tc.last.theirs, tc.last.feerate, tc.last.htlcs...)
 				var re *signer.RefusalError
 				if tc.htlcMutate != nil {
@@ -386,5 +404,62 @@ var commitmentTags = []string{
 	policy.TagCommitmentSequence, policy.TagCommitmentNoUnrecognizedOutputs, policy.TagCommitmentRevocationPubkey,
 	policy.TagCommitmentToSelfDelayRange, policy.TagCommitmentInitialFundingValue, policy.TagRoutingDeltasOnlyHTLC,
 	policy.TagCommitmentHTLCCountLimit, policy.TagCommitmentHTLCInflightLimit,
-	policy.TagHTLCToSelfDelay, policy.TagHTLCFeeRange, policy.TagHTLCOther,
+	policy.TagHTLCToSelfDelay, policy.TagHTLCFeeRange, policy.TagHTLCOther, policy.TagCommitmentHTLCRoutingBalance,
+}
+
+// The policy vectors through an engine with state: every honest line of
+// both files is answered, and every attack on the rebuild and balance rules
+// (e, f, g, m3, u, x, y) is refused with exactly its tag.
+func TestCommitmentAttacksOnVectors(t *testing.T) {
+	mine := map[string]bool{}
+	for _, tag := range commitmentTags {
+		mine[tag] = true
+	}
+	refused := map[string]bool{}
+	for _, file := range []string{"benign.jsonl", "attacks.jsonl"} {
+		lines, err := replay.ReadFile("../../shared/vectors/policy/" + file)
+		if err != nil {
+			t.Skipf("policy vectors not available: %v", err)
+		}
+		_, err = replay.Run(context.Background(), lines, replay.Options{
+			Policy: policy.ModeEnforce,
+			EngineOptions: func() ([]signer.Option, error) {
+				st, err := state.Open(filepath.Join(t.TempDir(), state.FileName))
+				if err != nil {
+					return nil, err
+				}
+				t.Cleanup(func() { st.Close() })
+				return []signer.Option{signer.WithState(st)}, nil
+			},
+		}, func(r replay.Result) {
+			l := r.Line
+			if l.Expect != replay.ExpectReject {
+				if r.Err != nil {
+					t.Errorf("honest line %s refused: %v", l.Name, r.Err)
+				}
+				return
+			}
+			if !mine[l.Policy] {
+				return
+			}
+			var re *signer.RefusalError
+			switch {
+			case !errors.As(r.Err, &re):
+				t.Errorf("%s: answered, want refused with %s", l.Name, l.Policy)
+			case re.Tag != l.Policy:
+				t.Errorf("%s: refused with %q, want %s", l.Name, re.Tag, l.Policy)
+			default:
+				refused[l.Policy] = true
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tag := range []string{policy.TagCommitmentInputMatchFunding, policy.TagCommitmentNoUnrecognizedOutputs, policy.TagRoutingDeltasOnlyHTLC,
+		policy.TagHTLCToSelfDelay, policy.TagCommitmentInitialFundingValue, policy.TagCommitmentRevocationPubkey, policy.TagCommitmentToSelfDelayRange} {
+		if !refused[tag] {
+			t.Errorf("no attack refused with %s", tag)
+		}
+	}
 }

@@ -136,3 +136,19 @@ func (t ChannelTerms) dust() uint64 {
 	}
 	return t.DustLimitSat
 }
+
+// TagCommitmentHTLCRoutingBalance: an HTLC we offer that nothing balances.
+const TagCommitmentHTLCRoutingBalance = "policy-commitment-htlc-routing-balance"
+
+// CheckRoutingBalance is the routing-balance rule: every HTLC we newly
+// offer on the peer's commitment (offered) is balanced by an incoming HTLC
+// of the same payment hash (we forward) or by an invoice or keysend the
+// node preapproved (we pay). balanced says whether a hash is either.
+func CheckRoutingBalance(offered [][32]byte, balanced func([32]byte) bool) *Violation {
+	for _, h := range offered {
+		if !balanced(h) {
+			return violation(TagCommitmentHTLCRoutingBalance, "we would offer an HTLC of payment hash %x that neither forwards an incoming HTLC nor pays a preapproved invoice or keysend", h[:8])
+		}
+	}
+	return nil
+}

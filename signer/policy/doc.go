@@ -68,6 +68,7 @@
 //	policy-htlc-to-self-delay              the peer's HTLC tx output is not delayed by the to_self_delay we imposed
 //	policy-htlc-fee-range                  the peer's HTLC tx pays another fee than BOLT 3's
 //	policy-htlc-other                      the peer's HTLC tx is not the one BOLT 3 builds for a commitment we signed
+//	policy-commitment-htlc-routing-balance an HTLC we offer neither forwards an incoming one nor pays a preapproved invoice
 //
 // The commitment and HTLC transaction checks rebuild the transaction BOLT 3
 // defines from the channel's set-up, both sides' keys, the per-commitment
