@@ -41,7 +41,7 @@ const (
 	pushMsat = 100_000_000
 )
 
-func statefulEngineWith(t *testing.T, seed byte, opts ...signer.Option) (*signer.Engine, *state.Store) {
+func statefulEngineWith(t testing.TB, seed byte, opts ...signer.Option) (*signer.Engine, *state.Store) {
 	t.Helper()
 	st, err := state.Open(filepath.Join(t.TempDir(), state.FileName))
 	if err != nil {
@@ -66,19 +66,27 @@ func peerPoint(n uint64) *btcec.PublicKey {
 	return fixtureKey("point", int(n)).PubKey()
 }
 
-func newChanFixture(t *testing.T, anchors bool, opts ...signer.Option) *chanFixture {
+// mustAsk sends m and returns the decoded reply, failing t on a refusal.
+func mustAsk(t testing.TB, e *signer.Engine, c signer.Client, m hsmproto.Message) hsmproto.Message {
+	t.Helper()
+	raw, err := e.Handle(context.Background(), c, m.Encode())
+	if err != nil {
+		t.Fatalf("%s: %v", m.MsgName(), err)
+	}
+	reply, err := hsmproto.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply
+}
+
+func newChanFixture(t testing.TB, anchors bool, opts ...signer.Option) *chanFixture {
 	t.Helper()
 	e, _ := statefulEngineWith(t, 0x31, opts...)
 	peer := [33]byte(fixtureKey("peer id", 0).PubKey().SerializeCompressed())
 	f := &chanFixture{e: e, channeld: signer.Client{PeerID: peer, DBID: 9, Capabilities: 447}, fundingSat: capSat, anchors: anchors}
-	if _, re := ask(t, e, signer.MasterClient, &hsmproto.NewChannel{ID: hsmproto.NodeID(peer), DBID: 9}); re != nil {
-		t.Fatal(re)
-	}
-	bp, re := ask(t, e, signer.MasterClient, &hsmproto.GetChannelBasepoints{Peerid: hsmproto.NodeID(peer), DBID: 9})
-	if re != nil {
-		t.Fatal(re)
-	}
-	r := bp.(*hsmproto.GetChannelBasepointsReply)
+	mustAsk(t, e, signer.MasterClient, &hsmproto.NewChannel{ID: hsmproto.NodeID(peer), DBID: 9})
+	r := mustAsk(t, e, signer.MasterClient, &hsmproto.GetChannelBasepoints{Peerid: hsmproto.NodeID(peer), DBID: 9}).(*hsmproto.GetChannelBasepointsReply)
 	key := func(p hsmproto.Pubkey) *btcec.PublicKey {
 		k, err := btcec.ParsePubKey(p[:])
 		if err != nil {
@@ -104,9 +112,7 @@ func newChanFixture(t *testing.T, anchors bool, opts ...signer.Option) *chanFixt
 		RemoteBasepoints: hsmproto.Basepoints{Revocation: hsmproto.PubkeyFrom(f.theirs.Revocation), Payment: hsmproto.PubkeyFrom(f.theirs.Payment),
 			Htlc: hsmproto.PubkeyFrom(f.theirs.HTLC), DelayedPayment: hsmproto.PubkeyFrom(f.theirs.DelayedPayment)},
 		ChannelType: hsmproto.ChannelType{Features: features}}
-	if _, re := ask(t, e, f.channeld, setup); re != nil {
-		t.Fatal(re)
-	}
+	mustAsk(t, e, f.channeld, setup)
 	return f
 }
 
@@ -124,7 +130,7 @@ func (f *chanFixture) remoteSpec(n uint64, oursMsat, theirsMsat uint64, feerate 
 
 // bitcoinTx wraps tx with a PSBT holding the funding amount and the
 // outputs' witness scripts (ws[i], nil for none), as channeld sends it.
-func (f *chanFixture) bitcoinTx(t *testing.T, tx *wire.MsgTx, ws [][]byte, amount int64, pk []byte) hsmproto.BitcoinTx {
+func (f *chanFixture) bitcoinTx(t testing.TB, tx *wire.MsgTx, ws [][]byte, amount int64, pk []byte) hsmproto.BitcoinTx {
 	t.Helper()
 	p, err := psbt.NewFromUnsignedTx(tx)
 	if err != nil {
@@ -200,7 +206,7 @@ func outputOf(c *policy.Commitment, kind policy.OutputKind) int {
 	return -1
 }
 
-func p2wsh(t *testing.T, ws []byte) []byte {
+func p2wsh(t testing.TB, ws []byte) []byte {
 	pk, err := input.WitnessScriptHash(ws)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"crypto/sha256"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
@@ -239,21 +240,42 @@ func htlcRevocationHash(ws []byte) ([]byte, bool) {
 }
 
 // delayOfToSelf finds the delay of a P2WSH to_self script with the right
-// keys by trying every u16 delay (only when naming a violation).
+// keys by trying the delays below 4,096 (twice the largest delay a
+// setup_channel may set): only when naming a violation, the script
+// assembled by hand around the delay, 4,096 SHA256s at most. A longer
+// delay is an unrecognized output.
 func delayOfToSelf(pk []byte, delayed, revocation *btcec.PublicKey) (uint64, bool) {
 	if len(pk) != 34 || pk[0] != 0 || pk[1] != 32 {
 		return 0, false
 	}
-	for d := range uint32(1 << 16) {
-		ws, err := input.CommitScriptToSelf(d, delayed, revocation)
-		if err != nil {
-			return 0, false
-		}
-		if p2wshOf(ws, pk) {
+	head := append(append([]byte{txscript.OP_IF, 33}, revocation.SerializeCompressed()...), txscript.OP_ELSE)
+	tail := append(append([]byte{txscript.OP_CHECKSEQUENCEVERIFY, txscript.OP_DROP, 33}, delayed.SerializeCompressed()...), txscript.OP_ENDIF, txscript.OP_CHECKSIG)
+	buf := make([]byte, 0, len(head)+4+len(tail))
+	for d := range uint32(4096) {
+		buf = append(append(append(buf[:0], head...), pushNumber(d)...), tail...)
+		if h := sha256.Sum256(buf); bytes.Equal(h[:], pk[2:]) {
 			return uint64(d), true
 		}
 	}
 	return 0, false
+}
+
+// pushNumber is the minimal push of a small non-negative script number.
+func pushNumber(d uint32) []byte {
+	switch {
+	case d == 0:
+		return []byte{txscript.OP_0}
+	case d <= 16:
+		return []byte{txscript.OP_1 + byte(d) - 1}
+	}
+	var n []byte
+	for v := d; v > 0; v >>= 8 {
+		n = append(n, byte(v))
+	}
+	if n[len(n)-1]&0x80 != 0 {
+		n = append(n, 0)
+	}
+	return append([]byte{byte(len(n))}, n...)
 }
 
 // HTLCClaim is the peer's second-stage HTLC transaction we are asked to
