@@ -131,6 +131,9 @@ type Engine struct {
 	// policy holds the limits, warn list, allowlist and clock of the
 	// on-chain and invoice checks (policy_onchain.go).
 	policy policySettings
+	// built is the peer's last commitment of each channel rebuilt by the
+	// commitment check (policy_commitment.go).
+	built builtCommitments
 
 	// intents verifies the user's intents (WithIntentSource), nil: none.
 	intents IntentSource

@@ -2,6 +2,7 @@ package signer
 
 import (
 	"context"
+	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -20,6 +21,31 @@ import (
 // for byte and judges the balances against the previous commitment of the
 // same side.
 
+// builtCommitments keeps the peer's last commitment of each channel as
+// the commitment check rebuilt it, so that the checks of its HTLC
+// transactions need not rebuild it again (one entry per channel).
+// It also keeps each channel's parsed counterparty basepoints.
+type builtCommitments struct{ m, peers sync.Map }
+
+// parsedBasepoints are a channel's counterparty keys as setup_channel gave
+// them, and parsed.
+type parsedBasepoints struct {
+	raw    [5][33]byte
+	parsed policy.Basepoints
+}
+
+func (b *builtCommitments) put(id state.ChannelID, c *policy.Commitment) { b.m.Store(id, c) }
+
+// get returns the rebuilt commitment of channel id with txid, if kept.
+func (b *builtCommitments) get(id state.ChannelID, txid [32]byte) *policy.Commitment {
+	if v, ok := b.m.Load(id); ok {
+		if c := v.(*policy.Commitment); [32]byte(c.Txid()) == txid {
+			return c
+		}
+	}
+	return nil
+}
+
 // commitmentSpec is the descriptor of commitment num of one side of ch:
 // ours (holder) or the peer's, at the owner's per-commitment point.
 func (e *Engine) commitmentSpec(ch *state.Channel, holder bool, num uint64, point *btcec.PublicKey, feerate uint32, static bool) (*policy.CommitmentSpec, *policy.Violation) {
@@ -31,7 +57,7 @@ func (e *Engine) commitmentSpec(ch *state.Channel, holder bool, num uint64, poin
 	if err != nil {
 		return nil, &policy.Violation{Tag: policy.TagCommitment, Reason: "the channel's keys cannot be derived"}
 	}
-	theirs, ok := counterpartyBasepoints(su)
+	theirs, ok := e.built.counterpartyBasepoints(ch.ID, su)
 	if !ok {
 		return nil, &policy.Violation{Tag: policy.TagCommitment, Reason: "the peer's basepoints of setup_channel are not valid keys"}
 	}
@@ -63,9 +89,23 @@ func ourBasepoints(ck *keys.ChannelKeys) policy.Basepoints {
 	return policy.Basepoints{Funding: ck.FundingPubKey(), Revocation: b.Revocation, Payment: b.Payment, HTLC: b.HTLC, DelayedPayment: b.DelayedPayment}
 }
 
-func counterpartyBasepoints(su *state.Setup) (policy.Basepoints, bool) {
+// counterpartyBasepoints are the peer's keys of channel id's set-up,
+// parsed once per channel (while setup_channel's keys stay the same).
+func (b *builtCommitments) counterpartyBasepoints(id state.ChannelID, su *state.Setup) (policy.Basepoints, bool) {
+	raw := [5][33]byte{su.CounterpartyFundingPubkey, su.CounterpartyBasepoints[0], su.CounterpartyBasepoints[1], su.CounterpartyBasepoints[2], su.CounterpartyBasepoints[3]}
+	if v, ok := b.peers.Load(id); ok && v.(*parsedBasepoints).raw == raw {
+		return v.(*parsedBasepoints).parsed, true
+	}
+	p, ok := parseBasepoints(raw)
+	if ok {
+		b.peers.Store(id, &parsedBasepoints{raw: raw, parsed: p})
+	}
+	return p, ok
+}
+
+func parseBasepoints(raws [5][33]byte) (policy.Basepoints, bool) {
 	var k [5]*btcec.PublicKey
-	for i, raw := range [5][33]byte{su.CounterpartyFundingPubkey, su.CounterpartyBasepoints[0], su.CounterpartyBasepoints[1], su.CounterpartyBasepoints[2], su.CounterpartyBasepoints[3]} {
+	for i, raw := range raws {
 		var err error
 		if k[i], err = btcec.ParsePubKey(raw[:]); err != nil {
 			return policy.Basepoints{}, false
@@ -116,6 +156,9 @@ func (e *Engine) checkCommitmentState(ch *state.Channel, holder bool, num uint64
 	built, v := policy.CheckCommitment(*s, claimOf(btx))
 	if v != nil {
 		return v
+	}
+	if !holder {
+		e.built.put(ch.ID, built)
 	}
 	if num == 0 && prev == nil {
 		return policy.CheckInitialCommitment(*s, policy.Stripped(btx.Tx), ch.Setup.PushMsat)
@@ -226,21 +269,23 @@ func (e *Engine) stateCheckRemoteHtlcTx(_ context.Context, c Client, req *hsmpro
 	if cm == nil {
 		return &policy.Violation{Tag: policy.TagHTLCOther, Reason: "the HTLC transaction belongs to no peer commitment the signer signed (unknown per-commitment point)"}
 	}
-	point, err := e.point(req.RemotePerCommitPoint)
-	if err != nil {
-		return &policy.Violation{Tag: policy.TagHTLCOther, Reason: "the peer's per-commitment point is not a valid key"}
-	}
-	sp, v := e.commitmentSpec(ch, false, cm.Num, point, cm.FeeratePerKw, false)
-	if v != nil {
-		return v
-	}
-	for _, h := range cm.HTLCs {
-		sp.HTLCs = append(sp.HTLCs, policy.CommitmentHTLC{OfferedByOwner: !h.Offered, AmountMsat: h.AmountMsat, PaymentHash: h.PaymentHash, CltvExpiry: h.CltvExpiry})
-	}
-	sp.SetBalancesFromOutputs(cm.CounterpartySat, cm.HolderSat)
-	built, err := sp.Build()
-	if err != nil {
-		return &policy.Violation{Tag: policy.TagHTLCOther, Reason: "the peer's commitment cannot be rebuilt: " + err.Error()}
+	built := e.built.get(ch.ID, cm.Txid)
+	if built == nil {
+		point, err := e.point(req.RemotePerCommitPoint)
+		if err != nil {
+			return &policy.Violation{Tag: policy.TagHTLCOther, Reason: "the peer's per-commitment point is not a valid key"}
+		}
+		sp, v := e.commitmentSpec(ch, false, cm.Num, point, cm.FeeratePerKw, false)
+		if v != nil {
+			return v
+		}
+		for _, h := range cm.HTLCs {
+			sp.HTLCs = append(sp.HTLCs, policy.CommitmentHTLC{OfferedByOwner: !h.Offered, AmountMsat: h.AmountMsat, PaymentHash: h.PaymentHash, CltvExpiry: h.CltvExpiry})
+		}
+		sp.SetBalancesFromOutputs(cm.CounterpartySat, cm.HolderSat)
+		if built, err = sp.Build(); err != nil {
+			return &policy.Violation{Tag: policy.TagHTLCOther, Reason: "the peer's commitment cannot be rebuilt: " + err.Error()}
+		}
 	}
 	claim := policy.HTLCClaim{Tx: req.Tx.Tx, InputScript: req.Wscript, OutputWitness: func() []byte {
 		if p, err := req.Tx.ParsedPSBT(); err == nil && p != nil && p.Packet != nil && len(p.Outputs) > 0 {

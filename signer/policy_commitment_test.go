@@ -83,6 +83,12 @@ func mustAsk(t testing.TB, e *signer.Engine, c signer.Client, m hsmproto.Message
 func newChanFixture(t testing.TB, anchors bool, opts ...signer.Option) *chanFixture {
 	t.Helper()
 	e, _ := statefulEngineWith(t, 0x31, opts...)
+	return newChanFixtureOn(t, e, anchors)
+}
+
+// newChanFixtureOn declares and sets up the fixture's channel on e.
+func newChanFixtureOn(t testing.TB, e *signer.Engine, anchors bool) *chanFixture {
+	t.Helper()
 	peer := [33]byte(fixtureKey("peer id", 0).PubKey().SerializeCompressed())
 	f := &chanFixture{e: e, channeld: signer.Client{PeerID: peer, DBID: 9, Capabilities: 447}, fundingSat: capSat, anchors: anchors}
 	mustAsk(t, e, signer.MasterClient, &hsmproto.NewChannel{ID: hsmproto.NodeID(peer), DBID: 9})

@@ -97,7 +97,8 @@ type CommitmentOutput struct {
 }
 
 // CommitmentKeys are the keys of one commitment: derived from both sides'
-// basepoints and the owner's per-commitment point.
+// basepoints and the owner's per-commitment point (the HTLC keys nil when
+// the commitment has no HTLC output).
 type CommitmentKeys struct {
 	Revocation, OwnerDelayed, OwnerHTLC, OtherHTLC, ToRemote *btcec.PublicKey
 }
@@ -125,9 +126,13 @@ func (s *CommitmentSpec) DeriveKeys() (CommitmentKeys, error) {
 	k := CommitmentKeys{
 		Revocation:   input.DeriveRevocationPubkey(s.Other.Revocation, s.Point),
 		OwnerDelayed: input.TweakPubKey(s.Owner.DelayedPayment, s.Point),
-		OwnerHTLC:    input.TweakPubKey(s.Owner.HTLC, s.Point),
-		OtherHTLC:    input.TweakPubKey(s.Other.HTLC, s.Point),
 		ToRemote:     s.Other.Payment,
+	}
+	// The HTLC keys only when an HTLC output needs them (each is a point
+	// multiplication).
+	if s.untrimmed() > 0 {
+		k.OwnerHTLC = input.TweakPubKey(s.Owner.HTLC, s.Point)
+		k.OtherHTLC = input.TweakPubKey(s.Other.HTLC, s.Point)
 	}
 	if !s.StaticRemoteKey && !s.Anchors {
 		k.ToRemote = input.TweakPubKey(s.Other.Payment, s.Point)
@@ -204,6 +209,12 @@ func (s *CommitmentSpec) Build() (*Commitment, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.buildWithKeys(keys)
+}
+
+// buildWithKeys is Build with the commitment's keys derived already.
+func (s *CommitmentSpec) buildWithKeys(keys CommitmentKeys) (*Commitment, error) {
+	var err error
 	c := &Commitment{Spec: s, Keys: keys}
 	var outs []builtOutput
 	untrimmed := 0

@@ -115,7 +115,7 @@ func CheckCommitment(s CommitmentSpec, claim CommitmentClaim) (*Commitment, *Vio
 		}
 	}
 	s.SetBalancesFromOutputs(ownerOut, otherOut)
-	built, err := s.Build()
+	built, err := s.buildWithKeys(keys)
 	if err != nil {
 		return nil, violation(TagCommitment, "the commitment cannot be rebuilt: %v", err)
 	}
