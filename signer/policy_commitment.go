@@ -127,9 +127,6 @@ func commitmentHTLCs(hs []hsmproto.HsmHtlc, holder bool) []policy.CommitmentHTLC
 // claimOf is the commitment the node sent, with its PSBT's hints.
 func claimOf(btx *hsmproto.BitcoinTx) policy.CommitmentClaim {
 	c := policy.CommitmentClaim{Tx: btx.Tx}
-	if amount, err := psbtInputAmount(btx, 0); err == nil {
-		c.FundingSat = amount
-	}
 	c.WitnessScript = func(i int) []byte {
 		p, err := btx.ParsedPSBT()
 		if err != nil || p == nil || p.Packet == nil || i >= len(p.Outputs) {

@@ -35,12 +35,13 @@ const (
 )
 
 // CommitmentClaim is the commitment the node asks us to sign or
-// countersign: its transaction, the funding amount its PSBT claims (0:
-// none) and the witness scripts its PSBT gives for the outputs (hints
-// for naming a violation, never trusted for the check itself).
+// countersign: its transaction and the witness scripts its PSBT gives for
+// the outputs (hints for naming a violation, never trusted for the check
+// itself). The funding amount the PSBT claims is not compared: a signature
+// over another amount signs nothing spendable, and a splice changes the
+// amount without a message the signer sees.
 type CommitmentClaim struct {
-	Tx         *wire.MsgTx
-	FundingSat uint64
+	Tx *wire.MsgTx
 	// WitnessScript returns the PSBT's witness script of output i (nil:
 	// none); it is asked only to name a violation. nil: no PSBT.
 	WitnessScript func(i int) []byte
@@ -84,9 +85,6 @@ func CheckCommitment(s CommitmentSpec, claim CommitmentClaim) (*Commitment, *Vio
 	}
 	if tx.TxIn[0].PreviousOutPoint != s.FundingOutpoint {
 		return nil, violation(TagCommitmentInputMatchFunding, "the commitment spends %v, not the channel's funding output %v", tx.TxIn[0].PreviousOutPoint, s.FundingOutpoint)
-	}
-	if claim.FundingSat != 0 && claim.FundingSat != s.FundingSat {
-		return nil, violation(TagCommitmentInputMatchFunding, "the commitment's input is said to hold %d sat, the channel's funding output holds %d", claim.FundingSat, s.FundingSat)
 	}
 	if tx.Version != 2 {
 		return nil, violation(TagCommitmentVersion, "the commitment has version %d, not 2", tx.Version)

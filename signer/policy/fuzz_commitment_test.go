@@ -50,7 +50,7 @@ func FuzzCommitmentRebuild(f *testing.F) {
 		}
 		_ = CheckHTLCLimits(sp.HTLCs, DefaultLimits)
 		_ = CheckInitialCommitment(sp, serializeNoWitness(tx), uint64(feerate)*1000)
-		built, v := CheckCommitment(sp, CommitmentClaim{Tx: tx, FundingSat: uint64(num), WitnessScript: func(i int) []byte {
+		built, v := CheckCommitment(sp, CommitmentClaim{Tx: tx, WitnessScript: func(i int) []byte {
 			if i < len(raw) {
 				return raw[i:]
 			}
