@@ -16,6 +16,7 @@ import (
 	"github.com/lightningnetwork/lnd/input"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/replay"
@@ -472,6 +473,55 @@ func TestCommitmentAttacksOnVectors(t *testing.T) {
 		policy.TagHTLCToSelfDelay, policy.TagCommitmentInitialFundingValue, policy.TagCommitmentRevocationPubkey, policy.TagCommitmentToSelfDelayRange} {
 		if !refused[tag] {
 			t.Errorf("no attack refused with %s", tag)
+		}
+	}
+}
+
+// Honest channeld traffic passes the commitment checks: channels of every
+// kind (either side funding, anchors or static_remotekey, small and large),
+// payments both ways with small (trimmed) HTLCs and failures, a fee spike to
+// the 150,000 sat/kw ceiling and back, and every kind of close, all through
+// an engine with state and the policy enforced.
+func TestHonestTrafficPassesCommitmentChecks(t *testing.T) {
+	ctx := context.Background()
+	e, _ := statefulEngineWith(t, 0x45)
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Boot(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, opts := range []traffic.ChannelOptions{
+		{WeFund: true, Anchors: true, CapacitySat: 5_000_000},
+		{WeFund: false, Anchors: true, CapacitySat: 5_000_000},
+		{WeFund: true, CapacitySat: 5_000_000, FeeRate: 253},
+		{WeFund: false, CapacitySat: 5_000_000, FeeRate: 5000},
+	} {
+		ch, err := g.OpenChannel(ctx, opts)
+		if err != nil {
+			t.Fatalf("channel %d: open: %v", i, err)
+		}
+		steps := []func() error{
+			func() error { _, err := ch.Pay(ctx, 150_000_000); return err },
+			func() error { _, err := ch.Receive(ctx, 40_000_000); return err },
+			func() error { _, err := ch.Pay(ctx, 700_000); return err },     // trimmed on some commitments
+			func() error { _, err := ch.Receive(ctx, 400_000); return err }, // trimmed on both
+			func() error { _, err := ch.PayFailing(ctx, 20_000_000); return err },
+			func() error { return ch.UpdateFee(ctx, 150_000) },
+			func() error { _, err := ch.Pay(ctx, 3_000_000); return err },
+			func() error { _, err := ch.Receive(ctx, 3_000_000); return err },
+			func() error { return ch.UpdateFee(ctx, 1000) },
+		}
+		for j, step := range steps {
+			if err := step(); err != nil {
+				t.Fatalf("channel %d (%+v), step %d: %v", i, opts, j, err)
+			}
+		}
+		closes := []func(context.Context) error{ch.CloseMutual, ch.ForceClose, ch.CloseRemote, ch.CloseMutual}
+		if err := closes[i](ctx); err != nil {
+			t.Fatalf("channel %d: close: %v", i, err)
 		}
 	}
 }
