@@ -124,9 +124,12 @@ func (s *CommitmentSpec) DeriveKeys() (CommitmentKeys, error) {
 		return CommitmentKeys{}, errNoKey
 	}
 	k := CommitmentKeys{
-		Revocation:   input.DeriveRevocationPubkey(s.Other.Revocation, s.Point),
+		Revocation:   revocationPubKey(s.Other.Revocation, s.Point),
 		OwnerDelayed: input.TweakPubKey(s.Owner.DelayedPayment, s.Point),
 		ToRemote:     s.Other.Payment,
+	}
+	if k.Revocation == nil {
+		return CommitmentKeys{}, errNoKey
 	}
 	// The HTLC keys only when an HTLC output needs them (each is a point
 	// multiplication).
