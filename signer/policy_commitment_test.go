@@ -315,6 +315,12 @@ func TestCommitmentTagsThroughEngine(t *testing.T) {
 				pk, _ := input.WitnessScriptHash(w)
 				tx.TxOut[0].PkScript, *ws = pk, w
 			}},
+		{name: "HTLC output's revocation key not ours", prefix: []step{first},
+			last: step{1, 900_000_000, 90_000_000, 1000, []policy.CommitmentHTLC{htlc(true, 10_000, 700)}}, tag: policy.TagHTLCRevocationPubkey,
+			htlcMutate: func(tx *wire.MsgTx, ws *[]byte) { secondStage(tx, ws, fixtureKey("thief", 2).PubKey(), nil) }},
+		{name: "HTLC output's delayed key not the peer's", prefix: []step{first},
+			last: step{1, 900_000_000, 90_000_000, 1000, []policy.CommitmentHTLC{htlc(true, 10_000, 700)}}, tag: policy.TagHTLCDelayedPubkey,
+			htlcMutate: func(tx *wire.MsgTx, ws *[]byte) { secondStage(tx, ws, nil, fixtureKey("thief", 3).PubKey()) }},
 		{name: "HTLC transaction fee", prefix: []step{first},
 			last: step{1, 900_000_000, 90_000_000, 1000, []policy.CommitmentHTLC{htlc(true, 10_000, 700)}}, tag: policy.TagHTLCFeeRange,
 			htlcMutate: func(tx *wire.MsgTx, _ *[]byte) { tx.TxOut[0].Value -= 1000 }},
@@ -417,7 +423,24 @@ var commitmentTags = []string{
 	policy.TagCommitmentSequence, policy.TagCommitmentNoUnrecognizedOutputs, policy.TagCommitmentRevocationPubkey,
 	policy.TagCommitmentToSelfDelayRange, policy.TagCommitmentInitialFundingValue, policy.TagRoutingDeltasOnlyHTLC,
 	policy.TagCommitmentHTLCCountLimit, policy.TagCommitmentHTLCInflightLimit,
-	policy.TagHTLCToSelfDelay, policy.TagHTLCFeeRange, policy.TagHTLCOther, policy.TagCommitmentHTLCRoutingBalance,
+	policy.TagHTLCToSelfDelay, policy.TagHTLCRevocationPubkey, policy.TagHTLCDelayedPubkey, policy.TagHTLCFeeRange, policy.TagHTLCOther,
+	policy.TagCommitmentHTLCRoutingBalance,
+}
+
+// secondStage replaces the HTLC transaction's output script (and its PSBT
+// witness script ws) with the second-stage script of another revocation
+// key or delayed key (nil: the one in ws), delay 144.
+func secondStage(tx *wire.MsgTx, ws *[]byte, rev, delayed *btcec.PublicKey) {
+	w := *ws // OP_IF <rev> OP_ELSE <delay> OP_CSV OP_DROP <delayed> OP_ENDIF OP_CHECKSIG
+	if rev == nil {
+		rev, _ = btcec.ParsePubKey(w[2:35])
+	}
+	if delayed == nil {
+		delayed, _ = btcec.ParsePubKey(w[len(w)-35 : len(w)-2])
+	}
+	nw, _ := input.SecondLevelHtlcScript(rev, delayed, 144)
+	pk, _ := input.WitnessScriptHash(nw)
+	tx.TxOut[0].PkScript, *ws = pk, nw
 }
 
 // The policy vectors through an engine with state: every honest line of

@@ -30,6 +30,8 @@ const (
 	TagCommitmentHTLCCountLimit        = "policy-commitment-htlc-count-limit"
 	TagCommitmentHTLCInflightLimit     = "policy-commitment-htlc-inflight-limit"
 	TagHTLCToSelfDelay                 = "policy-htlc-to-self-delay"
+	TagHTLCRevocationPubkey            = "policy-htlc-revocation-pubkey"
+	TagHTLCDelayedPubkey               = "policy-htlc-delayed-pubkey"
 	TagHTLCFeeRange                    = "policy-htlc-fee-range"
 	TagHTLCOther                       = "policy-htlc-other"
 )
@@ -325,8 +327,15 @@ func CheckHTLCTx(c *Commitment, claim HTLCClaim) *Violation {
 			hint = claim.OutputWitness()
 		}
 		if p2wshOf(hint, o.PkScript) {
-			if rev, delay, key, ok := parseToSelf(hint); ok && rev.IsEqual(k.Revocation) && key.IsEqual(k.OwnerDelayed) {
-				return violation(TagHTLCToSelfDelay, "the HTLC output is delayed %d blocks, not the %d we imposed", delay, c.Spec.ToSelfDelay)
+			if rev, delay, key, ok := parseToSelf(hint); ok {
+				switch {
+				case !rev.IsEqual(k.Revocation):
+					return violation(TagHTLCRevocationPubkey, "the HTLC output's revocation key is not derived from our revocation basepoint and the commitment's point")
+				case !key.IsEqual(k.OwnerDelayed):
+					return violation(TagHTLCDelayedPubkey, "the HTLC output's delayed key is not the peer's delayed payment key at the commitment's point")
+				case delay != uint64(c.Spec.ToSelfDelay):
+					return violation(TagHTLCToSelfDelay, "the HTLC output is delayed %d blocks, not the %d we imposed", delay, c.Spec.ToSelfDelay)
+				}
 			}
 		}
 		if d, ok := delayOfToSelf(o.PkScript, k.OwnerDelayed, k.Revocation); ok {

@@ -66,6 +66,8 @@
 //	policy-commitment-htlc-count-limit     more than 483 HTLCs in one direction
 //	policy-commitment-htlc-inflight-limit  more HTLC value in flight than the limit
 //	policy-htlc-to-self-delay              the peer's HTLC tx output is not delayed by the to_self_delay we imposed
+//	policy-htlc-revocation-pubkey          the peer's HTLC tx output's revocation key is not ours to derive
+//	policy-htlc-delayed-pubkey             the peer's HTLC tx output's delayed key is not the peer's at the point
 //	policy-htlc-fee-range                  the peer's HTLC tx pays another fee than BOLT 3's
 //	policy-htlc-other                      the peer's HTLC tx is not the one BOLT 3 builds for a commitment we signed
 //	policy-commitment-htlc-routing-balance an HTLC we offer neither forwards an incoming one nor pays a preapproved invoice

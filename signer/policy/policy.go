@@ -71,7 +71,7 @@ var Tags = []string{
 	TagCommitmentSequence, TagCommitmentNoUnrecognizedOutputs, TagCommitmentRevocationPubkey,
 	TagCommitmentToSelfDelayRange, TagCommitmentInitialFundingValue, TagRoutingDeltasOnlyHTLC,
 	TagCommitmentHTLCCountLimit, TagCommitmentHTLCInflightLimit,
-	TagHTLCToSelfDelay, TagHTLCFeeRange, TagHTLCOther, TagCommitmentHTLCRoutingBalance,
+	TagHTLCToSelfDelay, TagHTLCRevocationPubkey, TagHTLCDelayedPubkey, TagHTLCFeeRange, TagHTLCOther, TagCommitmentHTLCRoutingBalance,
 }
 
 // Violation is a broken rule: its stable tag and a sentence saying what
