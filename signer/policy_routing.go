@@ -2,74 +2,13 @@ package signer
 
 import (
 	"gl-signerd/hsmproto"
-	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
 )
 
 // The routing balance of the HTLCs we offer (policy.CheckRoutingBalance):
-// the engine remembers the invoices and keysends it preapproved (node
-// state) and finds incoming HTLCs in the channels' commitments.
-
-func init() {
-	// The preapproved invoices and keysends, unless the recorders table
-	// already records them. The _check forms are answered with the plain
-	// forms' replies, as CLN's hsmd does.
-	for t, r := range map[uint16]recorder{
-		hsmproto.TypePreapproveInvoice:      record(nil, true, recordPreapproveInvoice),
-		hsmproto.TypePreapproveInvoiceCheck: record(nil, true, recordPreapproveInvoiceCheck),
-		hsmproto.TypePreapproveKeysend:      record(nil, true, recordPreapproveKeysend),
-		hsmproto.TypePreapproveKeysendCheck: record(nil, true, recordPreapproveKeysendCheck),
-	} {
-		if _, ok := recorders[t]; !ok {
-			recorders[t] = r
-		}
-	}
-}
-
-func rememberInvoice(n *state.Node, inv state.Invoice) {
-	for _, x := range n.Invoices {
-		if x.PaymentHash == inv.PaymentHash {
-			return
-		}
-	}
-	n.Invoices = append(n.Invoices, inv)
-}
-
-func (e *Engine) rememberInvoiceString(n *state.Node, invstring string) {
-	net, v := e.policyNetwork()
-	if v != nil {
-		return
-	}
-	inv, v := policy.ParseInvoiceString(invstring, net)
-	if v != nil || !inv.HasPaymentHash {
-		return
-	}
-	rememberInvoice(n, state.Invoice{PaymentHash: inv.PaymentHash, AmountMsat: inv.AmountMsat, Expiry: inv.Timestamp + inv.ExpirySeconds})
-}
-
-func recordPreapproveInvoice(e *Engine, _ Client, req *hsmproto.PreapproveInvoice, reply *hsmproto.PreapproveInvoiceReply, _ *state.Channel, n *state.Node) {
-	if reply.Approved {
-		e.rememberInvoiceString(n, req.Invstring)
-	}
-}
-
-func recordPreapproveInvoiceCheck(e *Engine, _ Client, req *hsmproto.PreapproveInvoiceCheck, reply *hsmproto.PreapproveInvoiceReply, _ *state.Channel, n *state.Node) {
-	if reply.Approved && !req.CheckOnly {
-		e.rememberInvoiceString(n, req.Invstring)
-	}
-}
-
-func recordPreapproveKeysend(_ *Engine, _ Client, req *hsmproto.PreapproveKeysend, reply *hsmproto.PreapproveKeysendReply, _ *state.Channel, n *state.Node) {
-	if reply.Approved {
-		rememberInvoice(n, state.Invoice{PaymentHash: req.PaymentHash, AmountMsat: uint64(req.AmountMsat), Keysend: true})
-	}
-}
-
-func recordPreapproveKeysendCheck(_ *Engine, _ Client, req *hsmproto.PreapproveKeysendCheck, reply *hsmproto.PreapproveKeysendReply, _ *state.Channel, n *state.Node) {
-	if reply.Approved && !req.CheckOnly {
-		rememberInvoice(n, state.Invoice{PaymentHash: req.PaymentHash, AmountMsat: uint64(req.AmountMsat), Keysend: true})
-	}
-}
+// the invoices and keysends the node preapproved are in node state (the
+// preapprove_* recorders, state_record.go); incoming HTLCs are in the
+// channels' commitments.
 
 // newlyOffered are the payment hashes of the HTLCs we offer in htlcs that
 // prev (the previous commitment of the same side; nil: none) did not
