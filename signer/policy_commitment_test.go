@@ -49,7 +49,10 @@ func statefulEngineWith(t testing.TB, seed byte, opts ...signer.Option) (*signer
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), append(opts, signer.WithState(st), signer.WithNetwork("bitcoin"))...)
+	// Payments and channels approved (the authorization is not what these
+	// tests check).
+	auto := signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 62, AutoApproveChannelsBelowSat: 1 << 62})
+	e, err := signer.NewEngine(bytes.Repeat([]byte{seed}, 32), append([]signer.Option{auto}, append(opts, signer.WithState(st), signer.WithNetwork("bitcoin"))...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +468,8 @@ func TestCommitmentAttacksOnVectors(t *testing.T) {
 					return nil, err
 				}
 				t.Cleanup(func() { st.Close() })
-				return []signer.Option{signer.WithState(st)}, nil
+				return []signer.Option{signer.WithState(st),
+					signer.WithAuthorization(signer.AuthorizationSettings{AutoApproveBelowMsat: 1 << 62, AutoApproveChannelsBelowSat: 1 << 62})}, nil
 			},
 		}, func(r replay.Result) {
 			l := r.Line
