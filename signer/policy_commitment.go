@@ -294,21 +294,14 @@ func (e *Engine) stateCheckRemoteHtlcTx(_ context.Context, c Client, req *hsmpro
 }
 
 // inOrder runs state checks one after the other on the same snapshot (the
-// channel life-cycle checks, then the rebuild): the first violation that
-// is refused is the answer; one that is only warned (policy.ModeWarn,
-// policy.warn) is reported and the next check runs.
+// channel life-cycle checks, then the rebuild): the first violation is
+// the answer, refused or (policy.warn) reported and signed, as one check's
+// would be.
 func inOrder[M hsmproto.Message](checks ...func(*Engine, context.Context, Client, M, Snapshot) *policy.Violation) func(*Engine, context.Context, Client, M, Snapshot) *policy.Violation {
 	return func(e *Engine, ctx context.Context, c Client, m M, s Snapshot) *policy.Violation {
 		for _, check := range checks {
-			v := check(e, ctx, c, m, s)
-			if v == nil {
-				continue
-			}
-			if e.policyMode != policy.ModeWarn && !e.policy.warn.Matches(v.Tag) {
+			if v := check(e, ctx, c, m, s); v != nil {
 				return v
-			}
-			if e.policyReport != nil {
-				e.policyReport(c, m.MsgType(), v)
 			}
 		}
 		return nil
