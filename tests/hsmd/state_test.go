@@ -210,13 +210,15 @@ func TestPauseHoldsSigning(t *testing.T) {
 	}
 	// Signing: held.
 	got := make(chan []byte, 1)
+	var requestErr error
 	go func() {
-		r, _ := request(fd, channelUpdate(t, "bitcoin"))
+		r, err := request(fd, channelUpdate(t, "bitcoin"))
+		requestErr = err
 		got <- r
 	}()
 	select {
 	case r := <-got:
-		t.Fatalf("answered while paused: %x", r)
+		t.Fatalf("answered while paused: %x (%v)", r, requestErr)
 	case <-time.After(time.Second):
 	}
 	ctl(t, stateDir, nil, "resume")
