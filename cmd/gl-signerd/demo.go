@@ -29,6 +29,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/internal/audit"
 	"gl-signerd/internal/daemon"
 	"gl-signerd/internal/glemu"
 	"gl-signerd/internal/traffic"
@@ -54,10 +55,13 @@ throw-away seed and state directory, starts an emulated Greenlight (scheduler an
 node, mTLS gRPC on loopback), runs gl-signerd init, register and run as a user
 would, and then plays the node: channels opened, payments made and received,
 fees updated, channels closed cooperatively and by force, the wallet spent,
-the node moved to another address mid-traffic, the operator's side of payments
-(one to a payee allowlisted with ctl allowlist add, one to an unknown payee
-declined until ctl approve, then retried), and one request the signer must
-refuse. The channels' own payments are below the demo daemon's
+the node moved to another address mid-traffic, payments the user's app asked
+for (its Pay calls, signed with its device key and a rune from ctl rune
+create, travel with the requests: approved by intent), the operator's side
+of payments (one to a payee allowlisted with ctl allowlist add, one to an
+unknown payee, with no call of the app behind it, declined until ctl
+approve, then retried), and one request the signer must refuse. The
+channels' own payments are also below the demo daemon's
 policy.auto_approve_below_msat. Channels end every way: cooperative close, our force close with the
 to_local sweep, the peer's force close (our output spent from the wallet), and
 the peer broadcasting a revoked state (the penalty sweep). Every answer is
@@ -615,12 +619,38 @@ const demoAutoApproveMsat = 250_000_000
 // storyPaymentMsat is the amount of the payment story's payments.
 const storyPaymentMsat = 500_000_000
 
+// paymentsByIntent counts the payments the daemon's audit log says the
+// user's own calls authorized.
+func (d *demo) paymentsByIntent() (int, error) {
+	log, err := os.ReadFile(filepath.Join(d.state, "audit.log"))
+	if err != nil {
+		return 0, fmt.Errorf("reading the daemon's audit log: %w", err)
+	}
+	n := 0
+	for _, line := range bytes.Split(log, []byte("\n")) {
+		var ev audit.Event
+		if json.Unmarshal(line, &ev) == nil && ev.Event == "authorized" && ev.Kind == "payment" && ev.By == "intent" {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // paymentStory shows the operator's side of payments: one to a payee the
 // operator allowlisted (ctl allowlist add) is approved; one to an unknown
 // payee is declined (approved=false, as hsmd declines a payment) and
 // becomes a pending approval; the operator approves it (ctl approve) and
 // the node's retry of the same payment is approved.
 func (d *demo) paymentStory(ctx context.Context, g *traffic.Generator) error {
+	byIntent, err := d.paymentsByIntent()
+	if err != nil {
+		return err
+	}
+	if byIntent == 0 {
+		return errors.New("no payment of the traffic was authorized by the app's own Pay calls (intents), says the audit log")
+	}
+	d.printf("      %d payments the app asked for (its signed Pay calls): approved by intent (audit log: \"by\":\"intent\")\n", byIntent)
+
 	known := g.NewPayee()
 	id := known.ID()
 	entry := "payee:" + hex.EncodeToString(id[:])
