@@ -241,6 +241,9 @@ func (p *proc) newClient(id []byte, dbid, caps uint64) (int, error) {
 	buf := make([]byte, 1)
 	oob := make([]byte, syscall.CmsgSpace(4))
 	_, oobn, _, _, err := syscall.Recvmsg(p.master, buf, oob, syscall.MSG_CMSG_CLOEXEC)
+	for err == syscall.EINTR {
+		_, oobn, _, _, err = syscall.Recvmsg(p.master, buf, oob, syscall.MSG_CMSG_CLOEXEC)
+	}
 	if err != nil {
 		return -1, err
 	}
@@ -257,8 +260,15 @@ func (p *proc) newClient(id []byte, dbid, caps uint64) (int, error) {
 
 type fdFile struct{ fd int }
 
+// Read and Write retry a call a signal interrupted: Go's asynchronous
+// preemption makes blocking raw syscalls return EINTR, more often on a
+// loaded machine, which would otherwise read as the daemon closing the
+// connection.
 func (f fdFile) Read(b []byte) (int, error) {
 	n, err := syscall.Read(f.fd, b)
+	for err == syscall.EINTR {
+		n, err = syscall.Read(f.fd, b)
+	}
 	if n == 0 && err == nil {
 		return 0, io.EOF
 	}
@@ -270,6 +280,9 @@ func (f fdFile) Read(b []byte) (int, error) {
 
 func (f fdFile) Write(b []byte) (int, error) {
 	n, err := syscall.Write(f.fd, b)
+	for err == syscall.EINTR {
+		n, err = syscall.Write(f.fd, b)
+	}
 	if n < 0 {
 		n = 0
 	}

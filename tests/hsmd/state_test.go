@@ -225,7 +225,7 @@ func TestPauseHoldsSigning(t *testing.T) {
 	select {
 	case r := <-got:
 		if len(r) < 2 || binary.BigEndian.Uint16(r) != 103 {
-			t.Fatalf("after resume: %x; want cupdate_sig_reply", r)
+			t.Fatalf("after resume: %x (%v); want cupdate_sig_reply", r, requestErr)
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("still held after resume")
