@@ -158,7 +158,10 @@ func start(t *testing.T, binary, dir string, args ...string) *proc {
 
 func (p *proc) readStatus() {
 	defer close(p.stDone)
-	f := os.NewFile(uintptr(p.stFd), "status")
+	// A raw fd, not an *os.File: an os.File's finalizer would close stFd
+	// a second time after the cleanup closed it, and by then the number
+	// may be another parallel test's socket.
+	f := fdFile{p.stFd}
 	for {
 		m, err := readFrame(f)
 		if err != nil {
