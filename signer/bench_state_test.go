@@ -10,6 +10,7 @@ import (
 
 	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
+	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
 )
 
@@ -43,66 +44,76 @@ func benchStream(b *testing.B) []traffic.Request {
 	return rec.reqs
 }
 
-// BenchmarkStateOverhead answers the same recorded request stream with a
-// bare engine and with an engine with state (a fresh store each round, in
-// $TMPDIR: run it with TMPDIR on a disk for the cost of fsync, on tmpfs
-// for the state layer's own cost), alternating the two request by request
-// (which of the two goes first alternating too) so that a change in the
-// machine's load hits both alike. It reports the
-// time per request of each and their ratio in wall-clock time and in CPU
-// time of the benchmark's thread (which counts the kernel's time in
-// write and fdatasync, not the time others take the CPU), and the fsynced
-// commits per round.
+// BenchmarkStateOverhead answers the same recorded request stream with
+// three engines: "off", the bare engine with the policy off (CLN's hsmd's
+// behaviour, no state); "state", with a state store and the policy off
+// (the cost of state alone); and "policy", with a state store and the
+// policy enforced (every check, the validating signer as it runs). Each
+// round opens fresh stores in $TMPDIR (run it with TMPDIR on a disk for
+// the cost of fsync, on tmpfs for the state layer's own cost). The
+// engines answer request by request, which goes first rotating, so that a
+// change in the machine's load hits all alike. It reports the time per
+// request of each and the ratios to "off" in wall-clock time and in CPU
+// time of the benchmark's thread (which counts the kernel's time in write
+// and fdatasync, not the time others take the CPU), and the fsynced
+// commits per round of the policy engine.
 func BenchmarkStateOverhead(b *testing.B) {
 	reqs := benchStream(b)
 	seed := bytes.Repeat([]byte{0x41}, 32)
 	ctx := context.Background()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	var bare, stateful, bareCPU, stateCPU time.Duration
+	names := []string{"off", "state", "policy"}
+	wall := make([]time.Duration, len(names))
+	cpu := make([]time.Duration, len(names))
 	var commits uint64
 	rounds := 0
-	handle := func(e *signer.Engine, r traffic.Request, wall, cpu *time.Duration) {
-		c0, t0 := signer.ThreadCPU(), time.Now()
-		if _, err := e.Handle(ctx, r.Client, r.Raw); err != nil {
-			b.Fatalf("%s: %v", r.Name, err)
-		}
-		*wall += time.Since(t0)
-		*cpu += signer.ThreadCPU() - c0
-	}
 	for b.Loop() {
-		eBare, err := signer.NewEngine(seed)
-		if err != nil {
-			b.Fatal(err)
+		var engines []*signer.Engine
+		var stores []*state.Store
+		for _, name := range names {
+			var opts []signer.Option
+			if name != "policy" {
+				opts = append(opts, signer.WithPolicyMode(policy.ModeOff))
+			}
+			if name != "off" {
+				st, err := state.Open(filepath.Join(b.TempDir(), state.FileName))
+				if err != nil {
+					b.Fatal(err)
+				}
+				stores = append(stores, st)
+				opts = append(opts, signer.WithState(st), benchAuthorization)
+			}
+			e, err := signer.NewEngine(seed, opts...)
+			if err != nil {
+				b.Fatal(err)
+			}
+			engines = append(engines, e)
 		}
-		st, err := state.Open(filepath.Join(b.TempDir(), state.FileName))
-		if err != nil {
-			b.Fatal(err)
-		}
-		eState, err := signer.NewEngine(seed, signer.WithState(st), benchAuthorization)
-		if err != nil {
-			b.Fatal(err)
-		}
-		// Which goes first alternates (the second finds warm caches).
 		for i, r := range reqs {
-			if (i+rounds)%2 == 0 {
-				handle(eBare, r, &bare, &bareCPU)
-				handle(eState, r, &stateful, &stateCPU)
-			} else {
-				handle(eState, r, &stateful, &stateCPU)
-				handle(eBare, r, &bare, &bareCPU)
+			for k := range engines {
+				j := (i + rounds + k) % len(engines)
+				c0, t0 := signer.ThreadCPU(), time.Now()
+				if _, err := engines[j].Handle(ctx, r.Client, r.Raw); err != nil {
+					b.Fatalf("%s engine: %s: %v", names[j], r.Name, err)
+				}
+				wall[j] += time.Since(t0)
+				cpu[j] += signer.ThreadCPU() - c0
 			}
 		}
-		commits += st.Stats().Commits
-		st.Close()
+		commits += stores[len(stores)-1].Stats().Commits
+		for _, st := range stores {
+			st.Close()
+		}
 		rounds++
 	}
 	n := float64(rounds * len(reqs))
-	b.ReportMetric(float64(bare.Nanoseconds())/n, "bare-ns/request")
-	b.ReportMetric(float64(stateful.Nanoseconds())/n, "state-ns/request")
-	b.ReportMetric(float64(stateful)/float64(bare), "state/bare")
-	b.ReportMetric(float64(bareCPU.Nanoseconds())/n, "bare-cpu-ns/request")
-	b.ReportMetric(float64(stateCPU.Nanoseconds())/n, "state-cpu-ns/request")
-	b.ReportMetric(float64(stateCPU)/float64(bareCPU), "cpu-state/bare")
+	for j, name := range names {
+		b.ReportMetric(float64(cpu[j].Nanoseconds())/n, name+"-cpu-ns/request")
+		if j > 0 {
+			b.ReportMetric(float64(cpu[j])/float64(cpu[0]), "cpu-"+name+"/off")
+			b.ReportMetric(float64(wall[j])/float64(wall[0]), "wall-"+name+"/off")
+		}
+	}
 	b.ReportMetric(float64(commits)/float64(rounds), "commits/round")
 }

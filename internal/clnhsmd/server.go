@@ -102,7 +102,6 @@ type server struct {
 	clients map[*client]struct{}
 	dbid0   int // dbid-0 clients, lightningd's included
 	wg      sync.WaitGroup
-	threads threadReserve
 
 	exit chan *ExitError
 	// masterDone is closed when the goroutine reading lightningd's
@@ -119,13 +118,16 @@ type client struct {
 // request, or ctx ends (then the code is 0). It owns both fds and closes
 // them.
 func Serve(ctx context.Context, cfg Config) *ExitError {
-	syscall.SetNonblock(cfg.MasterFD, false)
 	syscall.SetNonblock(cfg.StatusFD, false)
+	master, err := newConn(cfg.MasterFD)
+	if err != nil {
+		return &ExitError{Code: ExitMasterGone, Reason: "lightningd's connection: " + err.Error()}
+	}
 	s := &server{
 		cfg:     cfg,
 		ctx:     ctx,
 		status:  newStatusWriter(cfg.StatusFD),
-		master:  newConn(cfg.MasterFD),
+		master:  master,
 		byDBID:  map[uint64]*client{},
 		clients: map[*client]struct{}{},
 		dbid0:   1,
@@ -134,7 +136,6 @@ func Serve(ctx context.Context, cfg Config) *ExitError {
 		masterDone: make(chan struct{}),
 	}
 	s.status.send(statusVersion(cfg.Version), false)
-	s.threads.need(0)
 	go s.serveMaster()
 
 	var e *ExitError
@@ -363,7 +364,14 @@ func (s *server) passClientFD(msg []byte) bool {
 		return false
 	}
 	s.status.log(LogDebug, nil, fmt.Sprintf("new_client: %d", req.DBID))
-	c := &client{conn: newConn(ours), who: signer.Client{PeerID: req.ID, DBID: req.DBID, Capabilities: req.Permissions}}
+	cc, err := newConn(ours)
+	if err != nil {
+		syscall.Close(ours)
+		syscall.Close(theirs)
+		s.fatal(FailInternal, "creating fds: "+err.Error())
+		return false
+	}
+	c := &client{conn: cc, who: signer.Client{PeerID: req.ID, DBID: req.DBID, Capabilities: req.Permissions}}
 
 	s.mu.Lock()
 	if req.DBID == 0 {
@@ -384,11 +392,9 @@ func (s *server) passClientFD(msg []byte) bool {
 	}
 	s.clients[c] = struct{}{}
 	s.wg.Add(1)
-	s.threads.need(len(s.clients))
 	s.mu.Unlock()
-	// The fd goes to lightningd once the client's goroutine runs: a
-	// goroutine still waiting for a thread when the first request comes
-	// would add the thread's start to that request.
+	// The fd goes to lightningd once the client's goroutine runs, so that
+	// its first request never waits for the goroutine's start.
 	reading := make(chan struct{})
 	go s.serveClient(c, reading)
 	<-reading

@@ -3,6 +3,7 @@ package clnhsmd
 import (
 	"encoding/binary"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -63,17 +64,26 @@ func statusFail(reason FailReason, text string) []byte {
 	return wirestring(b, text)
 }
 
-// statusWriter queues messages for lightningd's status socket and writes
-// them from one goroutine, so that a request never waits on logging (as
-// CLN's daemon_conn queues them). Debug messages are dropped when the queue
-// is full; the others wait for room.
+// statusWriter sends messages to lightningd's status socket without making
+// a request wait on it (as CLN's daemon_conn queues them): a message is
+// written at once, from the caller, when nothing is queued and the socket
+// takes it whole without blocking (the common case, and no hand-off to
+// another thread per request); otherwise it is queued, in order, for one
+// writer goroutine. Debug messages are dropped when the queue is full; the
+// others wait for room.
 type statusWriter struct {
 	fd    int
-	queue chan []byte
+	queue chan []byte // framed messages, or the rest of one cut short
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
-	// dead is set when lightningd stopped reading status (run only).
+
+	mu sync.Mutex
+	// queued counts what is in the queue or being written by run: while
+	// it is above zero a message goes behind them, never past them.
+	queued  int
+	closing bool
+	// dead is set when lightningd stopped reading status.
 	dead bool
 }
 
@@ -91,26 +101,30 @@ func newStatusWriter(fd int) *statusWriter {
 
 func (w *statusWriter) run() {
 	defer close(w.done)
-	var frame []byte
-	write := func(msg []byte) {
-		if w.dead {
-			return
+	write := func(b []byte) {
+		w.mu.Lock()
+		dead := w.dead
+		w.mu.Unlock()
+		var err error
+		if !dead {
+			err = writeAll(w.fd, b)
 		}
-		frame = binary.BigEndian.AppendUint32(frame[:0], uint32(len(msg)))
-		frame = append(frame, msg...)
-		if err := writeAll(w.fd, frame); err != nil {
+		w.mu.Lock()
+		w.queued--
+		if err != nil {
 			w.dead = true
 		}
+		w.mu.Unlock()
 	}
 	for {
 		select {
-		case msg := <-w.queue:
-			write(msg)
+		case b := <-w.queue:
+			write(b)
 		case <-w.stop:
 			for {
 				select {
-				case msg := <-w.queue:
-					write(msg)
+				case b := <-w.queue:
+					write(b)
 				default:
 					return
 				}
@@ -119,19 +133,67 @@ func (w *statusWriter) run() {
 	}
 }
 
-// send queues msg; a debug message is dropped rather than waited for, and
-// nothing is queued once the writer is closing.
+// send writes or queues msg; a debug message is dropped rather than
+// waited for, and nothing is sent once the writer is closing.
 func (w *statusWriter) send(msg []byte, droppable bool) {
-	if droppable {
-		select {
-		case w.queue <- msg:
-		default:
-		}
+	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(msg)), uint32(len(msg)))
+	frame = append(frame, msg...)
+	w.mu.Lock()
+	if w.closing || w.dead {
+		w.mu.Unlock()
 		return
 	}
+	if w.queued == 0 {
+		n, err := sendNow(w.fd, frame)
+		switch {
+		case err == nil && n == len(frame):
+			w.mu.Unlock()
+			return
+		case err != nil && err != syscall.EAGAIN:
+			w.dead = true
+			w.mu.Unlock()
+			return
+		}
+		// The socket took part of it or none: the rest goes first in
+		// the queue (even a debug message: a frame is never left cut).
+		// The queue is empty, so this does not block.
+		if n > 0 {
+			frame, droppable = frame[n:], false
+		}
+	}
 	select {
-	case w.queue <- msg:
+	case w.queue <- frame:
+		w.queued++
+		w.mu.Unlock()
+		return
+	default:
+	}
+	w.mu.Unlock()
+	if droppable {
+		return
+	}
+	// The queue is full: wait for room. Counted before the send, since
+	// run may take it (and count it down) before the lock is taken again.
+	w.mu.Lock()
+	w.queued++
+	w.mu.Unlock()
+	select {
+	case w.queue <- frame:
 	case <-w.stop:
+		w.mu.Lock()
+		w.queued--
+		w.mu.Unlock()
+	}
+}
+
+// sendNow writes what the socket takes of b without blocking.
+func sendNow(fd int, b []byte) (int, error) {
+	for {
+		n, err := syscall.SendmsgN(fd, b, nil, nil, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
+		if err == syscall.EINTR {
+			continue
+		}
+		return n, err
 	}
 }
 
@@ -142,7 +204,12 @@ func (w *statusWriter) log(level LogLevel, peer *[33]byte, text string) {
 // close writes what is queued, waiting at most statusFlushTimeout for
 // lightningd to read it, and stops.
 func (w *statusWriter) close() {
-	w.once.Do(func() { close(w.stop) })
+	w.once.Do(func() {
+		w.mu.Lock()
+		w.closing = true
+		w.mu.Unlock()
+		close(w.stop)
+	})
 	select {
 	case <-w.done:
 	case <-time.After(statusFlushTimeout):

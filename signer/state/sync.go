@@ -217,6 +217,19 @@ type syncState struct {
 	// anyFrozen is set once a record is frozen: the fast path of
 	// FrozenChannel.
 	anyFrozen atomic.Bool
+	// sent is, per key, the entry Outgoing last signed for the node: when
+	// the node sends it back unchanged while our record is still at its
+	// version, Merge knows it without verifying its signature again (a
+	// node echoes every entry it is given; a verification costs about as
+	// much as a signature).
+	sent map[string]sentEntry
+}
+
+// sentEntry is what Merge needs to recognise an entry we signed.
+type sentEntry struct {
+	version   uint64
+	digest    [32]byte
+	signature []byte
 }
 
 func (y *syncState) init() {
@@ -224,11 +237,13 @@ func (y *syncState) init() {
 	y.dirty = make(map[string]struct{})
 	y.frozen = make(map[string]string)
 	y.conflicting = make(map[string]mergeItem)
+	y.sent = make(map[string]sentEntry)
 }
 
 func (y *syncState) changed(key string) {
 	y.mu.Lock()
 	y.dirty[key] = struct{}{}
+	delete(y.sent, key)
 	y.mu.Unlock()
 }
 
@@ -285,6 +300,9 @@ func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (Mer
 	for _, e := range entries {
 		if !strings.HasPrefix(e.Key, SyncPrefix) {
 			res.Foreign++
+			continue
+		}
+		if s.echoed(e) {
 			continue
 		}
 		it, err := decodeEntry(e, v)
@@ -396,6 +414,56 @@ func (s *Store) Merge(ctx context.Context, entries []Entry, v *EntrySigner) (Mer
 	return res, nil
 }
 
+// echoed handles an entry that is exactly the one Outgoing last signed
+// for its key while our record is still at that version: the node holds
+// our record, and nothing else follows. Anything else (an older or newer
+// entry, another value or signature, a record changed since) goes the
+// whole way through Merge.
+func (s *Store) echoed(e Entry) bool {
+	s.sync.mu.Lock()
+	sent, ok := s.sync.sent[e.Key]
+	s.sync.mu.Unlock()
+	if !ok || sent.version != e.Version || !bytes.Equal(sent.signature, e.Signature) ||
+		sent.digest != EntryDigest(e.Key, e.Version, e.Value) {
+		return false
+	}
+	id, isNode, err := parseEntryKey(e.Key)
+	if err != nil {
+		return false
+	}
+	// Under the record's lock, as Merge decides: no update may slip
+	// between reading the version and clearing the key's dirty mark.
+	if isNode {
+		s.nodeMu.Lock()
+		defer s.nodeMu.Unlock()
+	} else {
+		l := s.channelLock(id)
+		l.Lock()
+		defer l.Unlock()
+	}
+	var local uint64
+	s.mu.RLock()
+	if isNode {
+		local = s.node.Version
+	} else if ch, ok := s.channels[id]; ok {
+		local = ch.Version
+	}
+	s.mu.RUnlock()
+	if local != e.Version {
+		return false
+	}
+	s.sync.mu.Lock()
+	defer s.sync.mu.Unlock()
+	if sent, ok := s.sync.sent[e.Key]; !ok || sent.version != e.Version {
+		return false
+	}
+	if s.sync.nodeHas[e.Key] < e.Version {
+		s.sync.nodeHas[e.Key] = e.Version
+	}
+	delete(s.sync.dirty, e.Key)
+	return true
+}
+
 // decodeEntry checks one of our entries: signature, key, record, version.
 func decodeEntry(e Entry, v *EntrySigner) (mergeItem, error) {
 	it := mergeItem{e: e}
@@ -478,6 +546,7 @@ func (s *Store) Outgoing(v *EntrySigner) []Entry {
 		v.Sign(&e)
 		out = append(out, e)
 		s.sync.mu.Lock()
+		s.sync.sent[k] = sentEntry{version: version, digest: EntryDigest(k, version, e.Value), signature: e.Signature}
 		if s.sync.nodeHas[k] < version {
 			s.sync.nodeHas[k] = version
 		}

@@ -136,6 +136,34 @@ func TestMergeRules(t *testing.T) {
 			t.Fatalf("%+v %v", res, err)
 		}
 	})
+	t.Run("an echo of what we sent, changed, is not taken as ours", func(t *testing.T) {
+		a, _ := openTemp(t)
+		advance(t, a, id, 2)
+		out := a.Outgoing(v)
+		var echo Entry
+		for _, e := range out {
+			if e.Key == key {
+				echo = e
+			}
+		}
+		ch, _ := a.Channel(id)
+		ch.HolderPointNext = 99
+		rec, _ := EncodeChannel(ch)
+		forged := echo
+		forged.Value = EntryValue(rec) // our signature, another value
+		res, err := a.Merge(ctx, []Entry{forged}, v)
+		if err != nil || len(res.Refused) != 1 || len(res.Conflicts) != 0 {
+			t.Fatalf("a changed value under our signature: %+v %v", res, err)
+		}
+		advance(t, a, id, 1)
+		res, err = a.Merge(ctx, []Entry{echo}, v) // our record moved on since
+		if err != nil || len(res.Older) != 1 || res.Older[0] != key {
+			t.Fatalf("an echo older than our record: %+v %v", res, err)
+		}
+		if out := a.Outgoing(v); len(out) == 0 {
+			t.Fatal("the newer record was not sent after an old echo")
+		}
+	})
 	t.Run("older node copy is ignored and ours sent back", func(t *testing.T) {
 		a, _ := openTemp(t)
 		node := nodeCopy{}
