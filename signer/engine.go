@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"gl-signerd/signer/curve"
 	"strings"
 	"sync"
 	"time"
@@ -131,6 +132,9 @@ type Engine struct {
 	// policy holds the limits, warn list, allowlist and clock of the
 	// on-chain and invoice checks (policy_onchain.go).
 	policy policySettings
+	// derive derives commitments' public keys, remembering the latest:
+	// the policy derives a commitment's keys more than once.
+	derive *curve.Deriver
 	// built is the peer's last commitment of each channel rebuilt by the
 	// commitment check (policy_commitment.go).
 	built builtCommitments
@@ -458,6 +462,7 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		policy:        policySettings{limits: lim, warn: warn, now: now},
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
+		derive:        curve.NewDeriver(derivedKeysCacheSize),
 		bip32Version:  o.bip32Version,
 		hsmVersion:    hsmproto.MaxVersion,
 		policyMode:    mode,
@@ -500,6 +505,11 @@ func (e *Engine) Wipe() {
 // pointCacheSize bounds the cache of parsed points: a few hundred channels'
 // current per-commitment points.
 const pointCacheSize = 1024
+
+// derivedKeysCacheSize bounds the keys the engine's Deriver remembers
+// (about 200 bytes each): the four or five keys of a few hundred
+// commitments.
+const derivedKeysCacheSize = 2048
 
 func newPointCache(size int) *lru.Cache[hsmproto.Pubkey, *btcec.PublicKey] {
 	return lru.New[hsmproto.Pubkey, *btcec.PublicKey](size)

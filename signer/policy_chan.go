@@ -8,7 +8,6 @@ import (
 	"github.com/lightningnetwork/lnd/input"
 
 	"gl-signerd/hsmproto"
-	"gl-signerd/signer/keys"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
 )
@@ -262,16 +261,16 @@ func (e *Engine) holderCommitmentKeys(ch *state.Channel, n uint64) (holderKeys, 
 	if err != nil {
 		return k, err
 	}
-	if k.revocation, err = keys.DeriveRevocationPubKey(theirRevocation, point); err != nil {
+	if k.revocation, err = e.derive.RevocationPubKey(theirRevocation, point); err != nil {
 		return k, err
 	}
-	if k.localHTLC, err = keys.DeriveSimplePubKey(ours.HTLC, point); err != nil {
+	if k.localHTLC, err = e.derive.SimplePubKey(ours.HTLC, point); err != nil {
 		return k, err
 	}
-	if k.remoteHTLC, err = keys.DeriveSimplePubKey(theirHTLC, point); err != nil {
+	if k.remoteHTLC, err = e.derive.SimplePubKey(theirHTLC, point); err != nil {
 		return k, err
 	}
-	k.delayed, err = keys.DeriveSimplePubKey(ours.DelayedPayment, point)
+	k.delayed, err = e.derive.SimplePubKey(ours.DelayedPayment, point)
 	return k, err
 }
 

@@ -75,6 +75,7 @@ func (e *Engine) commitmentSpec(ch *state.Channel, holder bool, num uint64, poin
 		ZeroFeeAnchors:  su.ZeroFeeAnchors(),
 		DustLimitSat:    e.policy.limits.DustLimit(),
 		FeeratePerKw:    feerate,
+		Keys:            e.derive,
 	}
 	if !holder {
 		s.Owner, s.Other = theirs, ours

@@ -3,6 +3,7 @@ package keys
 import (
 	"crypto/sha256"
 	"fmt"
+	"gl-signerd/signer/curve"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
@@ -21,8 +22,11 @@ import (
 // for localpubkey, remotepubkey (pre-static_remotekey), the htlc pubkeys and
 // the delayed payment pubkeys.
 func DeriveSimplePubKey(basepoint, perCommitmentPoint *btcec.PublicKey) (*btcec.PublicKey, error) {
-	t := sha256.Sum256(cat(perCommitmentPoint.SerializeCompressed(), basepoint.SerializeCompressed()))
-	return pubKeyTweakAdd(basepoint, &t)
+	k, err := curve.SimplePubKey(basepoint, perCommitmentPoint)
+	if err != nil {
+		return nil, ErrInvalidKey
+	}
+	return k, nil
 }
 
 // DeriveSimplePrivKey is derive_simple_privkey(): the private key of
@@ -38,22 +42,11 @@ func DeriveSimplePrivKey(base *PrivateKey, perCommitmentPoint *btcec.PublicKey) 
 //	revocationpubkey = revocation_basepoint · SHA256(revocation_basepoint ‖ per_commitment_point)
 //	                 + per_commitment_point · SHA256(per_commitment_point ‖ revocation_basepoint)
 func DeriveRevocationPubKey(revocationBasepoint, perCommitmentPoint *btcec.PublicKey) (*btcec.PublicKey, error) {
-	b := revocationBasepoint.SerializeCompressed()
-	pc := perCommitmentPoint.SerializeCompressed()
-	t1 := sha256.Sum256(cat(b, pc))
-	t2 := sha256.Sum256(cat(pc, b))
-
-	var s1, s2 btcec.ModNScalar
-	if s1.SetBytes(&t1) != 0 || s1.IsZero() || s2.SetBytes(&t2) != 0 || s2.IsZero() {
+	k, err := curve.RevocationPubKey(revocationBasepoint, perCommitmentPoint)
+	if err != nil {
 		return nil, ErrInvalidKey
 	}
-	var p1, p2, a1, a2, sum btcec.JacobianPoint
-	revocationBasepoint.AsJacobian(&p1)
-	perCommitmentPoint.AsJacobian(&p2)
-	btcec.ScalarMultNonConst(&s1, &p1, &a1)
-	btcec.ScalarMultNonConst(&s2, &p2, &a2)
-	btcec.AddNonConst(&a1, &a2, &sum)
-	return affinePubKey(&sum)
+	return k, nil
 }
 
 // DeriveRevocationPrivKey is derive_revocation_privkey(): the private key of

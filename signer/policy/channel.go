@@ -3,9 +3,9 @@ package policy
 import (
 	"bytes"
 	"fmt"
+	"gl-signerd/signer/curve"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 
 	"gl-signerd/signer/state"
 )
@@ -351,7 +351,7 @@ func (s *Signature) check(what string) *Violation {
 	if r.SetByteSlice(s.Sig[:32]) || sv.SetByteSlice(s.Sig[32:]) || r.IsZero() || sv.IsZero() || s.Key == nil {
 		return violation(TagCommitmentSignature, "%s is not a valid signature", what)
 	}
-	if !ecdsa.NewSignature(&r, &sv).Verify(s.Sighash[:], s.Key) {
+	if !curve.VerifyECDSA(s.Key, s.Sighash[:], &r, &sv) {
 		return violation(TagCommitmentSignature, "%s does not verify with the peer's key", what)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"gl-signerd/signer/curve"
 	"sort"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -74,6 +75,9 @@ type CommitmentSpec struct {
 	// anchors are taken from the funder's.
 	OwnerMsat, OtherMsat uint64
 	HTLCs                []CommitmentHTLC
+	// Keys derives the commitment's keys (nil: curve's functions, which
+	// remember nothing).
+	Keys *curve.Deriver
 }
 
 // OutputKind says what a commitment output is.
@@ -123,22 +127,28 @@ func (s *CommitmentSpec) DeriveKeys() (CommitmentKeys, error) {
 		s.Other.HTLC == nil || s.Other.Payment == nil {
 		return CommitmentKeys{}, errNoKey
 	}
-	k := CommitmentKeys{
-		Revocation:   revocationPubKey(s.Other.Revocation, s.Point),
-		OwnerDelayed: input.TweakPubKey(s.Owner.DelayedPayment, s.Point),
-		ToRemote:     s.Other.Payment,
+	k := CommitmentKeys{ToRemote: s.Other.Payment}
+	var err error
+	if k.Revocation, err = s.Keys.RevocationPubKey(s.Other.Revocation, s.Point); err != nil {
+		return CommitmentKeys{}, errNoKey
 	}
-	if k.Revocation == nil {
+	if k.OwnerDelayed, err = s.Keys.SimplePubKey(s.Owner.DelayedPayment, s.Point); err != nil {
 		return CommitmentKeys{}, errNoKey
 	}
 	// The HTLC keys only when an HTLC output needs them (each is a point
 	// multiplication).
 	if s.untrimmed() > 0 {
-		k.OwnerHTLC = input.TweakPubKey(s.Owner.HTLC, s.Point)
-		k.OtherHTLC = input.TweakPubKey(s.Other.HTLC, s.Point)
+		if k.OwnerHTLC, err = s.Keys.SimplePubKey(s.Owner.HTLC, s.Point); err != nil {
+			return CommitmentKeys{}, errNoKey
+		}
+		if k.OtherHTLC, err = s.Keys.SimplePubKey(s.Other.HTLC, s.Point); err != nil {
+			return CommitmentKeys{}, errNoKey
+		}
 	}
 	if !s.StaticRemoteKey && !s.Anchors {
-		k.ToRemote = input.TweakPubKey(s.Other.Payment, s.Point)
+		if k.ToRemote, err = s.Keys.SimplePubKey(s.Other.Payment, s.Point); err != nil {
+			return CommitmentKeys{}, errNoKey
+		}
 	}
 	return k, nil
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"gl-signerd/signer/curve"
 	"slices"
 	"strconv"
 	"strings"
@@ -138,7 +139,8 @@ func (s *EntrySigner) Verify(e Entry) error {
 		return errors.New("the signature is not in low-S form")
 	}
 	d := EntryDigest(e.Key, e.Version, e.Value)
-	if !sig.Verify(d[:], s.pub) {
+	r, sv := sig.R(), sig.S()
+	if !curve.VerifyECDSA(s.pub, d[:], &r, &sv) {
 		return errors.New("the signature does not verify with the state-signing key")
 	}
 	return nil
