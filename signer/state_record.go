@@ -4,9 +4,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"gl-signerd/signer/curve"
 	"math"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
@@ -340,8 +340,7 @@ func recordValidateRevocation(_ *Engine, _ Client, req *hsmproto.ValidateRevocat
 			if cm == nil || cm.Num != req.RevokeNum {
 				continue
 			}
-			_, pub := btcec.PrivKeyFromBytes(req.PerCommitmentSecret[:])
-			if [33]byte(pub.SerializeCompressed()) != cm.PerCommitmentPoint {
+			if !curve.IsPointOf([32]byte(req.PerCommitmentSecret), cm.PerCommitmentPoint) {
 				return
 			}
 		}

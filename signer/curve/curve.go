@@ -185,3 +185,20 @@ func (d *Deriver) get(kind derivation, base, point *btcec.PublicKey, derive func
 	}
 	return d.memo.get(kind, base, point, derive)
 }
+
+// IsPointOf reports whether point (compressed) is secret·G: a revealed
+// per-commitment secret checked against the point the peer gave for it.
+// A secret of zero or not below n has no point.
+func IsPointOf(secret [32]byte, point [33]byte) bool {
+	var s btcec.ModNScalar
+	if s.SetBytes(&secret) != 0 || s.IsZero() {
+		return false
+	}
+	j := mulBase(&s)
+	a, ok := affine(&j)
+	if !ok {
+		return false
+	}
+	x, y := a.X.Bytes(), a.Y.Bytes()
+	return point[0] == 0x02|y[31]&1 && [32]byte(point[1:]) == x
+}

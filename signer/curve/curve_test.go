@@ -205,3 +205,25 @@ func TestBOLT3AppendixE(t *testing.T) {
 		t.Errorf("localpubkey: %v", err)
 	}
 }
+
+// IsPointOf agrees with btcec's public key of the secret.
+func TestIsPointOf(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		secret := [32]byte(rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "secret"))
+		_, pub := btcec.PrivKeyFromBytes(secret[:])
+		point := [33]byte(pub.SerializeCompressed())
+		var s btcec.ModNScalar
+		valid := s.SetBytes(&secret) == 0 && !s.IsZero()
+		if IsPointOf(secret, point) != valid {
+			t.Fatalf("IsPointOf(its own point) = %v for a secret valid=%v", !valid, valid)
+		}
+		other := point
+		other[rapid.IntRange(0, 32).Draw(t, "byte")] ^= 1 << rapid.IntRange(0, 7).Draw(t, "bit")
+		if IsPointOf(secret, other) {
+			t.Fatal("IsPointOf took another point")
+		}
+	})
+	if IsPointOf([32]byte{}, [33]byte{2}) {
+		t.Fatal("a zero secret has a point")
+	}
+}

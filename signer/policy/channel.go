@@ -102,8 +102,7 @@ func CheckRevocationSecret(ch *state.Channel, n uint64, secret [32]byte) *Violat
 	if point == nil {
 		return violation(TagCommitmentPreviousRevoked, "no signed counterparty commitment %d is known whose point the secret could be checked against", n)
 	}
-	_, pub := btcec.PrivKeyFromBytes(secret[:])
-	if [33]byte(pub.SerializeCompressed()) != *point {
+	if !curve.IsPointOf(secret, *point) {
 		return violation(TagCommitmentPreviousRevoked, "the secret is not the secret of the point counterparty commitment %d was signed with: that commitment is not revoked", n)
 	}
 	chain := ch.Secrets // Add replaces its copy's storage, never ch's
