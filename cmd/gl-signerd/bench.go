@@ -72,7 +72,7 @@ here too.`,
 	fl.DurationVar(&f.duration, "duration", 10*time.Second, "length of each phase")
 	fl.IntVar(&f.workers, "workers", 64, "concurrent channels during the phases")
 	fl.BoolVar(&f.live, "live", false, "build each request of the paced phases as the run goes (the generator then competes with the daemon for CPU) instead of replaying recorded lifecycles")
-	fl.IntVar(&f.scriptRequests, "script-requests", 120000, "requests of lifecycles recorded (against the engine in process, every answer checked) for the phases to replay, each once")
+	fl.IntVar(&f.scriptRequests, "script-requests", 50000, "requests of lifecycles recorded (against the engine in process, every answer checked) for the phases to replay, each once")
 	fl.IntVar(&f.generatorCPUs, "generator-cpus", 1, "with --live: channel workers that may build and check transactions at once; the rest of the load generator's process is left to the emulated node's network work")
 	fl.IntVar(&f.channels, "channels", 1000, "channels set up for the memory phase (-1: skip it)")
 	fl.BoolVar(&f.fastKDF, "fast-kdf", false, "make the throw-away store with a cheap KDF instead of gl-signerd init, to see the daemon's memory without the start-up KDF's 256 MiB")

@@ -78,8 +78,9 @@ type Config struct {
 	// byte-equal to the recorded one. The load generator then costs almost
 	// nothing while the daemon is measured.
 	Live bool
-	// ScriptRequests is how many requests are recorded (default 120,000:
-	// 10 s at 100 and 1,000 req/s and at saturation); each lifecycle is
+	// ScriptRequests is how many requests are recorded (default 50,000:
+	// 10 s at 100 and 1,000 req/s and 10 s of saturation up to about
+	// 3,900 req/s); each lifecycle is
 	// replayed once, and a run that needs more ends with an error.
 	ScriptRequests int
 	// Workers is the number of concurrent channels in the rate phases
@@ -202,7 +203,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		cfg.Workers = 64
 	}
 	if cfg.ScriptRequests == 0 {
-		cfg.ScriptRequests = 120000
+		cfg.ScriptRequests = 50000
 	}
 	if cfg.GeneratorCPUs == 0 {
 		cfg.GeneratorCPUs = 1
