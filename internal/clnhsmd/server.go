@@ -438,14 +438,21 @@ func (s *server) serveClient(c *client, reading chan<- struct{}) {
 			return
 		}
 		t := peekType(msg)
-		s.status.log(LogDebug, &peer, "Got "+wireName(t))
+		// CLN logs "Got <type>" as a request comes; here it goes after
+		// the reply, so that waking lightningd's status reader does not
+		// delay the reply (the log is the same; its order against the
+		// reply, which travels on another socket, is not defined anyway).
+		// A request that fails logs it first, before the failure.
+		got := func() { s.status.log(LogDebug, &peer, "Got "+wireName(t)) }
 		h := s.currentHandler()
 		if h == nil {
+			got()
 			s.badClient(c, msg, fmt.Sprintf("%s before hsmd_init", wireName(t)))
 			return
 		}
 		reply, err := h.Handle(s.ctx, c.who, msg)
 		if err != nil {
+			got()
 			var re *signer.RefusalError
 			if errors.As(err, &re) && re.Fatal {
 				s.fatal(FailInternal, re.Reason)
@@ -454,7 +461,9 @@ func (s *server) serveClient(c *client, reading chan<- struct{}) {
 			s.badClient(c, msg, refusalText(err))
 			return
 		}
-		if err := c.conn.writeFrame(reply); err != nil {
+		werr := c.conn.writeFrame(reply)
+		got()
+		if werr != nil {
 			return
 		}
 	}
