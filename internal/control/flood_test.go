@@ -21,7 +21,7 @@ import (
 // TestFloodDoesNotSlowSigning is issue 11's attack on the control socket:
 // hundreds of same-uid connections each sending 1 MiB without a newline,
 // reconnecting whenever they are closed. Signing in the same process, with
-// the daemon's memory settings (GOGC 50, a 20 MiB soft limit), keeps its
+// the daemon's memory settings (GOGC 50, a 28 MiB soft limit), keeps its
 // quiet latency, and the heap does not grow with the flood.
 func TestFloodDoesNotSlowSigning(t *testing.T) {
 	if testing.Short() {
@@ -33,7 +33,7 @@ func TestFloodDoesNotSlowSigning(t *testing.T) {
 		samples   = 400
 	)
 	defer debug.SetGCPercent(debug.SetGCPercent(50))
-	defer debug.SetMemoryLimit(debug.SetMemoryLimit(20 << 20))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(28 << 20))
 
 	eng, err := signer.NewEngine(bytes.Repeat([]byte{7}, 32))
 	if err != nil {

@@ -159,9 +159,9 @@ func TestRSS1000Channels(t *testing.T) {
 	fillStore(t, path, 1000, thousandSecrets(t))
 	cmd := exec.Command(os.Args[0], "-test.run=^TestRSS1000Channels$", "-test.count=1")
 	// The daemon's own Go memory settings (internal/daemon/memory.go:
-	// GOGC 50, a 20 MiB soft limit), so that the child holds what the
+	// GOGC 50, a 28 MiB soft limit), so that the child holds what the
 	// daemon would.
-	cmd.Env = append(os.Environ(), "GL_SIGNERD_RSS_STORE="+path, "GOGC=50", "GOMEMLIMIT=20MiB")
+	cmd.Env = append(os.Environ(), "GL_SIGNERD_RSS_STORE="+path, "GOGC=50", "GOMEMLIMIT=28MiB")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%v: %s", err, out)
