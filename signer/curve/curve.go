@@ -188,7 +188,8 @@ func (d *Deriver) get(kind derivation, base, point *btcec.PublicKey, derive func
 
 // IsPointOf reports whether point (compressed) is secret·G: a revealed
 // per-commitment secret checked against the point the peer gave for it.
-// A secret of zero or not below n has no point.
+// A secret of zero or not below n has no point. The secret must be public
+// already (the peer revealed it): nothing here is constant-time.
 func IsPointOf(secret [32]byte, point [33]byte) bool {
 	var s btcec.ModNScalar
 	if s.SetBytes(&secret) != 0 || s.IsZero() {
