@@ -11,9 +11,10 @@ import (
 // fastPSBT builds the psbt.Packet that psbt.NewFromRawBytes returns for b,
 // for the PSBTs lightningd sends with every signing request: the unsigned
 // transaction as the only global field; in the inputs, UTXOs, sighash
-// type, redeem and witness scripts, BIP32 derivations of compressed keys
-// and final scripts; in the outputs, redeem and witness scripts and BIP32
-// derivations. btcutil reads through an io.Reader, a buffer pool and an
+// type, redeem and witness scripts, BIP32 derivations of compressed keys,
+// final scripts, taproot BIP32 derivations and internal keys; in the
+// outputs, redeem and witness scripts, BIP32 and taproot BIP32 derivations
+// and taproot internal keys. btcutil reads through an io.Reader, a buffer pool and an
 // allocation per key and value, several times the cost of the signature
 // the request is for; here every value is a capacity-capped slice of one
 // copy of b, and the transactions come from decodeTx.
@@ -100,6 +101,17 @@ func fastPSBT(b []byte) (pkt *psbt.Packet, ok bool) {
 				in.FinalScriptSig = kv.val
 			case 0x08: // PSBT_IN_FINAL_SCRIPTWITNESS
 				in.FinalScriptWitness = kv.val
+			case 0x16: // PSBT_IN_TAP_BIP32_DERIVATION
+				d, ok := fastTaprootDerivation(keyData, kv.val)
+				if !ok {
+					return nil, false
+				}
+				in.TaprootBip32Derivation = append(in.TaprootBip32Derivation, d)
+			case 0x17: // PSBT_IN_TAP_INTERNAL_KEY
+				if len(keyData) != 0 || !validXOnly(kv.val) {
+					return nil, false
+				}
+				in.TaprootInternalKey = kv.val
 			default:
 				return nil, false
 			}
@@ -126,12 +138,59 @@ func fastPSBT(b []byte) (pkt *psbt.Packet, ok bool) {
 					return nil, false
 				}
 				out.Bip32Derivation = append(out.Bip32Derivation, d)
+			case 0x05: // PSBT_OUT_TAP_INTERNAL_KEY
+				if len(kv.key) != 1 || !validXOnly(kv.val) {
+					return nil, false
+				}
+				out.TaprootInternalKey = kv.val
+			case 0x07: // PSBT_OUT_TAP_BIP32_DERIVATION
+				d, ok := fastTaprootDerivation(kv.key[1:], kv.val)
+				if !ok {
+					return nil, false
+				}
+				out.TaprootBip32Derivation = append(out.TaprootBip32Derivation, d)
 			default:
 				return nil, false
 			}
 		}
 	}
 	return pkt, true
+}
+
+// fastTaprootDerivation is btcutil's reading of a taproot BIP32 derivation
+// (BIP 371) for a valid x-only key: leaf hashes, fingerprint, path. A count
+// of leaf hashes that is not one byte goes to btcutil.
+func fastTaprootDerivation(key, val []byte) (*psbt.TaprootBip32Derivation, bool) {
+	if len(key) != 32 || len(val) < 5 || val[0] >= 0xfd || !validXOnly(key) {
+		return nil, false
+	}
+	n := int(val[0])
+	rest := val[1:]
+	if len(rest) < 32*n+4 || (len(rest)-32*n)%4 != 0 {
+		return nil, false
+	}
+	d := &psbt.TaprootBip32Derivation{XOnlyPubKey: key, LeafHashes: make([][]byte, n)}
+	for i := range d.LeafHashes {
+		d.LeafHashes[i] = rest[:32:32]
+		rest = rest[32:]
+	}
+	d.MasterKeyFingerprint = binary.LittleEndian.Uint32(rest)
+	for i := 4; i < len(rest); i += 4 {
+		d.Bip32Path = append(d.Bip32Path, binary.LittleEndian.Uint32(rest[i:]))
+	}
+	return d, true
+}
+
+// validXOnly reports whether b is a BIP 340 x-only public key: the x of a
+// point of the curve.
+func validXOnly(b []byte) bool {
+	if len(b) != 32 {
+		return false
+	}
+	var compressed [33]byte
+	compressed[0] = 2
+	copy(compressed[1:], b)
+	return validPoint(compressed[:])
 }
 
 // fastDerivation is btcutil's reading of a BIP32 derivation for a 33-byte

@@ -132,8 +132,20 @@ func fastPSBTSeeds(t testing.TB) [][]byte {
 		fin.FinalScriptWitness = []byte{2, 1, 0xaa, 2, 0xbb, 0xcc}
 		pkt.Outputs[0].RedeemScript, pkt.Outputs[0].WitnessScript = g.bytes(22), g.bytes(40)
 		pkt.Outputs[1].Bip32Derivation = []*psbt.Bip32Derivation{{PubKey: key, MasterKeyFingerprint: 9, Bip32Path: []uint32{7}}}
+		xonly := func() []byte { return g.privKey().PubKey().SerializeCompressed()[1:] }
+		tapDerivation := func(leaves int, path ...uint32) *psbt.TaprootBip32Derivation {
+			d := &psbt.TaprootBip32Derivation{XOnlyPubKey: xonly(), LeafHashes: make([][]byte, leaves), MasterKeyFingerprint: g.r.Uint32(), Bip32Path: path}
+			for i := range d.LeafHashes {
+				d.LeafHashes[i] = g.bytes(32)
+			}
+			return d
+		}
+		fin.TaprootBip32Derivation = []*psbt.TaprootBip32Derivation{tapDerivation(shape%3, 1<<31, uint32(shape))}
+		fin.TaprootInternalKey = xonly()
+		pkt.Outputs[2].TaprootInternalKey = xonly()
+		pkt.Outputs[2].TaprootBip32Derivation = []*psbt.TaprootBip32Derivation{tapDerivation(0, 7), tapDerivation(1)}
 		if shape&4 != 0 { // a field btcutil reads: the fast path steps aside
-			pkt.Outputs[2].TaprootInternalKey = g.bytes(32)
+			pkt.Outputs[1].TaprootTapTree = g.bytes(40)
 		}
 		add(&PSBT{pkt})
 	}
@@ -180,6 +192,10 @@ func FuzzFastPSBT(f *testing.F) {
 // BenchmarkParsePSBT: the PSBT of a commitment with 30 HTLC outputs
 // (witness UTXO on its one input), through ParsePSBT (scanPSBT and
 // fastPSBT) and through btcutil alone.
+//
+// taproot-wallet: a wallet spend of two taproot inputs to a payee and a
+// taproot change output, each with its taproot BIP32 derivation, as
+// lightningd sends sign_withdrawal.
 func BenchmarkParsePSBT(b *testing.B) {
 	g := gen{rand.New(rand.NewSource(12))}
 	pkt, err := psbt.NewFromUnsignedTx(g.tx(1, 34, false))
@@ -187,9 +203,37 @@ func BenchmarkParsePSBT(b *testing.B) {
 		b.Fatal(err)
 	}
 	pkt.Inputs[0].WitnessUtxo = wire.NewTxOut(5_000_000, g.bytes(34))
-	raw, err := (&PSBT{pkt}).Bytes()
+	commitment, err := (&PSBT{pkt}).Bytes()
 	if err != nil {
 		b.Fatal(err)
+	}
+	if pkt, err = psbt.NewFromUnsignedTx(g.tx(2, 2, false)); err != nil {
+		b.Fatal(err)
+	}
+	tapDerivation := func(index uint32) []*psbt.TaprootBip32Derivation {
+		key := g.privKey().PubKey().SerializeCompressed()[1:]
+		return []*psbt.TaprootBip32Derivation{{XOnlyPubKey: key, LeafHashes: [][]byte{}, MasterKeyFingerprint: 0x0badf00d, Bip32Path: []uint32{index}}}
+	}
+	for i := range pkt.Inputs {
+		pkt.Inputs[i].WitnessUtxo = wire.NewTxOut(100_000, g.bytes(34))
+		pkt.Inputs[i].TaprootBip32Derivation = tapDerivation(uint32(i))
+	}
+	pkt.Outputs[1].TaprootBip32Derivation = tapDerivation(9)
+	wallet, err := (&PSBT{pkt}).Bytes()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		raw  []byte
+	}{{"commitment", commitment}, {"taproot-wallet", wallet}} {
+		b.Run(c.name, func(b *testing.B) { benchmarkParsePSBT(b, c.raw) })
+	}
+}
+
+func benchmarkParsePSBT(b *testing.B, raw []byte) {
+	if _, ok := fastPSBT(raw); !ok {
+		b.Fatal("the fast path steps aside")
 	}
 	b.Run("ParsePSBT", func(b *testing.B) {
 		b.ReportAllocs()
@@ -241,5 +285,45 @@ func TestScanPSBTDuplicates(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestFastPSBTTaproot: a wallet spend as lightningd sends it for taproot
+// addresses (taproot derivations on the input and the change output, an
+// internal key) is read by the fast path, as btcutil reads it.
+func TestFastPSBTTaproot(t *testing.T) {
+	g := gen{rand.New(rand.NewSource(13))}
+	pkt, err := psbt.NewFromUnsignedTx(g.tx(1, 2, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := g.privKey().PubKey().SerializeCompressed()[1:]
+	pkt.Inputs[0].WitnessUtxo = wire.NewTxOut(70_000, append([]byte{0x51, 0x20}, key...))
+	pkt.Inputs[0].TaprootInternalKey = key
+	pkt.Inputs[0].TaprootBip32Derivation = []*psbt.TaprootBip32Derivation{{XOnlyPubKey: key, LeafHashes: [][]byte{}, MasterKeyFingerprint: 0x01020304, Bip32Path: []uint32{3}}}
+	change := g.privKey().PubKey().SerializeCompressed()[1:]
+	pkt.Outputs[1].TaprootBip32Derivation = []*psbt.TaprootBip32Derivation{{XOnlyPubKey: change, LeafHashes: [][]byte{g.bytes(32)}, MasterKeyFingerprint: 7, Bip32Path: []uint32{4}}}
+	raw, err := (&PSBT{pkt}).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !checkFastPSBT(t, raw) {
+		t.Fatal("the fast path stepped aside for a taproot wallet spend")
+	}
+	// The same with a key that is no point: btcutil refuses it, and so does
+	// the fast path.
+	bad := bytes.Clone(raw)
+	i := bytes.Index(bad, change)
+	for x := byte(0); ; x++ {
+		bad[i+31] = x
+		if !validXOnly(bad[i : i+32]) {
+			break
+		}
+	}
+	if _, ok := fastPSBT(bad); ok {
+		t.Fatal("the fast path read a taproot derivation whose key is not a point")
+	}
+	if _, err := btcutilPSBT(bad); err == nil {
+		t.Fatal("btcutil read a taproot derivation whose key is not a point")
 	}
 }

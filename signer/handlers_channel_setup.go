@@ -8,6 +8,7 @@ import (
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer/keys"
+	"gl-signerd/signer/state"
 )
 
 // Channel set-up and commitment points: the channel's basepoints and
@@ -48,9 +49,11 @@ func (e *Engine) handleNewChannel(c Client, req *hsmproto.NewChannel) (hsmproto.
 
 // handleForgetChannel is forget_channel: the channel is closed and buried.
 // CLN's hsmd only parses it; the engine drops the channel's cached keys
-// (derived again should the channel ever be named again).
+// (derived again should the channel ever be named again) and the policy's
+// rebuilt commitment.
 func (e *Engine) handleForgetChannel(c Client, req *hsmproto.ForgetChannel) (hsmproto.Message, error) {
 	e.ring.Forget(req.ID, req.DBID)
+	e.built.forget(state.ChannelID{Peer: req.ID, DBID: req.DBID})
 	return &hsmproto.ForgetChannelReply{}, nil
 }
 

@@ -36,6 +36,23 @@ type parsedBasepoints struct {
 
 func (b *builtCommitments) put(id state.ChannelID, c *policy.Commitment) { b.m.Store(id, c) }
 
+// forget drops channel id's entries (forget_channel), so that the cache
+// holds the channels still open, not every channel the daemon has seen
+// since it started.
+func (b *builtCommitments) forget(id state.ChannelID) {
+	b.m.Delete(id)
+	b.peers.Delete(id)
+}
+
+// channels counts the channels with an entry.
+func (b *builtCommitments) channels() int {
+	seen := map[any]bool{}
+	for _, m := range []*sync.Map{&b.m, &b.peers} {
+		m.Range(func(k, _ any) bool { seen[k] = true; return true })
+	}
+	return len(seen)
+}
+
 // get returns the rebuilt commitment of channel id with txid, if kept.
 func (b *builtCommitments) get(id state.ChannelID, txid [32]byte) *policy.Commitment {
 	if v, ok := b.m.Load(id); ok {

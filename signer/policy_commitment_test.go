@@ -552,3 +552,31 @@ func TestHonestTrafficPassesCommitmentChecks(t *testing.T) {
 		}
 	}
 }
+
+// TestForgetDropsRebuiltCommitment: the policy's cache of rebuilt
+// commitments holds a channel while it is open and lets go of it at
+// forget_channel, so that a daemon running for months does not keep every
+// channel it ever checked.
+func TestForgetDropsRebuiltCommitment(t *testing.T) {
+	ctx := context.Background()
+	e, _ := statefulEngine(t, 0x31)
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 2, Close: traffic.CloseNone}); err != nil {
+		t.Fatal(err)
+	}
+	if n := signer.CachedCommitmentChannels(e); n != 1 {
+		t.Fatalf("after one channel's payments the cache holds %d channels, want 1", n)
+	}
+	for _, close := range []traffic.CloseKind{traffic.CloseMutual, traffic.CloseForce} {
+		if _, err := g.RunLifecycle(ctx, traffic.Lifecycle{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 2, Close: close}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := signer.CachedCommitmentChannels(e); n != 1 {
+		t.Fatalf("after two more channels, closed and forgotten, the cache holds %d channels, want the open one", n)
+	}
+}
