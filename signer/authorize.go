@@ -213,6 +213,11 @@ func (e *Engine) warnsOf(tag string) bool {
 	return e.policyMode == policy.ModeWarn || e.policy.warn.Matches(tag)
 }
 
+// enforces reports whether a violation of tag is refused.
+func (e *Engine) enforces(tag string) bool {
+	return e.policyMode == policy.ModeEnforce && !e.policy.warn.Matches(tag)
+}
+
 func (e *Engine) reportViolation(c Client, t uint16, v *policy.Violation) {
 	if e.policyReport != nil {
 		e.policyReport(c, t, v)

@@ -333,9 +333,11 @@ func htlcsOf(hs []hsmproto.HsmHtlc) []state.HTLC {
 // n, if it is the point we signed commitment n with (when we still know
 // that point) and the next one in shachain order. An odd commitment's
 // secret is checked by compact storage itself against the earlier ones
-// (state.Secrets.HashChecked), which costs hashes, not a point.
-func recordValidateRevocation(_ *Engine, _ Client, req *hsmproto.ValidateRevocation, _ *hsmproto.ValidateRevocationReply, ch *state.Channel, _ *state.Node) {
-	if !ch.Secrets.HashChecked(req.RevokeNum) {
+// (state.Secrets.HashChecked), which costs hashes, not a point; and where
+// the policy enforces TagCommitmentPreviousRevoked, it has checked the
+// point already (stateValidateRevocation) and refused a mismatch.
+func recordValidateRevocation(e *Engine, _ Client, req *hsmproto.ValidateRevocation, _ *hsmproto.ValidateRevocationReply, ch *state.Channel, _ *state.Node) {
+	if !ch.Secrets.HashChecked(req.RevokeNum) && !e.enforces(policy.TagCommitmentPreviousRevoked) {
 		for _, cm := range []*state.Commitment{ch.LastCounterparty, ch.PrevCounterparty} {
 			if cm == nil || cm.Num != req.RevokeNum {
 				continue

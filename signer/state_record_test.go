@@ -212,12 +212,23 @@ func TestStateKeepsOnlyMatchingSecrets(t *testing.T) {
 		n := before.Secrets.Count()
 		parities[n%2] = true
 		bad := &hsmproto.ValidateRevocation{RevokeNum: n, PerCommitmentSecret: hsmproto.Secret{1, 2, 3}}
-		if _, err := policyOffEngine(t, 0x22, st).Handle(ctx, channeld, bad.Encode()); err != nil {
-			t.Fatalf("validate_revocation with a wrong secret was refused: %v", err)
+		// The policy off, and enforced but with the tag only warned:
+		// both answer, neither may keep the secret.
+		warned, err := signer.NewEngine(bytes.Repeat([]byte{0x22}, 32), signer.WithState(st), signer.WithPolicyWarn([]string{policy.TagCommitmentPreviousRevoked}))
+		if err != nil {
+			t.Fatal(err)
 		}
-		after, _ := st.Channel(id)
-		if after.Secrets.Count() != n || after.Version != before.Version {
-			t.Fatalf("%d fee updates: a wrong secret for commitment %d was kept: %d secrets (was %d), version %d (was %d)", fees, n, after.Secrets.Count(), n, after.Version, before.Version)
+		for name, e := range map[string]*signer.Engine{"policy off": policyOffEngine(t, 0x22, st), "tag warned": warned} {
+			if _, err := e.Handle(ctx, channeld, bad.Encode()); err != nil {
+				t.Fatalf("%s: validate_revocation with a wrong secret was refused: %v", name, err)
+			}
+			after, _ := st.Channel(id)
+			if after.Secrets.Count() != n || after.Version != before.Version {
+				t.Fatalf("%s, %d fee updates: a wrong secret for commitment %d was kept: %d secrets (was %d), version %d (was %d)", name, fees, n, after.Secrets.Count(), n, after.Version, before.Version)
+			}
+		}
+		if _, err := e.Handle(ctx, channeld, bad.Encode()); err == nil {
+			t.Fatal("enforced: validate_revocation with a wrong secret was answered")
 		}
 	}
 	if len(parities) != 2 {
