@@ -50,6 +50,35 @@ type ChannelKeys struct {
 	shaPrefix uint64 // a shachain index whose low shachainNodeBits are 0
 	shaNode   Secret // the shachain value at shaPrefix
 	shaCached bool
+
+	// Per-commitment points recently made, by n mod len: public values
+	// (the peer is given each), asked for by several requests of one
+	// commitment (get_per_commitment_point, validate_commitment_tx's
+	// reply, the policy's checks of that commitment), each a
+	// multiplication by G.
+	pointMu sync.Mutex
+	points  [4]rememberedPoint
+}
+
+type rememberedPoint struct {
+	n   uint64
+	pub *btcec.PublicKey // nil: empty
+}
+
+// rememberedPoint returns per-commitment point n if it is remembered.
+func (ck *ChannelKeys) rememberedPoint(n uint64) *btcec.PublicKey {
+	ck.pointMu.Lock()
+	defer ck.pointMu.Unlock()
+	if p := ck.points[n%uint64(len(ck.points))]; p.pub != nil && p.n == n {
+		return p.pub
+	}
+	return nil
+}
+
+func (ck *ChannelKeys) rememberPoint(n uint64, pub *btcec.PublicKey) {
+	ck.pointMu.Lock()
+	ck.points[n%uint64(len(ck.points))] = rememberedPoint{n: n, pub: pub}
+	ck.pointMu.Unlock()
 }
 
 // shachainNodeBits: the cached shachain node covers 2^8 indexes, so a
@@ -220,6 +249,18 @@ func (ck *ChannelKeys) PerCommitmentSecret(n uint64) (Secret, error) {
 
 // PerCommitmentPoint is per_commit_point(shaseed, n): PerCommitmentSecret(n)·G.
 func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
+	ck.mu.RLock()
+	wiped := ck.wiped
+	ck.mu.RUnlock()
+	switch {
+	case wiped:
+		return nil, ErrWiped
+	case n > MaxCommitmentIndex:
+		return nil, ErrCommitmentIndex
+	}
+	if p := ck.rememberedPoint(n); p != nil {
+		return p, nil
+	}
 	s, err := ck.PerCommitmentSecret(n)
 	if err != nil {
 		return nil, err
@@ -230,7 +271,9 @@ func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
 		return nil, err
 	}
 	defer k.Wipe()
-	return k.PubKey(), nil
+	p := k.PubKey()
+	ck.rememberPoint(n, p)
+	return p, nil
 }
 
 // PerCommitmentSecretAndPoint returns PerCommitmentSecret(n) and
@@ -249,13 +292,18 @@ func (ck *ChannelKeys) PerCommitmentSecretAndPoint(n, m uint64) (Secret, *btcec.
 	secret, ms := ck.shachain(ShachainIndex(n)), ck.shachain(ShachainIndex(m))
 	ck.mu.RUnlock()
 	defer ms.Wipe()
+	if p := ck.rememberedPoint(m); p != nil {
+		return secret, p, nil
+	}
 	k, err := privKeyFromArray((*[32]byte)(&ms))
 	if err != nil {
 		secret.Wipe()
 		return Secret{}, nil, err
 	}
 	defer k.Wipe()
-	return secret, k.PubKey(), nil
+	p := k.PubKey()
+	ck.rememberPoint(m, p)
+	return secret, p, nil
 }
 
 // HTLCKey is the htlc private key for a commitment point (ours for our
@@ -322,6 +370,9 @@ func (ck *ChannelKeys) Wipe() {
 	ck.shaNode.Wipe()
 	ck.shaCached = false
 	ck.shaMu.Unlock()
+	ck.pointMu.Lock()
+	ck.points = [len(ck.points)]rememberedPoint{}
+	ck.pointMu.Unlock()
 }
 
 // String implements fmt.Stringer without revealing secrets.

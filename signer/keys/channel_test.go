@@ -256,6 +256,45 @@ func TestPerCommitmentIndexLimit(t *testing.T) {
 	}
 }
 
+// TestRememberedPoints: per-commitment points asked for again, out of
+// order and past the memo's reach, are each secret n times G; a wiped
+// channel's keys give none.
+func TestRememberedPoints(t *testing.T) {
+	ck, err := ringFor(t, "0101010101010101010101010101010101010101010101010101010101010101").Channel([33]byte{3}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []uint64{5, 6, 5, 7, 8, 9, 5, 6, 100, 6, 104, 100, 0, 0} {
+		got, err := ck.PerCommitmentPoint(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := ck.PerCommitmentSecret(n)
+		_, want := btcec.PrivKeyFromBytes(s[:])
+		if !got.IsEqual(want) {
+			t.Fatalf("point %d is not its secret's", n)
+		}
+		secret, p, err := ck.PerCommitmentSecretAndPoint(n, n+2)
+		_, want2 := btcec.PrivKeyFromBytes(mustSecret(t, ck, n+2))
+		if err != nil || secret != s || !p.IsEqual(want2) {
+			t.Fatalf("PerCommitmentSecretAndPoint(%d, %d) differs from the secrets' points", n, n+2)
+		}
+	}
+	ck.Wipe()
+	if _, err := ck.PerCommitmentPoint(5); !errors.Is(err, ErrWiped) {
+		t.Fatalf("a remembered point of wiped keys: %v, want ErrWiped", err)
+	}
+}
+
+func mustSecret(t *testing.T, ck *ChannelKeys, n uint64) []byte {
+	t.Helper()
+	s, err := ck.PerCommitmentSecret(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s[:]
+}
+
 func TestChannelCache(t *testing.T) {
 	r, err := New(bytes.Repeat([]byte{9}, 32), WithChannelCacheSize(2))
 	if err != nil {
