@@ -249,7 +249,7 @@ func (s *CommitmentSpec) buildWithKeys(keys CommitmentKeys) (*Commitment, error)
 		if err != nil {
 			return nil, err
 		}
-		outs = append(outs, builtOutput{out: wire.NewTxOut(int64(h.AmountMsat/1000), pk), desc: CommitmentOutput{Kind: OutputHTLC, WitnessScript: ws, HTLC: i}, cltv: h.CltvExpiry})
+		outs = append(outs, builtOutput{out: wire.NewTxOut(int64(h.AmountMsat/1000), exact(pk)), desc: CommitmentOutput{Kind: OutputHTLC, WitnessScript: exact(ws), HTLC: i}, cltv: h.CltvExpiry})
 	}
 	c.FeeSat, c.AnchorsSat = s.Fee(untrimmed)
 	owner, other := s.OwnerMsat/1000, s.OtherMsat/1000
@@ -270,14 +270,14 @@ func (s *CommitmentSpec) buildWithKeys(keys CommitmentKeys) (*Commitment, error)
 		if err != nil {
 			return nil, err
 		}
-		outs = append(outs, builtOutput{out: wire.NewTxOut(int64(owner), pk), desc: CommitmentOutput{Kind: OutputToLocal, WitnessScript: ws, HTLC: -1}})
+		outs = append(outs, builtOutput{out: wire.NewTxOut(int64(owner), exact(pk)), desc: CommitmentOutput{Kind: OutputToLocal, WitnessScript: exact(ws), HTLC: -1}})
 	}
 	if hasRemote {
 		ws, pk, err := toRemoteScripts(keys.ToRemote, s.Anchors)
 		if err != nil {
 			return nil, err
 		}
-		outs = append(outs, builtOutput{out: wire.NewTxOut(int64(other), pk), desc: CommitmentOutput{Kind: OutputToRemote, WitnessScript: ws, HTLC: -1}})
+		outs = append(outs, builtOutput{out: wire.NewTxOut(int64(other), exact(pk)), desc: CommitmentOutput{Kind: OutputToRemote, WitnessScript: exact(ws), HTLC: -1}})
 	}
 	if s.Anchors {
 		for _, a := range []struct {
@@ -298,7 +298,7 @@ func (s *CommitmentSpec) buildWithKeys(keys CommitmentKeys) (*Commitment, error)
 			if err != nil {
 				return nil, err
 			}
-			outs = append(outs, builtOutput{out: wire.NewTxOut(anchorOutputSat, pk), desc: CommitmentOutput{Kind: OutputAnchor, WitnessScript: ws, HTLC: -1}})
+			outs = append(outs, builtOutput{out: wire.NewTxOut(anchorOutputSat, exact(pk)), desc: CommitmentOutput{Kind: OutputAnchor, WitnessScript: exact(ws), HTLC: -1}})
 		}
 	}
 	// BIP 69 (value, then script), then the CLTV of identical HTLC outputs.
@@ -325,6 +325,12 @@ func (s *CommitmentSpec) buildWithKeys(keys CommitmentKeys) (*Commitment, error)
 	c.Tx = tx
 	return c, nil
 }
+
+// exact copies script out of the buffer txscript's script builder makes
+// for every script (500 bytes): the signer keeps each channel's last
+// rebuilt commitment, whose scripts would otherwise hold about a kilobyte
+// per output (a nil script stays nil).
+func exact(script []byte) []byte { return bytes.Clone(script) }
 
 // toRemoteScripts are the to_remote output's witness script (nil for
 // P2WPKH) and output script: P2WPKH of key, or with anchors P2WSH of
