@@ -44,15 +44,6 @@ func (b *builtCommitments) forget(id state.ChannelID) {
 	b.peers.Delete(id)
 }
 
-// channels counts the channels with an entry.
-func (b *builtCommitments) channels() int {
-	seen := map[any]bool{}
-	for _, m := range []*sync.Map{&b.m, &b.peers} {
-		m.Range(func(k, _ any) bool { seen[k] = true; return true })
-	}
-	return len(seen)
-}
-
 // get returns the rebuilt commitment of channel id with txid, if kept.
 func (b *builtCommitments) get(id state.ChannelID, txid [32]byte) *policy.Commitment {
 	if v, ok := b.m.Load(id); ok {

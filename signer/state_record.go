@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"gl-signerd/signer/curve"
 	"math"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/wire"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/curve"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
 )

@@ -238,25 +238,34 @@ func (ck *ChannelKeys) DelayedPaymentBaseKey() (*PrivateKey, error) {
 func (ck *ChannelKeys) PerCommitmentSecret(n uint64) (Secret, error) {
 	ck.mu.RLock()
 	defer ck.mu.RUnlock()
-	if ck.wiped {
-		return Secret{}, ErrWiped
-	}
-	if n > MaxCommitmentIndex {
-		return Secret{}, ErrCommitmentIndex
+	if err := ck.commitmentsUsable(n); err != nil {
+		return Secret{}, err
 	}
 	return ck.shachain(ShachainIndex(n)), nil
+}
+
+// commitmentsUsable says why per-commitment values of numbers ns cannot be
+// made: the keys are wiped, or a number is past MaxCommitmentIndex. The
+// caller holds ck.mu.
+func (ck *ChannelKeys) commitmentsUsable(ns ...uint64) error {
+	if ck.wiped {
+		return ErrWiped
+	}
+	for _, n := range ns {
+		if n > MaxCommitmentIndex {
+			return ErrCommitmentIndex
+		}
+	}
+	return nil
 }
 
 // PerCommitmentPoint is per_commit_point(shaseed, n): PerCommitmentSecret(n)·G.
 func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
 	ck.mu.RLock()
-	wiped := ck.wiped
+	err := ck.commitmentsUsable(n)
 	ck.mu.RUnlock()
-	switch {
-	case wiped:
-		return nil, ErrWiped
-	case n > MaxCommitmentIndex:
-		return nil, ErrCommitmentIndex
+	if err != nil {
+		return nil, err
 	}
 	if p := ck.rememberedPoint(n); p != nil {
 		return p, nil
@@ -266,14 +275,7 @@ func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
 		return nil, err
 	}
 	defer s.Wipe()
-	k, err := privKeyFromArray((*[32]byte)(&s))
-	if err != nil {
-		return nil, err
-	}
-	defer k.Wipe()
-	p := k.PubKey()
-	ck.rememberPoint(n, p)
-	return p, nil
+	return ck.pointOf(n, &s)
 }
 
 // PerCommitmentSecretAndPoint returns PerCommitmentSecret(n) and
@@ -281,29 +283,35 @@ func (ck *ChannelKeys) PerCommitmentPoint(n uint64) (*btcec.PublicKey, error) {
 // under one lock.  It fails where either would, with the same errors.
 func (ck *ChannelKeys) PerCommitmentSecretAndPoint(n, m uint64) (Secret, *btcec.PublicKey, error) {
 	ck.mu.RLock()
-	if ck.wiped {
+	if err := ck.commitmentsUsable(n, m); err != nil {
 		ck.mu.RUnlock()
-		return Secret{}, nil, ErrWiped
-	}
-	if n > MaxCommitmentIndex || m > MaxCommitmentIndex {
-		ck.mu.RUnlock()
-		return Secret{}, nil, ErrCommitmentIndex
+		return Secret{}, nil, err
 	}
 	secret, ms := ck.shachain(ShachainIndex(n)), ck.shachain(ShachainIndex(m))
 	ck.mu.RUnlock()
 	defer ms.Wipe()
-	if p := ck.rememberedPoint(m); p != nil {
-		return secret, p, nil
-	}
-	k, err := privKeyFromArray((*[32]byte)(&ms))
+	p, err := ck.pointOf(m, &ms)
 	if err != nil {
 		secret.Wipe()
 		return Secret{}, nil, err
 	}
+	return secret, p, nil
+}
+
+// pointOf is per-commitment point n, whose secret is s: remembered, or
+// s·G (then remembered).
+func (ck *ChannelKeys) pointOf(n uint64, s *Secret) (*btcec.PublicKey, error) {
+	if p := ck.rememberedPoint(n); p != nil {
+		return p, nil
+	}
+	k, err := privKeyFromArray((*[32]byte)(s))
+	if err != nil {
+		return nil, err
+	}
 	defer k.Wipe()
 	p := k.PubKey()
-	ck.rememberPoint(m, p)
-	return secret, p, nil
+	ck.rememberPoint(n, p)
+	return p, nil
 }
 
 // HTLCKey is the htlc private key for a commitment point (ours for our
