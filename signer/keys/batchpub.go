@@ -20,7 +20,9 @@ func setPublicKeys(ks ...*PrivateKey) {
 		acc.Mul(&pts[i].Z)
 	}
 	// A valid private key is never 0, so no Z is 0 and neither is acc.
-	inv := new(btcec.FieldVal).Set(&acc).Normalize().Inverse() // 1/(Z₀·…·Zₙ₋₁)
+	acc.Normalize()
+	invAcc := blindedInverse(&acc) // 1/(Z₀·…·Zₙ₋₁)
+	inv := &invAcc
 	for i := n - 1; i >= 0; i-- {
 		var zInv, zInv2, zInv3 btcec.FieldVal
 		zInv.Mul2(inv, &prefix[i]) // 1/Zᵢ

@@ -154,7 +154,7 @@ func newBIP32Parent(k *hdkeychain.ExtendedKey) (*bip32Parent, error) {
 	}
 	p := &bip32Parent{key: PrivateKey{k: *ec}}
 	ec.Zero()
-	p.key.pub = p.key.k.PubKey()
+	p.key.pub = pubKeyOf(&p.key.k.Key)
 	copy(p.pub[:], p.key.pub.SerializeCompressed())
 	copy(p.chain[:], k.ChainCode())
 	return p, nil
@@ -222,7 +222,7 @@ func (r *Ring) walletChild(parent *bip32Parent, id walletKeyID) (*PrivateKey, er
 	}
 	pub, ok := r.walletPubs.Get(id)
 	if !ok {
-		pub = k.k.PubKey()
+		pub = pubKeyOf(&k.k.Key)
 		r.walletPubs.Add(id, pub)
 	}
 	k.pub = pub

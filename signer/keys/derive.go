@@ -119,7 +119,7 @@ func affinePubKey(j *btcec.JacobianPoint) (*btcec.PublicKey, error) {
 	if (j.X.IsZero() && j.Y.IsZero()) || j.Z.IsZero() {
 		return nil, ErrInvalidKey
 	}
-	j.ToAffine()
+	toAffine(j)
 	return btcec.NewPublicKey(&j.X, &j.Y), nil
 }
 

@@ -56,5 +56,8 @@
 // [ShachainStore]) format as a redacted placeholder with every fmt verb, and
 // have a Wipe method that zeroes what Go lets us zero (not copies made by
 // the standard library's HMAC/HKDF internals, nor strings such as a
-// mnemonic).
+// mnemonic).  A point made from a secret (a public key, a nonce's R) is
+// turned affine with a blinded inversion, and a nonce inverted modulo n
+// blinded too, so math/big's variable-time ModInverse never sees a value
+// tied to a secret (affine.go).
 package keys

@@ -100,7 +100,7 @@ func (p *PrivateKey) PubKey() *btcec.PublicKey {
 	if p.pub != nil {
 		return p.pub
 	}
-	return p.k.PubKey()
+	return pubKeyOf(&p.k.Key)
 }
 
 // BTCEC returns a copy as a btcec key, for lnd APIs that take one.  The copy

@@ -7,7 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
-	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // This file reproduces libsecp256k1's signing bit for bit:
@@ -85,20 +85,65 @@ func (p *PrivateKey) SignRecoverable(hash [32]byte) [65]byte {
 // NULL aux_rand (CLN's handle_sign_bolt12 / _2), returning the 64-byte
 // BIP340 signature.
 //
-// btcec's schnorr.Sign verifies its own signature before returning it
-// unless told not to (FastSign): that verification is a second scalar
-// multiplication and doubled the cost of sign_bolt12. libsecp256k1's
-// schnorrsig_sign32 does not verify either; TestSignSchnorrVerifies checks
-// the signatures against BIP340's vectors and schnorr.Verify instead.
+// This is BIP340's signing algorithm written out rather than btcec's
+// schnorr.Sign, which makes the public key again on every call (a second
+// multiplication by G; the node key's is kept), converts points with
+// decred's slow inversion, and refuses a challenge hash ≥ n where BIP340
+// and libsecp256k1 reduce it. libsecp256k1 does not verify its own
+// signature; TestSignSchnorrVerifies checks ours against BIP340's vectors,
+// btcec and schnorr.Verify.
 func (p *PrivateKey) SignSchnorr(hash [32]byte) ([64]byte, error) {
 	var out [64]byte
-	sig, err := schnorr.Sign(&p.k, hash[:], schnorr.CustomNonce([32]byte{}), schnorr.FastSign())
-	if err != nil {
-		return out, fmt.Errorf("keys: schnorr sign: %w", err)
+	d := p.k.Key
+	defer d.Zero()
+	if d.IsZero() {
+		return out, fmt.Errorf("keys: schnorr sign: %w", ErrInvalidKey)
 	}
-	copy(out[:], sig.Serialize())
+	pub := p.PubKey().SerializeCompressed()
+	if pub[0] == 0x03 { // BIP340 signs with the key whose point has an even Y
+		d.Negate()
+	}
+	xOnly := pub[1:]
+
+	// k' = H_nonce((d ⊕ H_aux(aux)) ‖ P.x ‖ m) mod n, aux = 32 zero bytes.
+	db := d.Bytes()
+	var masked [32]byte
+	for i := range masked {
+		masked[i] = db[i] ^ bip340ZeroAux[i]
+	}
+	clear(db[:])
+	nonce := chainhash.TaggedHash(chainhash.TagBIP0340Nonce, masked[:], xOnly, hash[:])
+	clear(masked[:])
+	var k btcec.ModNScalar
+	k.SetBytes((*[32]byte)(nonce))
+	clear(nonce[:])
+	defer k.Zero()
+	if k.IsZero() {
+		return out, fmt.Errorf("keys: schnorr sign: the nonce is zero")
+	}
+
+	var R btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&k, &R)
+	toAffine(&R)
+	if R.Y.IsOdd() {
+		k.Negate()
+	}
+	rx := R.X.Bytes()
+
+	// s = k + e·d, e = H_challenge(R.x ‖ P.x ‖ m) mod n.
+	challenge := chainhash.TaggedHash(chainhash.TagBIP0340Challenge, rx[:], xOnly, hash[:])
+	var e, s btcec.ModNScalar
+	e.SetBytes((*[32]byte)(challenge))
+	s.Mul2(&e, &d).Add(&k)
+	copy(out[:32], rx[:])
+	s.PutBytesUnchecked(out[32:])
+	s.Zero()
 	return out, nil
 }
+
+// bip340ZeroAux is H_aux of 32 zero bytes, which masks the key in BIP340's
+// nonce when the aux randomness is NULL (libsecp256k1) or all zero.
+var bip340ZeroAux = *chainhash.TaggedHash(chainhash.TagBIP0340Aux, make([]byte, 32))
 
 // CompactSig returns the 64-byte compact form r ‖ s, as CLN's
 // towire_secp256k1_ecdsa_signature writes it.
@@ -158,7 +203,7 @@ func (p *PrivateKey) signECDSA(hash *[32]byte, extra []byte) (*ecdsa.Signature, 
 func signWithNonce(d, k, e *btcec.ModNScalar) (*ecdsa.Signature, byte, bool) {
 	var R btcec.JacobianPoint
 	btcec.ScalarBaseMultNonConst(k, &R)
-	R.ToAffine()
+	toAffine(&R)
 
 	// r = R.x mod n, remembering whether R.x ≥ n for the recovery id.
 	var r btcec.ModNScalar
@@ -170,8 +215,8 @@ func signWithNonce(d, k, e *btcec.ModNScalar) (*ecdsa.Signature, byte, bool) {
 	recid := byte(overflow<<1) | byte(R.Y.IsOddBit())
 
 	// s = k⁻¹ (e + r·d)
-	var s, kinv btcec.ModNScalar
-	kinv.InverseValNonConst(k)
+	var s btcec.ModNScalar
+	kinv := blindedScalarInverse(k)
 	s.Mul2(&r, d).Add(e).Mul(&kinv)
 	kinv.Zero()
 	if s.IsZero() {

@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
+	"pgregory.net/rapid"
 )
 
 // testKey returns a deterministic valid key for case i.
@@ -337,4 +338,28 @@ func mustHexBytes(t *testing.T, s string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// Our BIP340 signing equals btcec's schnorr.Sign with 32 zero bytes of aux
+// randomness, for keys of both Y parities and with the public key kept or
+// not.
+func TestSignSchnorrMatchesBtcec(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		priv, pub, k := drawKeyPair(t)
+		if rapid.Bool().Draw(t, "public key kept") {
+			k.pub = pub
+		}
+		hash := [32]byte(rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "hash"))
+		got, err := k.SignSchnorr(hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := schnorr.Sign(priv, hash[:], schnorr.CustomNonce([32]byte{}))
+		if err != nil {
+			t.Skip("btcec refuses a challenge hash ≥ n")
+		}
+		if !bytes.Equal(got[:], want.Serialize()) {
+			t.Fatalf("signature %x, btcec %x", got, want.Serialize())
+		}
+	})
 }
