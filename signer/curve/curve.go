@@ -2,10 +2,11 @@
 // validating signer repeats on every commitment: BOLT 3's public key
 // derivations and ECDSA verification of the peer's signatures.
 //
-// A multiplication of an arbitrary point uses gnark-crypto's (GLV
-// endomorphism, 4×64-bit limbs), about 1.8 times as fast here as decred's
-// ScalarMultNonConst; a multiplication of the generator keeps decred's
-// precomputed tables, faster than either. Nothing here takes a secret, so
+// A sum of multiples of arbitrary points (a revocation key, the two
+// multiplications of a signature check) is made in gnark-crypto's field
+// arithmetic (4×64-bit limbs) with the GLV endomorphism, width-w NAF digits
+// and one shared chain of doublings (glv.go); a multiplication of the
+// generator alone keeps decred's precomputed tables, faster than either. Nothing here takes a secret, so
 // nothing here needs to be constant-time. A Deriver remembers the keys it
 // derived in a small bounded table: an engine derives a commitment's keys
 // more than once (the check of the peer's HTLC signatures, then the
@@ -15,7 +16,6 @@ package curve
 import (
 	"crypto/sha256"
 	"errors"
-	"math/big"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/consensys/gnark-crypto/ecc/secp256k1"
@@ -40,14 +40,7 @@ func affineOf(p *btcec.PublicKey) secp256k1.G1Affine {
 // mulPoint returns k·p.
 func mulPoint(k *btcec.ModNScalar, p *btcec.PublicKey) secp256k1.G1Jac {
 	a := affineOf(p)
-	var j secp256k1.G1Jac
-	j.FromAffine(&a)
-	kb := k.Bytes()
-	var kk big.Int
-	kk.SetBytes(kb[:])
-	var r secp256k1.G1Jac
-	r.ScalarMultiplication(&j, &kk)
-	return r
+	return sum(pointTerms(make([]term, 0, 2), k, &a))
 }
 
 // mulBase returns k·G, by decred's precomputed tables.
@@ -106,10 +99,9 @@ func VerifyECDSA(pub *btcec.PublicKey, hash []byte, r, s *btcec.ModNScalar) bool
 	w.InverseValNonConst(s)
 	u1.Mul2(&e, &w)
 	u2.Mul2(r, &w)
-	sum := mulBase(&u1)
-	b := mulPoint(&u2, pub)
-	sum.AddAssign(&b)
-	a, ok := affine(&sum)
+	p := affineOf(pub)
+	r2 := sum(pointTerms(baseTerms(make([]term, 0, 4), &u1), &u2, &p))
+	a, ok := affine(&r2)
 	if !ok {
 		return false
 	}
@@ -165,14 +157,9 @@ func (d *Deriver) RevocationPubKey(basepoint, point *btcec.PublicKey) (*btcec.Pu
 		if s1.SetBytes(&h1) != 0 || s1.IsZero() || s2.SetBytes(&h2) != 0 || s2.IsZero() {
 			return nil, ErrInvalidKey
 		}
-		b1, p1 := s1.Bytes(), s2.Bytes()
-		var k1, k2 big.Int
-		k1.SetBytes(b1[:])
-		k2.SetBytes(p1[:])
 		a1, a2 := affineOf(basepoint), affineOf(point)
-		var sum secp256k1.G1Jac
-		sum.JointScalarMultiplication(&a1, &a2, &k1, &k2)
-		return toPublicKey(&sum)
+		r := sum(pointTerms(pointTerms(make([]term, 0, 4), &s1, &a1), &s2, &a2))
+		return toPublicKey(&r)
 	})
 }
 

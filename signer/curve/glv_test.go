@@ -1,0 +1,158 @@
+package curve
+
+import (
+	"math/big"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/consensys/gnark-crypto/ecc/secp256k1"
+	"pgregory.net/rapid"
+)
+
+func scalarOf(t testing.TB, v *big.Int) btcec.ModNScalar {
+	var k btcec.ModNScalar
+	if k.SetByteSlice(new(big.Int).Mod(v, btcec.S256().N).Bytes()) {
+		t.Fatal("scalar overflow")
+	}
+	return k
+}
+
+func decredMul(k *btcec.ModNScalar, p *btcec.PublicKey) *btcec.PublicKey {
+	var pj, r btcec.JacobianPoint
+	p.AsJacobian(&pj)
+	btcec.ScalarMultNonConst(k, &pj, &r)
+	if r.Z.IsZero() {
+		return nil
+	}
+	r.ToAffine()
+	return btcec.NewPublicKey(&r.X, &r.Y)
+}
+
+func pubOfAffine(a *secp256k1.G1Affine) *btcec.PublicKey {
+	xb, yb := a.X.Bytes(), a.Y.Bytes()
+	var x, y btcec.FieldVal
+	x.SetBytes(&xb)
+	y.SetBytes(&yb)
+	return btcec.NewPublicKey(&x, &y)
+}
+
+// β and λ belong together: λ·G = (β·Gx, Gy).
+func TestEndomorphismConstants(t *testing.T) {
+	l := scalarOf(t, &lambda)
+	var want btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(&l, &want)
+	want.ToAffine()
+	got := pubOfAffine(&baseTablePhi[0])
+	if !got.IsEqual(btcec.NewPublicKey(&want.X, &want.Y)) {
+		t.Fatal("λ·G is not (β·Gx, Gy)")
+	}
+}
+
+// The digits add up to |k|, are odd and below 2^(w−1) in size, and no two
+// nonzero digits are closer than w positions.
+func TestNAFDigits(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		k := new(big.Int).SetBytes(rapid.SliceOfN(rapid.Byte(), 0, 33).Draw(t, "k"))
+		if rapid.Bool().Draw(t, "negative") {
+			k.Neg(k)
+		}
+		w := uint(rapid.IntRange(2, 8).Draw(t, "w"))
+		digits := nafDigits(k, w)
+		got, last := new(big.Int), -int(w)
+		for i, d := range digits {
+			if d == 0 {
+				continue
+			}
+			if d%2 == 0 || abs8(d) >= 1<<(w-1) || i-last < int(w) {
+				t.Fatalf("digit %d at %d (previous nonzero at %d) breaks width-%d NAF", d, i, last, w)
+			}
+			last = i
+			got.Add(got, new(big.Int).Lsh(big.NewInt(int64(d)), uint(i)))
+		}
+		if got.Cmp(new(big.Int).Abs(k)) != 0 {
+			t.Fatalf("digits sum to %v, want |%v|", got, k)
+		}
+	})
+}
+
+// Scalars at the edges (small, near n, λ and its neighbours, whose halves
+// are extreme) multiply as decred's.
+func TestMulAffineEdgeScalars(t *testing.T) {
+	n := btcec.S256().N
+	p, _ := btcec.PrivKeyFromBytes([]byte{7, 7, 7})
+	pa := affineOf(p.PubKey())
+	for _, v := range []*big.Int{
+		big.NewInt(1), big.NewInt(2), big.NewInt(3), big.NewInt(255), big.NewInt(256),
+		new(big.Int).Sub(n, big.NewInt(1)), new(big.Int).Sub(n, big.NewInt(2)),
+		&lambda, new(big.Int).Add(&lambda, big.NewInt(1)), new(big.Int).Sub(&lambda, big.NewInt(1)),
+		new(big.Int).Lsh(big.NewInt(1), 128), new(big.Int).Lsh(big.NewInt(1), 255),
+	} {
+		k := scalarOf(t, v)
+		got, ok := MulAffine(&k, &pa)
+		if !ok || !pubOfAffine(&got).IsEqual(decredMul(&k, p.PubKey())) {
+			t.Errorf("k = %x: differs from decred", v)
+		}
+	}
+	var zero btcec.ModNScalar
+	if _, ok := MulAffine(&zero, &pa); ok {
+		t.Error("0·P is not infinity")
+	}
+}
+
+// A sum of four terms, two of them multiples of G, equals decred's sum,
+// including sums that cancel to infinity.
+func TestSumMatchesDecred(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		p1, p2 := drawKey(t, "p1").PubKey(), drawKey(t, "p2").PubKey()
+		k1, k2, u := drawKey(t, "k1").Key, drawKey(t, "k2").Key, drawKey(t, "u").Key
+		if rapid.Bool().Draw(t, "cancel") {
+			var v btcec.ModNScalar
+			v.NegateVal(&u)
+			r := sum(baseTerms(baseTerms(nil, &u), &v))
+			if _, ok := affine(&r); ok {
+				t.Fatal("u·G + (−u)·G is not infinity")
+			}
+			return
+		}
+		var want, term, acc btcec.JacobianPoint
+		for _, c := range []struct {
+			k *btcec.ModNScalar
+			p *btcec.PublicKey
+		}{{&k1, p1}, {&k2, p2}} {
+			var pj btcec.JacobianPoint
+			c.p.AsJacobian(&pj)
+			btcec.ScalarMultNonConst(c.k, &pj, &term)
+			btcec.AddNonConst(&acc, &term, &want)
+			acc = want
+		}
+		btcec.ScalarBaseMultNonConst(&u, &term)
+		btcec.AddNonConst(&acc, &term, &want)
+		a1, a2 := affineOf(p1), affineOf(p2)
+		terms := pointTerms(pointTerms(baseTerms(nil, &u), &k1, &a1), &k2, &a2)
+		r := sum(terms)
+		got, err := toPublicKey(&r)
+		want.ToAffine()
+		if err != nil || !got.IsEqual(btcec.NewPublicKey(&want.X, &want.Y)) {
+			t.Fatalf("the sum differs from decred's (%v)", err)
+		}
+	})
+}
+
+func BenchmarkMulPoint(b *testing.B) {
+	p, _ := btcec.PrivKeyFromBytes([]byte{7, 7, 7})
+	k, _ := btcec.PrivKeyFromBytes([]byte{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
+	pa := affineOf(p.PubKey())
+	b.Run("wnaf", func(b *testing.B) {
+		for range b.N {
+			MulAffine(&k.Key, &pa)
+		}
+	})
+	b.Run("gnark", func(b *testing.B) {
+		kb := k.Key.Bytes()
+		s := new(big.Int).SetBytes(kb[:])
+		for range b.N {
+			var r secp256k1.G1Affine
+			r.ScalarMultiplication(&pa, s)
+		}
+	})
+}
