@@ -3,11 +3,12 @@
 // derivations and ECDSA verification of the peer's signatures.
 //
 // A sum of multiples of arbitrary points (a revocation key, the two
-// multiplications of a signature check) is made in gnark-crypto's field
-// arithmetic (4×64-bit limbs) with the GLV endomorphism, width-w NAF digits
-// and one shared chain of doublings (glv.go); a multiplication of the
-// generator alone keeps decred's precomputed tables, faster than either. Nothing here takes a secret, so
-// nothing here needs to be constant-time. A Deriver remembers the keys it
+// multiplications of a signature check) is made with the GLV endomorphism,
+// width-w NAF digits and one shared chain of doublings (glv.go), in a
+// field arithmetic that uses secp256k1's prime (field.go, point.go); a
+// multiplication of the generator alone keeps decred's precomputed tables.
+// Only keys.ECDH passes a secret (the node key, a fixed scalar; see
+// MulCompressed); nothing here is constant-time. A Deriver remembers the keys it
 // derived in a small bounded table: an engine derives a commitment's keys
 // more than once (the check of the peer's HTLC signatures, then the
 // rebuild of the commitment).
@@ -18,72 +19,44 @@ import (
 	"errors"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/consensys/gnark-crypto/ecc/secp256k1"
 )
 
 // ErrInvalidKey is a derivation whose result is not a valid public key
 // (not reachable with honest keys: the odds are those of a hash collision).
 var ErrInvalidKey = errors.New("curve: the derived key is the point at infinity or the tweak is out of range")
 
-// The sums are taken in gnark-crypto's Jacobian coordinates, and a result
-// is made affine there: its field inversion is several times as fast as
-// decred's (an exponentiation).
-
-func affineOf(p *btcec.PublicKey) secp256k1.G1Affine {
-	var a secp256k1.G1Affine
-	xy := p.SerializeUncompressed()
-	a.X.SetBytes(xy[1:33])
-	a.Y.SetBytes(xy[33:65])
-	return a
-}
+func affineOf(p *btcec.PublicKey) affinePoint { return affineOfKey(p) }
 
 // mulPoint returns k·p.
-func mulPoint(k *btcec.ModNScalar, p *btcec.PublicKey) secp256k1.G1Jac {
+func mulPoint(k *btcec.ModNScalar, p *btcec.PublicKey) jacobian {
 	a := affineOf(p)
 	return sum(pointTerms(make([]term, 0, 2), k, &a))
 }
 
 // mulBase returns k·G, by decred's precomputed tables.
-func mulBase(k *btcec.ModNScalar) secp256k1.G1Jac {
+func mulBase(k *btcec.ModNScalar) jacobian {
 	var d btcec.JacobianPoint
 	btcec.ScalarBaseMultNonConst(k, &d)
-	var j secp256k1.G1Jac
 	if (d.X.IsZero() && d.Y.IsZero()) || d.Z.IsZero() {
-		j.X.SetOne()
-		j.Y.SetOne() // gnark's infinity: (1, 1, 0)
-		return j
+		return infinity()
 	}
 	// Both write (X, Y, Z) for the point (X/Z², Y/Z³).
 	d.X.Normalize()
 	d.Y.Normalize()
 	d.Z.Normalize()
 	x, y, z := d.X.Bytes(), d.Y.Bytes(), d.Z.Bytes()
-	j.X.SetBytes(x[:])
-	j.Y.SetBytes(y[:])
-	j.Z.SetBytes(z[:])
-	return j
+	return jacobian{x: feFromBytes(x), y: feFromBytes(y), z: feFromBytes(z)}
 }
 
 // affine returns j in affine coordinates, or false for infinity.
-func affine(j *secp256k1.G1Jac) (secp256k1.G1Affine, bool) {
-	var a secp256k1.G1Affine
-	if j.Z.IsZero() {
-		return a, false
-	}
-	a.FromJacobian(j)
-	return a, true
-}
+func affine(j *jacobian) (affinePoint, bool) { return j.toAffine() }
 
-func toPublicKey(j *secp256k1.G1Jac) (*btcec.PublicKey, error) {
-	a, ok := affine(j)
+func toPublicKey(j *jacobian) (*btcec.PublicKey, error) {
+	a, ok := j.toAffine()
 	if !ok {
 		return nil, ErrInvalidKey
 	}
-	xb, yb := a.X.Bytes(), a.Y.Bytes()
-	var x, y btcec.FieldVal
-	x.SetBytes(&xb)
-	y.SetBytes(&yb)
-	return btcec.NewPublicKey(&x, &y), nil
+	return a.publicKey(), nil
 }
 
 // VerifyECDSA reports whether (r, s) is a valid ECDSA signature of hash by
@@ -105,7 +78,7 @@ func VerifyECDSA(pub *btcec.PublicKey, hash []byte, r, s *btcec.ModNScalar) bool
 	if !ok {
 		return false
 	}
-	xb := a.X.Bytes()
+	xb := a.x.bytes()
 	var x btcec.ModNScalar
 	x.SetBytes(&xb)
 	return x.Equals(r)
@@ -143,7 +116,7 @@ func (d *Deriver) SimplePubKey(basepoint, point *btcec.PublicKey) (*btcec.Public
 		}
 		sum := mulBase(&s)
 		a := affineOf(basepoint)
-		sum.AddMixed(&a)
+		sum.addAffine(&a)
 		return toPublicKey(&sum)
 	})
 }
@@ -187,6 +160,5 @@ func IsPointOf(secret [32]byte, point [33]byte) bool {
 	if !ok {
 		return false
 	}
-	x, y := a.X.Bytes(), a.Y.Bytes()
-	return point[0] == 0x02|y[31]&1 && [32]byte(point[1:]) == x
+	return a.compressed() == point
 }

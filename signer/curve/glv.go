@@ -5,9 +5,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/consensys/gnark-crypto/ecc"
-	"github.com/consensys/gnark-crypto/ecc/secp256k1"
-	"github.com/consensys/gnark-crypto/ecc/secp256k1/fp"
-	"github.com/consensys/gnark-crypto/ecc/secp256k1/fr"
 )
 
 // Sums of multiples, Σ kᵢ·Pᵢ, the way libsecp256k1's variable-time
@@ -19,7 +16,9 @@ import (
 // small table at each nonzero digit. Against gnark-crypto's GLV
 // multiplication (2-bit windows, Jacobian additions) that is a third of the
 // additions, each cheaper, and one chain of doublings for a whole sum
-// instead of one per term. The generator's tables are built once.
+// instead of one per term; the field arithmetic is field.go's. The
+// generator's tables are built once. gnark-crypto's lattice reduction
+// splits the scalars.
 //
 // None of this is constant-time: the sequence of operations follows the
 // scalars' digits.
@@ -30,63 +29,73 @@ const (
 )
 
 var (
-	beta    fp.Element // a cube root of unity mod p: λ·(x, y) = (β·x, y)
-	lambda  big.Int    // the matching cube root of unity mod n
+	beta    fe      // a cube root of unity mod p: λ·(x, y) = (β·x, y)
+	lambda  big.Int // the matching cube root of unity mod n
 	lattice ecc.Lattice
 
-	baseTable, baseTablePhi []secp256k1.G1Affine
+	baseTable, baseTablePhi []affinePoint
 )
 
 func init() {
-	beta.SetString("55594575648329892869085402983802832744385952214688224221778511981742606582254")
-	lambda.SetString("37718080363155996902926221483475020450927657555482586988616620542887997980018", 10)
-	ecc.PrecomputeLattice(fr.Modulus(), &lambda, &lattice)
-	_, g := secp256k1.Generators()
+	var b big.Int
+	b.SetString("7ae96a2b657c07106e64479eac3434e99cf0497512f58995c1396c28719501ee", 16)
+	beta = feFromBig(&b)
+	lambda.SetString("5363ad4cc05c30e0a5261c028812645a122e22ea20816678df02967c1b23bd72", 16)
+	ecc.PrecomputeLattice(btcec.S256().N, &lambda, &lattice)
+	g := affinePoint{x: feFromBig(btcec.S256().Gx), y: feFromBig(btcec.S256().Gy)}
 	baseTable = oddMultiples(&g, 1<<(baseWindow-2))
 	baseTablePhi = phiTable(baseTable)
 }
 
+func feFromBig(v *big.Int) fe {
+	var b [32]byte
+	v.FillBytes(b[:])
+	return feFromBytes(&b)
+}
+
 // oddMultiples returns P, 3P, 5P, …, (2n−1)P in affine coordinates, for P
 // not infinity (secp256k1 has prime order, so none of them is).
-func oddMultiples(p *secp256k1.G1Affine, n int) []secp256k1.G1Affine {
-	jac := make([]secp256k1.G1Jac, n)
-	jac[0].FromAffine(p)
-	var twice secp256k1.G1Jac
-	twice.DoubleMixed(p)
+func oddMultiples(p *affinePoint, n int) []affinePoint {
+	jac := make([]jacobian, n)
+	jac[0].setAffine(p)
+	twice := jac[0]
+	twice.double()
 	for i := 1; i < n; i++ {
-		jac[i].Set(&jac[i-1]).AddAssign(&twice)
+		jac[i] = jac[i-1]
+		jac[i].add(&twice)
 	}
 	return batchAffine(jac)
 }
 
 // batchAffine converts points none of which is infinity with one field
 // inversion (Montgomery's trick).
-func batchAffine(jac []secp256k1.G1Jac) []secp256k1.G1Affine {
-	out := make([]secp256k1.G1Affine, len(jac))
-	acc := fp.One()
+func batchAffine(jac []jacobian) []affinePoint {
+	out := make([]affinePoint, len(jac))
+	acc := fe{1}
 	for i := range jac {
-		out[i].X = acc // Z₀·…·Zᵢ₋₁, for now
-		acc.Mul(&acc, &jac[i].Z)
+		out[i].x = acc // Z₀·…·Zᵢ₋₁, for now
+		acc.mul(&acc, &jac[i].z)
 	}
-	var inv fp.Element
-	inv.Inverse(&acc)
+	var inv fe
+	inv.inverse(&acc)
 	for i := len(jac) - 1; i >= 0; i-- {
-		var zInv, zInv2 fp.Element
-		zInv.Mul(&out[i].X, &inv) // 1/Zᵢ
-		inv.Mul(&inv, &jac[i].Z)
-		zInv2.Square(&zInv)
-		out[i].X.Mul(&jac[i].X, &zInv2)
-		out[i].Y.Mul(&jac[i].Y, &zInv2).Mul(&out[i].Y, &zInv)
+		var zInv, zInv2 fe
+		zInv.mul(&out[i].x, &inv) // 1/Zᵢ
+		inv.mul(&inv, &jac[i].z)
+		zInv2.square(&zInv)
+		out[i].x.mul(&jac[i].x, &zInv2)
+		out[i].y.mul(&jac[i].y, &zInv2)
+		out[i].y.mul(&out[i].y, &zInv)
 	}
 	return out
 }
 
 // phiTable returns λ·T for a table T: (β·x, y) for each point.
-func phiTable(t []secp256k1.G1Affine) []secp256k1.G1Affine {
-	out := make([]secp256k1.G1Affine, len(t))
+func phiTable(t []affinePoint) []affinePoint {
+	out := make([]affinePoint, len(t))
 	for i := range t {
-		out[i].X.Mul(&t[i].X, &beta)
-		out[i].Y = t[i].Y
+		out[i].x.mul(&t[i].x, &beta)
+		out[i].y = t[i].y
 	}
 	return out
 }
@@ -96,28 +105,30 @@ func phiTable(t []secp256k1.G1Affine) []secp256k1.G1Affine {
 // addition (the half was negative).
 type term struct {
 	digits []int8
-	table  []secp256k1.G1Affine
+	table  []affinePoint
 	negate bool
 }
 
 // splitTerms appends the two terms of k·P, where P's odd multiples are
 // table and λ·P's are tablePhi.
-func splitTerms(terms []term, k *btcec.ModNScalar, table, tablePhi []secp256k1.G1Affine, window uint) []term {
+func splitTerms(terms []term, k *btcec.ModNScalar, table, tablePhi []affinePoint, window uint) []term {
 	kb := k.Bytes()
 	var s big.Int
 	s.SetBytes(kb[:])
 	halves := ecc.SplitScalar(&s, &lattice) // k ≡ halves[0] + λ·halves[1] (mod n)
-	for i, t := range [2][]secp256k1.G1Affine{table, tablePhi} {
+	for i, t := range [2][]affinePoint{table, tablePhi} {
 		h := &halves[i]
 		terms = append(terms, term{digits: nafDigits(h, window), table: t, negate: h.Sign() < 0})
+		clear(h.Bits())
 	}
+	clear(s.Bits()) // MulCompressed's scalar may be a secret (ECDH)
 	return terms
 }
 
 // nafDigits returns |k| in width-w NAF, least significant digit first.
 func nafDigits(k *big.Int, w uint) []int8 {
-	var limbs [6]uint64 // |k| < 2²⁵⁶ here, with room for the carries below
-	for i, word := range new(big.Int).Abs(k).Bits() {
+	var limbs [6]uint64             // |k| < 2²⁵⁶ here, with room for the carries below
+	for i, word := range k.Bits() { // the magnitude, whatever k's sign
 		limbs[i] = uint64(word)
 	}
 	digits := make([]int8, 0, k.BitLen()+1)
@@ -157,19 +168,16 @@ func addSmall(limbs *[6]uint64, v uint64) {
 	}
 }
 
-// sum returns Σ terms in Jacobian coordinates (gnark's infinity (1, 1, 0)
-// when it is the point at infinity).
-func sum(terms []term) secp256k1.G1Jac {
-	var acc secp256k1.G1Jac
-	acc.X.SetOne()
-	acc.Y.SetOne()
+// sum returns Σ terms.
+func sum(terms []term) jacobian {
+	acc := infinity()
 	longest := 0
 	for _, t := range terms {
 		longest = max(longest, len(t.digits))
 	}
-	var negated secp256k1.G1Affine
+	var negated affinePoint
 	for i := longest - 1; i >= 0; i-- {
-		acc.DoubleAssign()
+		acc.double()
 		for _, t := range terms {
 			if i >= len(t.digits) || t.digits[i] == 0 {
 				continue
@@ -177,10 +185,11 @@ func sum(terms []term) secp256k1.G1Jac {
 			d := t.digits[i]
 			entry := &t.table[abs8(d)/2]
 			if (d < 0) != t.negate {
-				negated.Neg(entry)
+				negated.x = entry.x
+				negated.y.neg(&entry.y)
 				entry = &negated
 			}
-			acc.AddMixed(entry)
+			acc.addAffine(entry)
 		}
 	}
 	return acc
@@ -194,7 +203,7 @@ func abs8(d int8) int {
 }
 
 // pointTerms appends the terms of k·p.
-func pointTerms(terms []term, k *btcec.ModNScalar, p *secp256k1.G1Affine) []term {
+func pointTerms(terms []term, k *btcec.ModNScalar, p *affinePoint) []term {
 	table := oddMultiples(p, 1<<(pointWindow-2))
 	return splitTerms(terms, k, table, phiTable(table), pointWindow)
 }
@@ -204,10 +213,23 @@ func baseTerms(terms []term, k *btcec.ModNScalar) []term {
 	return splitTerms(terms, k, baseTable, baseTablePhi, baseWindow)
 }
 
-// MulAffine returns k·p, for p a point of the curve (not infinity), and
-// false when the result is infinity (k = 0). Variable-time: see the
+// MulCompressed returns k·P compressed (SEC 1) for P = (x, y), a point of
+// the curve given by its big-endian coordinates, and false when the result
+// is infinity (k = 0) or (x, y) is not on the curve. Variable-time: see the
 // package's note on sums.
-func MulAffine(k *btcec.ModNScalar, p *secp256k1.G1Affine) (secp256k1.G1Affine, bool) {
-	r := sum(pointTerms(make([]term, 0, 2), k, p))
-	return affine(&r)
+func MulCompressed(k *btcec.ModNScalar, x, y *[32]byte) ([33]byte, bool) {
+	p := affinePoint{x: feFromBytes(x), y: feFromBytes(y)}
+	if !p.onCurve() {
+		return [33]byte{}, false
+	}
+	terms := pointTerms(make([]term, 0, 2), k, &p)
+	r := sum(terms)
+	for _, t := range terms {
+		clear(t.digits)
+	}
+	a, ok := r.toAffine()
+	if !ok {
+		return [33]byte{}, false
+	}
+	return a.compressed(), true
 }

@@ -28,13 +28,7 @@ func decredMul(k *btcec.ModNScalar, p *btcec.PublicKey) *btcec.PublicKey {
 	return btcec.NewPublicKey(&r.X, &r.Y)
 }
 
-func pubOfAffine(a *secp256k1.G1Affine) *btcec.PublicKey {
-	xb, yb := a.X.Bytes(), a.Y.Bytes()
-	var x, y btcec.FieldVal
-	x.SetBytes(&xb)
-	y.SetBytes(&yb)
-	return btcec.NewPublicKey(&x, &y)
-}
+func pubOfAffine(a *affinePoint) *btcec.PublicKey { return a.publicKey() }
 
 // β and λ belong together: λ·G = (β·Gx, Gy).
 func TestEndomorphismConstants(t *testing.T) {
@@ -80,7 +74,8 @@ func TestNAFDigits(t *testing.T) {
 func TestMulAffineEdgeScalars(t *testing.T) {
 	n := btcec.S256().N
 	p, _ := btcec.PrivKeyFromBytes([]byte{7, 7, 7})
-	pa := affineOf(p.PubKey())
+	xy := p.PubKey().SerializeUncompressed()
+	x, y := (*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65])
 	for _, v := range []*big.Int{
 		big.NewInt(1), big.NewInt(2), big.NewInt(3), big.NewInt(255), big.NewInt(256),
 		new(big.Int).Sub(n, big.NewInt(1)), new(big.Int).Sub(n, big.NewInt(2)),
@@ -88,14 +83,19 @@ func TestMulAffineEdgeScalars(t *testing.T) {
 		new(big.Int).Lsh(big.NewInt(1), 128), new(big.Int).Lsh(big.NewInt(1), 255),
 	} {
 		k := scalarOf(t, v)
-		got, ok := MulAffine(&k, &pa)
-		if !ok || !pubOfAffine(&got).IsEqual(decredMul(&k, p.PubKey())) {
+		got, ok := MulCompressed(&k, x, y)
+		if !ok || [33]byte(decredMul(&k, p.PubKey()).SerializeCompressed()) != got {
 			t.Errorf("k = %x: differs from decred", v)
 		}
 	}
 	var zero btcec.ModNScalar
-	if _, ok := MulAffine(&zero, &pa); ok {
+	if _, ok := MulCompressed(&zero, x, y); ok {
 		t.Error("0·P is not infinity")
+	}
+	y[31] ^= 1
+	one := scalarOf(t, big.NewInt(1))
+	if _, ok := MulCompressed(&one, x, y); ok {
+		t.Error("a point off the curve was multiplied")
 	}
 }
 
@@ -139,19 +139,25 @@ func TestSumMatchesDecred(t *testing.T) {
 }
 
 func BenchmarkMulPoint(b *testing.B) {
-	p, _ := btcec.PrivKeyFromBytes([]byte{7, 7, 7})
-	k, _ := btcec.PrivKeyFromBytes([]byte{9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
-	pa := affineOf(p.PubKey())
-	b.Run("wnaf", func(b *testing.B) {
-		for range b.N {
-			MulAffine(&k.Key, &pa)
+	keys := benchKeys(65)
+	k := &keys[64].Key
+	var xs, ys [64][32]byte
+	for i := range 64 {
+		xy := keys[i].PubKey().SerializeUncompressed()
+		xs[i], ys[i] = [32]byte(xy[1:33]), [32]byte(xy[33:65])
+	}
+	b.Run("curve", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			MulCompressed(k, &xs[i%64], &ys[i%64])
 		}
 	})
 	b.Run("gnark", func(b *testing.B) {
-		kb := k.Key.Bytes()
+		kb := k.Bytes()
 		s := new(big.Int).SetBytes(kb[:])
-		for range b.N {
-			var r secp256k1.G1Affine
+		for i := 0; b.Loop(); i++ {
+			var pa, r secp256k1.G1Affine
+			pa.X.SetBytes(xs[i%64][:])
+			pa.Y.SetBytes(ys[i%64][:])
 			r.ScalarMultiplication(&pa, s)
 		}
 	})

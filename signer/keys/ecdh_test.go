@@ -70,7 +70,7 @@ func BenchmarkECDH(b *testing.B) {
 	for i := range 64 {
 		points = append(points, testKey(b, 100+i).PubKey())
 	}
-	b.Run("gnark", func(b *testing.B) {
+	b.Run("curve", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			k.ECDH(points[i%len(points)])
 		}
