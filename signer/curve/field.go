@@ -90,7 +90,7 @@ func (z *fe) add(a, b *fe) *fe {
 	z[1], carry = bits.Add64(a[1], b[1], carry)
 	z[2], carry = bits.Add64(a[2], b[2], carry)
 	z[3], carry = bits.Add64(a[3], b[3], carry)
-	z.addC(carry)
+	z.addC(carry) // half of all sums pass 2²⁵⁶: no branch
 	return z
 }
 
@@ -119,13 +119,14 @@ func (z *fe) mulSmall(a *fe, k uint64) *fe {
 	c, z[1] = madd(a[1], k, c, 0)
 	c, z[2] = madd(a[2], k, c, 0)
 	t4, z[3] = madd(a[3], k, c, 0)
-	hi, lo := bits.Mul64(t4, reductionC) // t4 < k: t4·c below 2⁶⁴ for k < 2³⁰, hi = 0
-	_ = hi
+	_, lo := bits.Mul64(t4, reductionC) // t4 < k: t4·c is below 2⁶⁴ for k < 2³⁰
 	z[0], c = bits.Add64(z[0], lo, 0)
 	z[1], c = bits.Add64(z[1], 0, c)
 	z[2], c = bits.Add64(z[2], 0, c)
 	z[3], c = bits.Add64(z[3], 0, c)
-	z.addC(c)
+	if c != 0 { // rare: the result passed 2²⁵⁶
+		z.addC(c)
+	}
 	return z
 }
 
@@ -225,7 +226,9 @@ func (z *fe) reduce(t0, t1, t2, t3, t4, t5, t6, t7 uint64) {
 	z[1], c = bits.Add64(z[1], hi, c)
 	z[2], c = bits.Add64(z[2], 0, c)
 	z[3], c = bits.Add64(z[3], 0, c)
-	z.addC(c)
+	if c != 0 { // rare: the result passed 2²⁵⁶
+		z.addC(c)
+	}
 }
 
 func (z *fe) bigInt() *big.Int {
