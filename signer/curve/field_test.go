@@ -99,3 +99,32 @@ func BenchmarkFieldMul(b *testing.B) {
 		y.mul(&y, &x)
 	}
 }
+
+// FuzzField checks every field operation against math/big on any two
+// 256-bit values, canonical or not.
+func FuzzField(f *testing.F) {
+	for _, e := range feEdges {
+		b := e.bytesRaw()
+		f.Add(b[:], b[:], uint32(2))
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte, k uint32) {
+		if len(a) != 32 || len(b) != 32 {
+			return
+		}
+		k = k%(1<<30-1) + 1 // mulSmall takes 1 ≤ k < 2³⁰
+		fa, fb := feFromBytes((*[32]byte)(a)), feFromBytes((*[32]byte)(b))
+		checkField(t, fa, fb, uint64(k))
+	})
+}
+
+// bytesRaw is the representative itself, big-endian (bytes() would
+// reduce it).
+func (z *fe) bytesRaw() [32]byte {
+	var b [32]byte
+	for i := range 4 {
+		for j := range 8 {
+			b[24-8*i+j] = byte(z[i] >> (56 - 8*j))
+		}
+	}
+	return b
+}

@@ -1,11 +1,15 @@
 package curve
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"math/big"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/consensys/gnark-crypto/ecc/secp256k1"
+	"github.com/lightningnetwork/lnd/input"
 	"pgregory.net/rapid"
 )
 
@@ -159,6 +163,47 @@ func BenchmarkMulPoint(b *testing.B) {
 			pa.X.SetBytes(xs[i%64][:])
 			pa.Y.SetBytes(ys[i%64][:])
 			r.ScalarMultiplication(&pa, s)
+		}
+	})
+}
+
+// FuzzSums compares a signature check, a revocation key and a
+// multiplication with decred's and lnd's on fuzzed keys and hashes.
+func FuzzSums(f *testing.F) {
+	f.Add([]byte{1}, []byte{2}, []byte{3}, []byte("m"))
+	f.Add(bytes.Repeat([]byte{0xff}, 32), []byte{1}, bytes.Repeat([]byte{0xfe}, 32), []byte{})
+	f.Fuzz(func(t *testing.T, a, b, k, msg []byte) {
+		ka, _ := btcec.PrivKeyFromBytes(a)
+		kb, _ := btcec.PrivKeyFromBytes(b)
+		var s btcec.ModNScalar
+		if len(k) > 32 || s.SetByteSlice(k) || ka.Key.IsZero() || kb.Key.IsZero() {
+			return
+		}
+		pa, pb := ka.PubKey(), kb.PubKey()
+
+		xy := pb.SerializeUncompressed()
+		got, ok := MulCompressed(&s, (*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65]))
+		want := decredMul(&s, pb)
+		if ok != (want != nil) || ok && got != [33]byte(want.SerializeCompressed()) {
+			t.Fatalf("k·P differs from decred's for k %x", k)
+		}
+
+		hash := sha256.Sum256(msg)
+		sig := ecdsa.Sign(ka, hash[:])
+		r, sv := sig.R(), sig.S()
+		other := sha256.Sum256(append(msg, 0))
+		for _, c := range []struct {
+			pub  *btcec.PublicKey
+			hash []byte
+		}{{pa, hash[:]}, {pb, hash[:]}, {pa, other[:]}} {
+			if VerifyECDSA(c.pub, c.hash, &r, &sv) != sig.Verify(c.hash, c.pub) {
+				t.Fatal("VerifyECDSA decides otherwise than decred")
+			}
+		}
+
+		rev, err := RevocationPubKey(pa, pb)
+		if err != nil || !rev.IsEqual(input.DeriveRevocationPubkey(pa, pb)) {
+			t.Fatalf("RevocationPubKey differs from lnd's (%v)", err)
 		}
 	})
 }
