@@ -1,6 +1,7 @@
 package curve
 
 import (
+	"encoding/binary"
 	"math/big"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -127,10 +128,15 @@ func splitTerms(terms []term, k *btcec.ModNScalar, table, tablePhi []affinePoint
 
 // nafDigits returns |k| in width-w NAF, least significant digit first.
 func nafDigits(k *big.Int, w uint) []int8 {
-	var limbs [6]uint64             // |k| < 2²⁵⁶ here, with room for the carries below
-	for i, word := range k.Bits() { // the magnitude, whatever k's sign
-		limbs[i] = uint64(word)
+	// |k| below 2³⁸⁴ (here below 2¹³⁰), its magnitude read from the bytes
+	// so that the word size does not matter.
+	var be [48]byte
+	k.FillBytes(be[:]) // the absolute value
+	var limbs [6]uint64
+	for i := range limbs {
+		limbs[i] = binary.BigEndian.Uint64(be[40-8*i:])
 	}
+	clear(be[:])
 	digits := make([]int8, 0, k.BitLen()+1)
 	full, half := uint64(1)<<w, uint64(1)<<(w-1)
 	for limbs != [6]uint64{} {
