@@ -25,14 +25,6 @@ import (
 // (not reachable with honest keys: the odds are those of a hash collision).
 var ErrInvalidKey = errors.New("curve: the derived key is the point at infinity or the tweak is out of range")
 
-func affineOf(p *btcec.PublicKey) affinePoint { return affineOfKey(p) }
-
-// mulPoint returns k·p.
-func mulPoint(k *btcec.ModNScalar, p *btcec.PublicKey) jacobian {
-	a := affineOf(p)
-	return sum(pointTerms(make([]term, 0, 2), k, &a))
-}
-
 // mulBase returns k·G, by decred's precomputed tables.
 func mulBase(k *btcec.ModNScalar) jacobian {
 	var d btcec.JacobianPoint
@@ -47,9 +39,6 @@ func mulBase(k *btcec.ModNScalar) jacobian {
 	x, y, z := d.X.Bytes(), d.Y.Bytes(), d.Z.Bytes()
 	return jacobian{x: feFromBytes(x), y: feFromBytes(y), z: feFromBytes(z)}
 }
-
-// affine returns j in affine coordinates, or false for infinity.
-func affine(j *jacobian) (affinePoint, bool) { return j.toAffine() }
 
 func toPublicKey(j *jacobian) (*btcec.PublicKey, error) {
 	a, ok := j.toAffine()
@@ -74,7 +63,7 @@ func VerifyECDSA(pub *btcec.PublicKey, hash []byte, r, s *btcec.ModNScalar) bool
 	u2.Mul2(r, &w)
 	p := affineOf(pub)
 	r2 := sum(pointTerms(baseTerms(make([]term, 0, 4), &u1), &u2, &p))
-	a, ok := affine(&r2)
+	a, ok := r2.toAffine()
 	if !ok {
 		return false
 	}
@@ -156,7 +145,7 @@ func IsPointOf(secret [32]byte, point [33]byte) bool {
 		return false
 	}
 	j := mulBase(&s)
-	a, ok := affine(&j)
+	a, ok := j.toAffine()
 	if !ok {
 		return false
 	}

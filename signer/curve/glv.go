@@ -116,6 +116,7 @@ func splitTerms(terms []term, k *btcec.ModNScalar, table, tablePhi []affinePoint
 	kb := k.Bytes()
 	var s big.Int
 	s.SetBytes(kb[:])
+	clear(kb[:])
 	halves := ecc.SplitScalar(&s, &lattice) // k ≡ halves[0] + λ·halves[1] (mod n)
 	for i, t := range [2][]affinePoint{table, tablePhi} {
 		h := &halves[i]

@@ -32,15 +32,13 @@ func decredMul(k *btcec.ModNScalar, p *btcec.PublicKey) *btcec.PublicKey {
 	return btcec.NewPublicKey(&r.X, &r.Y)
 }
 
-func pubOfAffine(a *affinePoint) *btcec.PublicKey { return a.publicKey() }
-
 // β and λ belong together: λ·G = (β·Gx, Gy).
 func TestEndomorphismConstants(t *testing.T) {
 	l := scalarOf(t, &lambda)
 	var want btcec.JacobianPoint
 	btcec.ScalarBaseMultNonConst(&l, &want)
 	want.ToAffine()
-	got := pubOfAffine(&baseTablePhi[0])
+	got := baseTablePhi[0].publicKey()
 	if !got.IsEqual(btcec.NewPublicKey(&want.X, &want.Y)) {
 		t.Fatal("λ·G is not (β·Gx, Gy)")
 	}
@@ -113,7 +111,7 @@ func TestSumMatchesDecred(t *testing.T) {
 			var v btcec.ModNScalar
 			v.NegateVal(&u)
 			r := sum(baseTerms(baseTerms(nil, &u), &v))
-			if _, ok := affine(&r); ok {
+			if _, ok := r.toAffine(); ok {
 				t.Fatal("u·G + (−u)·G is not infinity")
 			}
 			return

@@ -149,7 +149,7 @@ func (p *jacobian) toAffine() (affinePoint, bool) {
 	return a, true
 }
 
-func affineOfKey(k *btcec.PublicKey) affinePoint {
+func affineOf(k *btcec.PublicKey) affinePoint {
 	xy := k.SerializeUncompressed()
 	return affinePoint{x: feFromBytes((*[32]byte)(xy[1:33])), y: feFromBytes((*[32]byte)(xy[33:65]))}
 }
