@@ -6,9 +6,11 @@
 // multiplications of a signature check) is made with the GLV endomorphism,
 // width-w NAF digits and one shared chain of doublings (glv.go), in a
 // field arithmetic that uses secp256k1's prime (field.go, point.go); a
-// multiplication of the generator alone keeps decred's precomputed tables.
-// Only keys.ECDH passes a secret (the node key, a fixed scalar; see
-// MulCompressed); nothing here is constant-time. A Deriver remembers the keys it
+// multiplication of the generator alone adds rows of a precomputed table,
+// one per base-256 digit, as decred's does (base.go). Secrets come in at
+// two places: ScalarBaseMult (every nonce and private key of package keys,
+// with decred's timing, no worse; see base.go) and MulCompressed
+// (keys.ECDH's node key, variable-time; see there). A Deriver remembers the keys it
 // derived in a small bounded table: an engine derives a commitment's keys
 // more than once (the check of the peer's HTLC signatures, then the
 // rebuild of the commitment).
@@ -25,20 +27,8 @@ import (
 // (not reachable with honest keys: the odds are those of a hash collision).
 var ErrInvalidKey = errors.New("curve: the derived key is the point at infinity or the tweak is out of range")
 
-// mulBase returns k·G, by decred's precomputed tables.
-func mulBase(k *btcec.ModNScalar) jacobian {
-	var d btcec.JacobianPoint
-	btcec.ScalarBaseMultNonConst(k, &d)
-	if (d.X.IsZero() && d.Y.IsZero()) || d.Z.IsZero() {
-		return infinity()
-	}
-	// Both write (X, Y, Z) for the point (X/Z², Y/Z³).
-	d.X.Normalize()
-	d.Y.Normalize()
-	d.Z.Normalize()
-	x, y, z := d.X.Bytes(), d.Y.Bytes(), d.Z.Bytes()
-	return jacobian{x: feFromBytes(x), y: feFromBytes(y), z: feFromBytes(z)}
-}
+// mulBase returns k·G.
+func mulBase(k *btcec.ModNScalar) jacobian { return mulBaseJacobian(k) }
 
 func toPublicKey(j *jacobian) (*btcec.PublicKey, error) {
 	a, ok := j.toAffine()

@@ -20,7 +20,10 @@ import (
 // Here a product is reduced by folding its high half times c into its low
 // half, as libsecp256k1 does, and a squaring computes each cross product
 // once. The tests check every operation against math/big, at random and at
-// the edges where carries wrap twice. Nothing here is constant-time.
+// the edges where carries wrap twice. The operations branch only where a
+// carry or borrow passes 2²⁵⁶ a second time, or a value lies at or above p:
+// for values nobody chose, about once in 2²²⁰ operations (base.go relies
+// on that); inverse goes through math/big and takes variable time.
 type fe [4]uint64
 
 // reductionC is 2²⁵⁶ mod p.

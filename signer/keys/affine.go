@@ -5,6 +5,8 @@ import (
 	"math/big"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+
+	"gl-signerd/signer/curve"
 )
 
 // Every signature and every public key we make ends with a point of a
@@ -95,7 +97,7 @@ func blindedScalarInverse(k *btcec.ModNScalar) btcec.ModNScalar {
 // toAffine).
 func pubKeyOf(k *btcec.ModNScalar) *btcec.PublicKey {
 	var p btcec.JacobianPoint
-	btcec.ScalarBaseMultNonConst(k, &p)
+	curve.ScalarBaseMult(k, &p)
 	toAffine(&p)
 	return btcec.NewPublicKey(&p.X, &p.Y)
 }

@@ -1,6 +1,10 @@
 package keys
 
-import "github.com/btcsuite/btcd/btcec/v2"
+import (
+	"github.com/btcsuite/btcd/btcec/v2"
+
+	"gl-signerd/signer/curve"
+)
 
 // setPublicKeys sets each key's public key k·G. Converting a point to
 // affine coordinates costs a field inversion, about a quarter of the
@@ -15,7 +19,7 @@ func setPublicKeys(ks ...*PrivateKey) {
 	var acc btcec.FieldVal
 	acc.SetInt(1)
 	for i, k := range ks {
-		btcec.ScalarBaseMultNonConst(&k.k.Key, &pts[i])
+		curve.ScalarBaseMult(&k.k.Key, &pts[i])
 		prefix[i].Set(&acc)
 		acc.Mul(&pts[i].Z)
 	}

@@ -110,7 +110,7 @@ func pubKeyTweakAdd(p *btcec.PublicKey, t *[32]byte) (*btcec.PublicKey, error) {
 	}
 	var pj, tg, sum btcec.JacobianPoint
 	p.AsJacobian(&pj)
-	btcec.ScalarBaseMultNonConst(&s, &tg)
+	curve.ScalarBaseMult(&s, &tg)
 	btcec.AddNonConst(&pj, &tg, &sum)
 	return affinePubKey(&sum)
 }

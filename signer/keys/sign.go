@@ -8,6 +8,8 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"gl-signerd/signer/curve"
 )
 
 // This file reproduces libsecp256k1's signing bit for bit:
@@ -123,7 +125,7 @@ func (p *PrivateKey) SignSchnorr(hash [32]byte) ([64]byte, error) {
 	}
 
 	var R btcec.JacobianPoint
-	btcec.ScalarBaseMultNonConst(&k, &R)
+	curve.ScalarBaseMult(&k, &R)
 	toAffine(&R)
 	if R.Y.IsOdd() {
 		k.Negate()
@@ -202,7 +204,7 @@ func (p *PrivateKey) signECDSA(hash *[32]byte, extra []byte) (*ecdsa.Signature, 
 // signWithNonce is secp256k1_ecdsa_sig_sign.
 func signWithNonce(d, k, e *btcec.ModNScalar) (*ecdsa.Signature, byte, bool) {
 	var R btcec.JacobianPoint
-	btcec.ScalarBaseMultNonConst(k, &R)
+	curve.ScalarBaseMult(k, &R)
 	toAffine(&R)
 
 	// r = R.x mod n, remembering whether R.x ≥ n for the recovery id.

@@ -1,0 +1,109 @@
+package curve
+
+import (
+	"bytes"
+	"math/big"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"pgregory.net/rapid"
+)
+
+// checkBaseMult compares ScalarBaseMult with decred's for k.
+func checkBaseMult(t interface{ Fatalf(string, ...any) }, k *btcec.ModNScalar) {
+	var got, want btcec.JacobianPoint
+	ScalarBaseMult(k, &got)
+	btcec.ScalarBaseMultNonConst(k, &want)
+	if want.Z.IsZero() || k.IsZero() {
+		if !got.X.IsZero() || !got.Y.IsZero() || !got.Z.IsZero() {
+			t.Fatalf("k = %x: k·G is not decred's infinity (X = Y = Z = 0)", k.Bytes())
+		}
+		return
+	}
+	got.ToAffine()
+	want.ToAffine()
+	if !got.X.Equals(&want.X) || !got.Y.Equals(&want.Y) {
+		t.Fatalf("k = %x: k·G differs from decred's", k.Bytes())
+	}
+}
+
+func TestScalarBaseMultMatchesDecred(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var k btcec.ModNScalar
+		k.SetByteSlice(rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "k"))
+		checkBaseMult(t, &k)
+	})
+}
+
+// Scalars whose digits carry all the way, sit at a digit's edges, or make
+// the last addition a doubling (k ≡ 2²⁵⁷: the sum of the first 32 digits
+// is then 2²⁵⁶·G, the point the carry digit adds).
+func TestScalarBaseMultEdges(t *testing.T) {
+	n := btcec.S256().N
+	two := func(e uint) *big.Int { return new(big.Int).Lsh(big.NewInt(1), e) }
+	vals := []*big.Int{
+		big.NewInt(0), big.NewInt(1), big.NewInt(2), big.NewInt(127), big.NewInt(128),
+		big.NewInt(129), big.NewInt(255), big.NewInt(256), big.NewInt(128 * 256),
+		new(big.Int).Sub(n, big.NewInt(1)), new(big.Int).Sub(n, big.NewInt(2)),
+		new(big.Int).Sub(n, big.NewInt(128)), new(big.Int).Sub(n, two(255)),
+		two(255), new(big.Int).Sub(two(255), big.NewInt(1)), two(257), new(big.Int).Neg(two(257)),
+		&lambda,
+	}
+	for _, fill := range []byte{0x7f, 0x80, 0x81, 0xff} {
+		vals = append(vals, new(big.Int).SetBytes(bytes.Repeat([]byte{fill}, 32)))
+	}
+	for _, v := range vals {
+		k := scalarOf(t, v)
+		checkBaseMult(t, &k)
+	}
+}
+
+// The signed digits add up to k, each within [−128, 127] (the carry digit
+// 0 or 1).
+func TestCombDigits(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		var k btcec.ModNScalar
+		k.SetByteSlice(rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "k"))
+		var d [combDigits]int16
+		combDigitsOf(&k, &d)
+		sum := new(big.Int)
+		for i := combDigits - 1; i >= 0; i-- {
+			if d[i] < -128 || d[i] > 127 || i == combDigits-1 && d[i] > 1 {
+				t.Fatalf("digit %d is %d", i, d[i])
+			}
+			sum.Lsh(sum, 8).Add(sum, big.NewInt(int64(d[i])))
+		}
+		kb := k.Bytes()
+		if sum.Cmp(new(big.Int).SetBytes(kb[:])) != 0 {
+			t.Fatalf("the digits of %x add up to %x", kb, sum)
+		}
+	})
+}
+
+func FuzzScalarBaseMult(f *testing.F) {
+	f.Add([]byte{1})
+	f.Add(bytes.Repeat([]byte{0x80}, 32))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var k btcec.ModNScalar
+		if len(b) > 32 || k.SetByteSlice(b) {
+			return
+		}
+		checkBaseMult(t, &k)
+	})
+}
+
+func BenchmarkScalarBaseMult(b *testing.B) {
+	keys := benchKeys(64)
+	b.Run("curve", func(b *testing.B) {
+		var r btcec.JacobianPoint
+		for i := 0; b.Loop(); i++ {
+			ScalarBaseMult(&keys[i%64].Key, &r)
+		}
+	})
+	b.Run("decred", func(b *testing.B) {
+		var r btcec.JacobianPoint
+		for i := 0; b.Loop(); i++ {
+			btcec.ScalarBaseMultNonConst(&keys[i%64].Key, &r)
+		}
+	})
+}
