@@ -3,13 +3,19 @@ package signer_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"path/filepath"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+
+	"gl-signerd/hsmproto"
 	"gl-signerd/internal/traffic"
 	"gl-signerd/signer"
+	"gl-signerd/signer/curve"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
 )
@@ -116,4 +122,107 @@ func BenchmarkStateOverhead(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(commits)/float64(rounds), "commits/round")
+}
+
+// BenchmarkPolicyFloor measures what no validating signer can go below on
+// the stream of BenchmarkStateOverhead: the bare engine's answers plus the
+// elliptic-curve work that the checks the policy must make cannot do
+// without. For every holder commitment (validate_commitment_tx), one ECDSA
+// verification of each signature the peer sends with it (the commitment's
+// and each HTLC transaction's), checked before the node may revoke the
+// previous commitment. For every commitment rebuilt with HTLCs (ours and
+// the peer's), the revocation key and both HTLC keys of that commitment,
+// without which its HTLC outputs' scripts cannot be compared. Everything
+// else (the other keys, rebuilding the transactions, signature hashes, the
+// state store) comes on top, so each floor is a lower bound of policy/off.
+// The operations run on valid inputs of 64 keys in turn, timed on the same
+// thread between the engine's answers.
+func BenchmarkPolicyFloor(b *testing.B) {
+	reqs := benchStream(b)
+	type signed struct {
+		pub  *btcec.PublicKey
+		hash [32]byte
+		r, s btcec.ModNScalar
+	}
+	cases := make([]signed, 64)
+	for i := range cases {
+		k, err := btcec.NewPrivateKey()
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := sha256.Sum256([]byte{byte(i), 'f'})
+		sig := ecdsa.Sign(k, h[:])
+		cases[i] = signed{pub: k.PubKey(), hash: h, r: sig.R(), s: sig.S()}
+	}
+	// What each request needs: peer signatures to verify, and whether it
+	// rebuilds a commitment with HTLCs.
+	verifications := make([]int, len(reqs))
+	withHTLCs := make([]bool, len(reqs))
+	var perRound struct{ verifications, commitments int }
+	for i, r := range reqs {
+		m, err := hsmproto.Decode(r.Raw)
+		if err != nil {
+			b.Fatalf("%s: %v", r.Name, err)
+		}
+		switch m := m.(type) {
+		case *hsmproto.ValidateCommitmentTx:
+			verifications[i] = 1 + len(m.HtlcSigs)
+			withHTLCs[i] = len(m.Htlcs) > 0
+		case *hsmproto.SignRemoteCommitmentTx:
+			withHTLCs[i] = len(m.Htlcs) > 0
+		}
+		perRound.verifications += verifications[i]
+		if withHTLCs[i] {
+			perRound.commitments++
+		}
+	}
+	ctx := context.Background()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var off, verify, derive time.Duration
+	rounds, next := 0, 0
+	for b.Loop() {
+		e, err := signer.NewEngine(bytes.Repeat([]byte{0x41}, 32), signer.WithPolicyMode(policy.ModeOff))
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i, r := range reqs {
+			c0 := signer.ThreadCPU()
+			if _, err := e.Handle(ctx, r.Client, r.Raw); err != nil {
+				b.Fatalf("%s: %v", r.Name, err)
+			}
+			c1 := signer.ThreadCPU()
+			for range verifications[i] {
+				c := &cases[next%len(cases)]
+				next++
+				if !curve.VerifyECDSA(c.pub, c.hash[:], &c.r, &c.s) {
+					b.Fatal("a valid signature did not verify")
+				}
+			}
+			c2 := signer.ThreadCPU()
+			if withHTLCs[i] {
+				base, point := cases[next%len(cases)].pub, cases[(next+1)%len(cases)].pub
+				next++
+				_, err1 := curve.RevocationPubKey(base, point)
+				_, err2 := curve.SimplePubKey(base, point)
+				_, err3 := curve.SimplePubKey(point, base)
+				if err1 != nil || err2 != nil || err3 != nil {
+					b.Fatal("a key derivation failed")
+				}
+			}
+			off += c1 - c0
+			verify += c2 - c1
+			derive += signer.ThreadCPU() - c2
+		}
+		rounds++
+	}
+	n := float64(rounds * len(reqs))
+	b.ReportMetric(float64(len(reqs)), "requests/round")
+	b.ReportMetric(float64(off.Nanoseconds())/n, "off-cpu-ns/request")
+	b.ReportMetric(float64(perRound.verifications), "verifications/round")
+	b.ReportMetric(float64(verify.Nanoseconds())/float64(rounds*perRound.verifications), "cpu-ns/verification")
+	b.ReportMetric(float64(perRound.commitments), "htlc-commitments/round")
+	b.ReportMetric(float64(derive.Nanoseconds())/float64(rounds*perRound.commitments), "cpu-ns/commitment-keys")
+	b.ReportMetric(float64(off+verify)/float64(off), "verify-floor/off")
+	b.ReportMetric(float64(off+verify+derive)/float64(off), "floor/off")
 }
