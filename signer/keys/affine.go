@@ -16,8 +16,10 @@ import (
 // signature. math/big's ModInverse takes about 2 µs, but its time depends on
 // its input. Blinding makes the fast one safe: we invert Z·b for a fresh
 // random b ≠ 0, a value uniformly distributed whatever Z is, and multiply the
-// result by b. Only that product reaches math/big; every other step stays in
-// decred's constant-time arithmetic. The nonce's inverse modulo n, which
+// result by b. Only that product reaches math/big; every other step of the
+// conversion stays in decred's constant-time arithmetic. (The multiplication
+// k·G before it is curve.ScalarBaseMult, whose timing is that of decred's
+// tables it replaced; see signer/curve/base.go.) The nonce's inverse modulo n, which
 // decred computes with math/big on the secret itself
 // (ModNScalar.InverseValNonConst), is blinded the same way.
 
