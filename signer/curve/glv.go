@@ -225,18 +225,48 @@ func baseTerms(terms []term, k *btcec.ModNScalar) []term {
 // is infinity (k = 0) or (x, y) is not on the curve. Variable-time: see the
 // package's note on sums.
 func MulCompressed(k *btcec.ModNScalar, x, y *[32]byte) ([33]byte, bool) {
+	m := NewMultiplier(k)
+	defer m.Wipe()
+	return m.MulCompressed(x, y)
+}
+
+// Multiplier is a scalar split and written in digits once, to multiply
+// many points: keys.Ring keeps one for the node key, so that an ECDH makes
+// no new copies of the key (gnark-crypto's split leaves big.Int values of
+// it on the heap, which nothing clears). Its methods may be called
+// concurrently, but not with Wipe.
+type Multiplier struct {
+	halves [2]term // their tables are set per point
+}
+
+// NewMultiplier prepares k.
+func NewMultiplier(k *btcec.ModNScalar) *Multiplier {
+	terms := splitTerms(make([]term, 0, 2), k, nil, nil, pointWindow)
+	return &Multiplier{halves: [2]term{terms[0], terms[1]}}
+}
+
+// MulCompressed returns the compressed point k·(x, y), or false when (x, y)
+// is not on the curve or the product is infinity.
+func (m *Multiplier) MulCompressed(x, y *[32]byte) ([33]byte, bool) {
 	p := affinePoint{x: feFromBytes(x), y: feFromBytes(y)}
 	if !p.onCurve() {
 		return [33]byte{}, false
 	}
-	terms := pointTerms(make([]term, 0, 2), k, &p)
-	r := sum(terms)
-	for _, t := range terms {
-		clear(t.digits)
-	}
+	table := oddMultiples(&p, 1<<(pointWindow-2))
+	terms := m.halves
+	terms[0].table, terms[1].table = table, phiTable(table)
+	r := sum(terms[:])
 	a, ok := r.toAffine()
 	if !ok {
 		return [33]byte{}, false
 	}
 	return a.compressed(), true
+}
+
+// Wipe clears the digits: the Multiplier then multiplies by 0.
+func (m *Multiplier) Wipe() {
+	for i := range m.halves {
+		clear(m.halves[i].digits)
+		m.halves[i].negate = false
+	}
 }

@@ -205,3 +205,38 @@ func FuzzSums(f *testing.F) {
 		}
 	})
 }
+
+// A Multiplier gives what MulCompressed and decred give, from several
+// goroutines at once, and nothing once wiped.
+func TestMultiplier(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		k := drawKey(t, "scalar").Key
+		m := NewMultiplier(&k)
+		var points [4]*btcec.PublicKey
+		for i := range points {
+			points[i] = drawKey(t, "point").PubKey()
+		}
+		errs := make(chan string, len(points))
+		for _, p := range points {
+			go func() {
+				xy := p.SerializeUncompressed()
+				got, ok := m.MulCompressed((*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65]))
+				if !ok || got != [33]byte(decredMul(&k, p).SerializeCompressed()) {
+					errs <- "differs from decred's"
+					return
+				}
+				errs <- ""
+			}()
+		}
+		for range points {
+			if e := <-errs; e != "" {
+				t.Fatal(e)
+			}
+		}
+		m.Wipe()
+		xy := points[0].SerializeUncompressed()
+		if _, ok := m.MulCompressed((*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65])); ok {
+			t.Fatal("a wiped Multiplier still multiplies")
+		}
+	})
+}

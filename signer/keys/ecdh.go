@@ -35,27 +35,44 @@ var ErrPoint = errors.New("keys: not a compressed secp256k1 point")
 // here: hsmd_ecdh_req's point, which a connection's peer chose, then costs
 // one square root in 4×64-bit arithmetic instead of btcec.ParsePubKey's.
 func (p *PrivateKey) ECDHCompressed(pub [33]byte) ([32]byte, error) {
-	var x, y fp.Element
-	if pub[0] != 0x02 && pub[0] != 0x03 || x.SetBytesCanonical(pub[1:]) != nil {
-		return [32]byte{}, ErrPoint
+	x, y, err := decompress(pub)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return p.ecdh(&x, &y)
+}
+
+// decompress returns the coordinates of a compressed public key, ErrPoint
+// for one that is not a point of the curve.
+func decompress(pub [33]byte) (x, y [32]byte, err error) {
+	var xe, ye fp.Element
+	if pub[0] != 0x02 && pub[0] != 0x03 || xe.SetBytesCanonical(pub[1:]) != nil {
+		return x, y, ErrPoint
 	}
 	var rhs, seven fp.Element
 	seven.SetUint64(7)
-	rhs.Square(&x).Mul(&rhs, &x).Add(&rhs, &seven)
-	if y.Sqrt(&rhs) == nil {
-		return [32]byte{}, ErrPoint
+	rhs.Square(&xe).Mul(&rhs, &xe).Add(&rhs, &seven)
+	if ye.Sqrt(&rhs) == nil {
+		return x, y, ErrPoint
 	}
-	yb := y.Bytes()
-	if yb[31]&1 != pub[0]&1 {
-		y.Neg(&y)
-		yb = y.Bytes()
+	y = ye.Bytes()
+	if y[31]&1 != pub[0]&1 {
+		ye.Neg(&ye)
+		y = ye.Bytes()
 	}
-	return p.ecdh((*[32]byte)(pub[1:]), &yb)
+	return [32]byte(pub[1:]), y, nil
 }
 
 // ecdh is SHA256 of the compressed point p·(x, y).
 func (p *PrivateKey) ecdh(x, y *[32]byte) ([32]byte, error) {
-	shared, ok := curve.MulCompressed(&p.k.Key, x, y)
+	m := curve.NewMultiplier(&p.k.Key)
+	defer m.Wipe()
+	return ecdhWith(m, x, y)
+}
+
+// ecdhWith is SHA256 of the compressed point m·(x, y).
+func ecdhWith(m *curve.Multiplier, x, y *[32]byte) ([32]byte, error) {
+	shared, ok := m.MulCompressed(x, y)
 	if !ok {
 		return [32]byte{}, ErrPoint
 	}

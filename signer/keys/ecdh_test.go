@@ -147,3 +147,35 @@ func FuzzECDHCompressed(f *testing.F) {
 		}
 	})
 }
+
+// The Ring's ECDH, through the node key split once, equals the node key's
+// own ECDH for parsed and compressed points, and wiping the Ring clears
+// the split digits (its multiplier then multiplies by 0).
+func TestRingECDHMatchesNodeKey(t *testing.T) {
+	r, err := New(bytes.Repeat([]byte{0x42}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := r.node
+	for i := range 32 {
+		pub := testKey(t, 500+i).PubKey()
+		want := node.ECDH(pub)
+		got, err := r.ECDHNode(pub)
+		if err != nil || got != want {
+			t.Fatalf("point %d: ECDHNode %x, %v; the node key's ECDH %x", i, got, err, want)
+		}
+		got, err = r.ECDHNodeCompressed([33]byte(pub.SerializeCompressed()))
+		if err != nil || got != want {
+			t.Fatalf("point %d: ECDHNodeCompressed %x, %v; the node key's ECDH %x", i, got, err, want)
+		}
+	}
+	if _, err := r.ECDHNodeCompressed([33]byte{}); err != ErrPoint {
+		t.Errorf("ECDHNodeCompressed of zeros: %v; want ErrPoint", err)
+	}
+	m := r.nodeECDH
+	r.Wipe()
+	xy := testKey(t, 1).PubKey().SerializeUncompressed()
+	if _, ok := m.MulCompressed((*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65])); ok {
+		t.Error("the node key's multiplier still multiplies after Wipe")
+	}
+}

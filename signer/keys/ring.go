@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/tyler-smith/go-bip39"
 
+	"gl-signerd/signer/curve"
 	"gl-signerd/signer/internal/lru"
 )
 
@@ -40,6 +41,8 @@ type Ring struct {
 	node    PrivateKey // node_key(): HKDF "nodeid"
 	nodePub *btcec.PublicKey
 	nodeID  [33]byte
+	// nodeECDH is node split and written in digits for ECDH, once.
+	nodeECDH *curve.Multiplier
 
 	// wallet is m/0/0 (secretstuff.bip32) and bolt12 the private key of
 	// m/9735', both under the master key m from the "bip32 seed" HKDF;
@@ -165,6 +168,7 @@ func (r *Ring) derive(secret []byte) error {
 	}
 	r.nodePub = r.node.PubKey()
 	r.node.pub = r.nodePub
+	r.nodeECDH = curve.NewMultiplier(&r.node.k.Key)
 	copy(r.nodeID[:], r.nodePub.SerializeCompressed())
 
 	master, err := bip32Master(secret)
@@ -298,7 +302,9 @@ func (r *Ring) ECDHNode(p *btcec.PublicKey) ([32]byte, error) {
 	if r.wiped {
 		return [32]byte{}, ErrWiped
 	}
-	return r.node.ECDH(p), nil
+	xy := p.SerializeUncompressed()
+	shared, _ := ecdhWith(r.nodeECDH, (*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65])) // a parsed key is on the curve
+	return shared, nil
 }
 
 // ECDHNodeCompressed is ECDHNode of a compressed public key; ErrPoint
@@ -309,7 +315,11 @@ func (r *Ring) ECDHNodeCompressed(p [33]byte) ([32]byte, error) {
 	if r.wiped {
 		return [32]byte{}, ErrWiped
 	}
-	return r.node.ECDHCompressed(p)
+	x, y, err := decompress(p)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return ecdhWith(r.nodeECDH, &x, &y)
 }
 
 // Wipe zeroes every secret the Ring holds, including cached channel keys.
@@ -319,6 +329,9 @@ func (r *Ring) Wipe() {
 	defer r.mu.Unlock()
 	r.wiped = true
 	r.node.Wipe()
+	if r.nodeECDH != nil {
+		r.nodeECDH.Wipe()
+	}
 	r.bolt12.Wipe()
 	r.derivedSecret.Wipe()
 	r.channelBase.Wipe()
