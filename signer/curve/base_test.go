@@ -3,6 +3,7 @@ package curve
 import (
 	"bytes"
 	"math/big"
+	mathrand "math/rand/v2"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -35,9 +36,8 @@ func TestScalarBaseMultMatchesDecred(t *testing.T) {
 	})
 }
 
-// Scalars whose digits carry all the way, sit at a digit's edges, or make
-// the last addition a doubling (k ≡ 2²⁵⁷: the sum of the first 32 digits
-// is then 2²⁵⁶·G, the point the carry digit adds).
+// Scalars whose digits carry all the way, sit at a digit's edges, or fill
+// the top digit's row to its end (256 for k's top byte 0xff with a carry).
 func TestScalarBaseMultEdges(t *testing.T) {
 	n := btcec.S256().N
 	two := func(e uint) *big.Int { return new(big.Int).Lsh(big.NewInt(1), e) }
@@ -56,6 +56,11 @@ func TestScalarBaseMultEdges(t *testing.T) {
 		k := scalarOf(t, v)
 		checkBaseMult(t, &k)
 	}
+	nMinus1 := scalarOf(t, new(big.Int).Sub(n, big.NewInt(1)))
+	var d [combSigned + 1]int16
+	if combDigitsOf(&nMinus1, &d); d[combSigned] != combTopRow {
+		t.Errorf("n − 1's top digit is %d, not the top row's last entry", d[combSigned])
+	}
 }
 
 // The signed digits add up to k, each within [−128, 127] (the carry digit
@@ -64,11 +69,11 @@ func TestCombDigits(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		var k btcec.ModNScalar
 		k.SetByteSlice(rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(t, "k"))
-		var d [combDigits]int16
+		var d [combSigned + 1]int16
 		combDigitsOf(&k, &d)
 		sum := new(big.Int)
-		for i := combDigits - 1; i >= 0; i-- {
-			if d[i] < -128 || d[i] > 127 || i == combDigits-1 && d[i] > 1 {
+		for i := combSigned; i >= 0; i-- {
+			if i < combSigned && (d[i] < -128 || d[i] > 127) || i == combSigned && (d[i] < 0 || d[i] > 256) {
 				t.Fatalf("digit %d is %d", i, d[i])
 			}
 			sum.Lsh(sum, 8).Add(sum, big.NewInt(int64(d[i])))
@@ -78,6 +83,36 @@ func TestCombDigits(t *testing.T) {
 			t.Fatalf("the digits of %x add up to %x", kb, sum)
 		}
 	})
+}
+
+// A digit of 0 skips its addition, so zero digits must be as rare as zero
+// bytes are in decred's digits (about 1 in 256), whatever the scalar: a
+// digit that is 0 for a large share of scalars (as a 33rd, carry digit
+// would be for half of them) tells a clock something about every nonce.
+func TestCombZeroDigitsAreRare(t *testing.T) {
+	rng := mathrand.New(mathrand.NewPCG(1, 2))
+	const scalars = 20000
+	var zeros [combSigned + 1]int
+	for range scalars {
+		var b [32]byte
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		var k btcec.ModNScalar
+		k.SetBytes(&b)
+		var d [combSigned + 1]int16
+		combDigitsOf(&k, &d)
+		for i, v := range d {
+			if v == 0 {
+				zeros[i]++
+			}
+		}
+	}
+	for i, z := range zeros {
+		if z > scalars/64 { // expected scalars/256; 4 times that is no accident
+			t.Errorf("digit %d is 0 for %d of %d scalars", i, z, scalars)
+		}
+	}
 }
 
 func FuzzScalarBaseMult(f *testing.F) {

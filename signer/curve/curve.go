@@ -27,9 +27,6 @@ import (
 // (not reachable with honest keys: the odds are those of a hash collision).
 var ErrInvalidKey = errors.New("curve: the derived key is the point at infinity or the tweak is out of range")
 
-// mulBase returns k·G.
-func mulBase(k *btcec.ModNScalar) jacobian { return mulBaseJacobian(k) }
-
 func toPublicKey(j *jacobian) (*btcec.PublicKey, error) {
 	a, ok := j.toAffine()
 	if !ok {
