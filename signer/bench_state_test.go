@@ -169,6 +169,8 @@ func BenchmarkPolicyFloor(b *testing.B) {
 			verifications[i] = 1 + len(m.HtlcSigs)
 			withHTLCs[i] = len(m.HtlcSigs) > 0 // an HTLC output to check
 		case *hsmproto.SignRemoteCommitmentTx:
+			// HTLCs given: in this stream each such transaction has an
+			// output of an HTLC's amount (none is trimmed away).
 			withHTLCs[i] = len(m.Htlcs) > 0
 		}
 		perRound.verifications += verifications[i]

@@ -9,8 +9,8 @@
 // multiplication of the generator alone adds rows of a precomputed table,
 // one per base-256 digit, as decred's does (base.go). Secrets come in at
 // two places: ScalarBaseMult (every nonce and private key of package keys,
-// with decred's timing, no worse; see base.go) and MulCompressed
-// (keys.ECDH's node key, variable-time; see there). A Deriver remembers the keys it
+// with decred's timing, no worse; see base.go) and Multiplier (the node
+// key of keys.Ring's ECDH; variable-time, see there). A Deriver remembers the keys it
 // derived in a small bounded table: an engine derives a commitment's keys
 // more than once (the check of the peer's HTLC signatures, then the
 // rebuild of the commitment).

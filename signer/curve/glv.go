@@ -123,7 +123,7 @@ func splitTerms(terms []term, k *btcec.ModNScalar, table, tablePhi []affinePoint
 		terms = append(terms, term{digits: nafDigits(h, window), table: t, negate: h.Sign() < 0})
 		clear(h.Bits())
 	}
-	clear(s.Bits()) // MulCompressed's scalar may be a secret (ECDH)
+	clear(s.Bits()) // a Multiplier's scalar may be a secret (ECDH)
 	return terms
 }
 
@@ -220,16 +220,6 @@ func baseTerms(terms []term, k *btcec.ModNScalar) []term {
 	return splitTerms(terms, k, baseTable, baseTablePhi, baseWindow)
 }
 
-// MulCompressed returns k·P compressed (SEC 1) for P = (x, y), a point of
-// the curve given by its big-endian coordinates, and false when the result
-// is infinity (k = 0) or (x, y) is not on the curve. Variable-time: see the
-// package's note on sums.
-func MulCompressed(k *btcec.ModNScalar, x, y *[32]byte) ([33]byte, bool) {
-	m := NewMultiplier(k)
-	defer m.Wipe()
-	return m.MulCompressed(x, y)
-}
-
 // Multiplier is a scalar split and written in digits once, to multiply
 // many points: keys.Ring keeps one for the node key, so that an ECDH makes
 // no new copies of the key (gnark-crypto's split leaves big.Int values of
@@ -245,8 +235,10 @@ func NewMultiplier(k *btcec.ModNScalar) *Multiplier {
 	return &Multiplier{halves: [2]term{terms[0], terms[1]}}
 }
 
-// MulCompressed returns the compressed point k·(x, y), or false when (x, y)
-// is not on the curve or the product is infinity.
+// MulCompressed returns k·P compressed (SEC 1) for P = (x, y), a point of
+// the curve given by its big-endian coordinates, and false when the result
+// is infinity (k = 0, or a wiped Multiplier) or (x, y) is not on the curve.
+// Variable-time: see the package's note on sums.
 func (m *Multiplier) MulCompressed(x, y *[32]byte) ([33]byte, bool) {
 	p := affinePoint{x: feFromBytes(x), y: feFromBytes(y)}
 	if !p.onCurve() {
@@ -262,6 +254,13 @@ func (m *Multiplier) MulCompressed(x, y *[32]byte) ([33]byte, bool) {
 	}
 	return a.compressed(), true
 }
+
+// String implements fmt.Stringer without revealing the digits (they are
+// the scalar's).
+func (m *Multiplier) String() string { return "curve.Multiplier{redacted}" }
+
+// GoString implements fmt.GoStringer without revealing the digits.
+func (m *Multiplier) GoString() string { return m.String() }
 
 // Wipe clears the digits: the Multiplier then multiplies by 0.
 func (m *Multiplier) Wipe() {

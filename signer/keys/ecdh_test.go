@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+
+	"gl-signerd/signer/curve"
 )
 
 // ecdhDcrd is ECDH through btcec's (decred's) variable-base
@@ -54,7 +56,7 @@ func TestECDHMatchesDecred(t *testing.T) {
 	}
 	for i, k := range keys {
 		for j, p := range points {
-			if got, want := k.ECDH(p), ecdhDcrd(k, p); got != want {
+			if got, want := ecdhOf(k, p), ecdhDcrd(k, p); got != want {
 				t.Errorf("key %d, point %d: ECDH %x, decred's %x", i, j, got, want)
 			}
 		}
@@ -72,7 +74,7 @@ func BenchmarkECDH(b *testing.B) {
 	}
 	b.Run("curve", func(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
-			k.ECDH(points[i%len(points)])
+			ecdhOf(k, points[i%len(points)])
 		}
 	})
 	b.Run("decred", func(b *testing.B) {
@@ -91,9 +93,9 @@ func TestECDHCompressed(t *testing.T) {
 		pub := testKey(t, 300+i).PubKey()
 		var c [33]byte
 		copy(c[:], pub.SerializeCompressed())
-		got, err := k.ECDHCompressed(c)
-		if err != nil || got != k.ECDH(pub) {
-			t.Fatalf("point %x: %x, %v; want %x", c, got, err, k.ECDH(pub))
+		got, err := ecdhCompressedOf(k, c)
+		if err != nil || got != ecdhOf(k, pub) {
+			t.Fatalf("point %x: %x, %v; want %x", c, got, err, ecdhOf(k, pub))
 		}
 	}
 	valid := [33]byte(testKey(t, 1).PubKey().SerializeCompressed())
@@ -115,7 +117,7 @@ func TestECDHCompressed(t *testing.T) {
 		if _, err := btcec.ParsePubKey(p[:]); err == nil {
 			t.Fatalf("%s: btcec parses %x", name, p)
 		}
-		if _, err := k.ECDHCompressed(p); err != ErrPoint {
+		if _, err := ecdhCompressedOf(k, p); err != ErrPoint {
 			t.Errorf("%s: %v; want ErrPoint", name, err)
 		}
 	}
@@ -137,13 +139,13 @@ func FuzzECDHCompressed(f *testing.F) {
 		if err != nil {
 			return
 		}
-		got, err := k.ECDHCompressed([33]byte(point))
+		got, err := ecdhCompressedOf(k, [33]byte(point))
 		pub, perr := btcec.ParsePubKey(point)
 		if (err == nil) != (perr == nil) {
 			t.Fatalf("point %x: ECDHCompressed error %v, ParsePubKey error %v", point, err, perr)
 		}
-		if err == nil && (got != k.ECDH(pub) || got != ecdhDcrd(k, pub)) {
-			t.Fatalf("point %x: %x; ECDH of the parsed key %x, decred's %x", point, got, k.ECDH(pub), ecdhDcrd(k, pub))
+		if err == nil && (got != ecdhOf(k, pub) || got != ecdhDcrd(k, pub)) {
+			t.Fatalf("point %x: %x; ECDH of the parsed key %x, decred's %x", point, got, ecdhOf(k, pub), ecdhDcrd(k, pub))
 		}
 	})
 }
@@ -159,7 +161,7 @@ func TestRingECDHMatchesNodeKey(t *testing.T) {
 	node := r.node
 	for i := range 32 {
 		pub := testKey(t, 500+i).PubKey()
-		want := node.ECDH(pub)
+		want := ecdhOf(&node, pub)
 		got, err := r.ECDHNode(pub)
 		if err != nil || got != want {
 			t.Fatalf("point %d: ECDHNode %x, %v; the node key's ECDH %x", i, got, err, want)
@@ -178,4 +180,25 @@ func TestRingECDHMatchesNodeKey(t *testing.T) {
 	if _, ok := m.MulCompressed((*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65])); ok {
 		t.Error("the node key's multiplier still multiplies after Wipe")
 	}
+}
+
+// ecdhOf is ECDH of k and pub as the Ring makes it with the node key.
+func ecdhOf(k *PrivateKey, pub *btcec.PublicKey) [32]byte {
+	m := curve.NewMultiplier(&k.k.Key)
+	defer m.Wipe()
+	xy := pub.SerializeUncompressed()
+	shared, _ := ecdhWith(m, (*[32]byte)(xy[1:33]), (*[32]byte)(xy[33:65])) // a parsed key is on the curve
+	return shared
+}
+
+// ecdhCompressedOf is ecdhOf of a compressed public key, decompressed as
+// the Ring does.
+func ecdhCompressedOf(k *PrivateKey, pub [33]byte) ([32]byte, error) {
+	x, y, err := decompress(pub)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	m := curve.NewMultiplier(&k.k.Key)
+	defer m.Wipe()
+	return ecdhWith(m, &x, &y)
 }

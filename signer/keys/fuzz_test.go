@@ -49,7 +49,7 @@ func FuzzKeyOps(f *testing.F) {
 		if err != nil || !pub.IsEqual(k.PubKey()) {
 			t.Fatalf("recoverable signature does not recover: %v", err)
 		}
-		if a, b := k.ECDH(point), pk.ECDH(k.PubKey()); a != b {
+		if a, b := ecdhOf(k, point), ecdhOf(pk, k.PubKey()); a != b {
 			t.Fatalf("ECDH not symmetric")
 		}
 		if _, err := btcec.ParsePubKey(point.SerializeCompressed()); err != nil {

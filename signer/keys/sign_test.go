@@ -216,7 +216,7 @@ func TestTweakFailures(t *testing.T) {
 
 func TestECDH(t *testing.T) {
 	a, b := testKey(t, 1), testKey(t, 2)
-	if a.ECDH(b.PubKey()) != b.ECDH(a.PubKey()) {
+	if ecdhOf(a, b.PubKey()) != ecdhOf(b, a.PubKey()) {
 		t.Errorf("ECDH is not symmetric")
 	}
 }
