@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall"
@@ -172,17 +173,19 @@ func (l *lightningd) tryClient(id []byte, dbid, caps uint64) (int, error) {
 	}
 	b := make([]byte, 1)
 	oob := make([]byte, syscall.CmsgSpace(4))
-	_, oobn, _, _, err := syscall.Recvmsg(l.master, b, oob, syscall.MSG_CMSG_CLOEXEC)
+	n, oobn, flags, _, err := syscall.Recvmsg(l.master, b, oob, syscall.MSG_CMSG_CLOEXEC)
 	if err != nil {
 		return -1, err
 	}
+	// Say what came, should a run ever get no fd (one CI run did, once).
+	got := fmt.Sprintf("recvmsg gave %d data bytes (%x), %d bytes of control data, flags %#x, after the reply header %x", n, b[:n], oobn, flags, hdr)
 	cm, err := syscall.ParseSocketControlMessage(oob[:oobn])
 	if err != nil || len(cm) != 1 {
-		return -1, errors.New("no fd passed")
+		return -1, errors.New("no fd passed: " + got)
 	}
 	fds, err := syscall.ParseUnixRights(&cm[0])
 	if err != nil || len(fds) != 1 || b[0] != 0 {
-		return -1, errors.New("no fd passed")
+		return -1, errors.New("no fd passed: " + got)
 	}
 	return fds[0], nil
 }
