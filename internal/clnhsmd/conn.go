@@ -9,23 +9,30 @@ import (
 	"sync"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"gl-signerd/hsmproto"
 )
 
 // conn is one unix stream socket carrying CLN's framing (a 4-byte
-// big-endian length, then the message), read and written through Go's
-// network poller: a connection waiting for its next request holds no
-// thread (lightningd keeps one open per channel), and on a quiet machine
-// the poller hands a request over sooner than a thread blocked in read(2)
-// wakes (measured against CLN's hsmd, docs/performance.md).
+// big-endian length, then the message). A polled conn is read and written
+// through Go's network poller: a connection waiting for its next request
+// holds no thread (lightningd keeps one open per channel), and on a quiet
+// machine the poller hands a request over sooner than a thread blocked in
+// read(2) wakes. A loop conn is not registered with Go's poller: the
+// one-thread loop (loop.go) polls it itself, and what the socket does not
+// take of a reply waits in pending.
 type conn struct {
 	fd   int
-	f    *os.File // non-blocking, registered with the poller
+	f    *os.File // non-blocking, registered with the poller; nil for a loop conn
 	raw  syscall.RawConn
 	rbuf []byte
 	// Unread bytes are rbuf[start:end].
 	start, end int
 	wbuf       []byte
+	// pending is what a loop conn's socket has not yet taken of its
+	// replies (a slice of wbuf).
+	pending []byte
 
 	mu     sync.Mutex
 	closed bool
@@ -44,6 +51,15 @@ func newConn(fd int) (*conn, error) {
 	return &conn{fd: fd, f: f, raw: raw, rbuf: make([]byte, 16<<10)}, nil
 }
 
+// newLoopConn takes over fd, which is left non-blocking, for the
+// one-thread loop: Go's poller never sees it.
+func newLoopConn(fd int) (*conn, error) {
+	if err := syscall.SetNonblock(fd, true); err != nil {
+		return nil, fmt.Errorf("making fd %d non-blocking: %w", fd, err)
+	}
+	return &conn{fd: fd, rbuf: make([]byte, 16<<10)}, nil
+}
+
 // errFrameTooLarge is a frame length above hsmproto.MaxFrameSize.
 var errFrameTooLarge = errors.New("frame larger than the largest hsmd message")
 
@@ -53,16 +69,7 @@ var errShortFrame = errors.New("connection closed in the middle of a frame")
 // fill makes at least need unread bytes available.
 func (c *conn) fill(need int) error {
 	for c.end-c.start < need {
-		if len(c.rbuf)-c.start < need {
-			if need > len(c.rbuf) {
-				nb := make([]byte, max(need, 2*len(c.rbuf)))
-				c.end = copy(nb, c.rbuf[c.start:c.end])
-				c.rbuf = nb
-			} else {
-				c.end = copy(c.rbuf, c.rbuf[c.start:c.end])
-			}
-			c.start = 0
-		}
+		c.makeRoom(need)
 		n, err := c.f.Read(c.rbuf[c.end:])
 		if err != nil && err != io.EOF {
 			return err
@@ -104,12 +111,126 @@ func (c *conn) readFrame() ([]byte, error) {
 	return msg, nil
 }
 
-// writeFrame writes one framed message.
+// nextFrame is readFrame for a loop conn: the next whole message, reading
+// what the socket has without waiting; nil and no error when a whole
+// message has not come yet.
+func (c *conn) nextFrame() ([]byte, error) {
+	for {
+		if unread := c.end - c.start; unread >= 4 {
+			n := binary.BigEndian.Uint32(c.rbuf[c.start:])
+			if n > hsmproto.MaxFrameSize {
+				return nil, fmt.Errorf("%w: %d bytes", errFrameTooLarge, n)
+			}
+			if unread >= 4+int(n) {
+				msg := c.rbuf[c.start+4 : c.start+4+int(n)]
+				c.start += 4 + int(n)
+				if c.start == c.end {
+					c.start, c.end = 0, 0
+				}
+				return msg, nil
+			}
+			c.makeRoom(4 + int(n))
+		} else {
+			c.makeRoom(4)
+		}
+		n, err := syscall.Read(c.fd, c.rbuf[c.end:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return nil, nil
+		case err != nil:
+			return nil, err
+		case n == 0 && c.end == c.start:
+			return nil, errEOF
+		case n == 0:
+			return nil, errShortFrame
+		}
+		c.end += n
+	}
+}
+
+// makeRoom makes rbuf hold need bytes from start, keeping what is unread.
+func (c *conn) makeRoom(need int) {
+	if len(c.rbuf)-c.start >= need {
+		return
+	}
+	if need > len(c.rbuf) {
+		nb := make([]byte, max(need, 2*len(c.rbuf)))
+		c.end = copy(nb, c.rbuf[c.start:c.end])
+		c.rbuf = nb
+	} else {
+		c.end = copy(c.rbuf, c.rbuf[c.start:c.end])
+	}
+	c.start = 0
+}
+
+// writeFrame writes one framed message; a loop conn waits in poll(2) while
+// the socket is full (lightningd's own connection only: clients use
+// queueFrame).
 func (c *conn) writeFrame(msg []byte) error {
 	c.wbuf = binary.BigEndian.AppendUint32(c.wbuf[:0], uint32(len(msg)))
 	c.wbuf = append(c.wbuf, msg...)
+	if c.f == nil {
+		c.pending = c.wbuf
+		return c.flushWaiting()
+	}
 	_, err := c.f.Write(c.wbuf) // EPIPE, not SIGPIPE: the fd is not 1 or 2
 	return err
+}
+
+// queueFrame writes what a loop conn's socket takes of one framed message
+// now and keeps the rest in pending for the loop to flush: a client that
+// does not read its replies holds up no other.
+func (c *conn) queueFrame(msg []byte) error {
+	c.wbuf = binary.BigEndian.AppendUint32(c.wbuf[:0], uint32(len(msg)))
+	c.wbuf = append(c.wbuf, msg...)
+	c.pending = c.wbuf
+	_, err := c.flush()
+	return err
+}
+
+// flush writes what the socket takes of pending without waiting; done
+// says all of it went.
+func (c *conn) flush() (done bool, err error) {
+	for len(c.pending) > 0 {
+		n, err := sendNow(c.fd, c.pending)
+		if err == syscall.EAGAIN {
+			return false, nil
+		}
+		if err != nil {
+			c.pending = nil
+			return false, err
+		}
+		c.pending = c.pending[n:]
+	}
+	c.pending = nil
+	return true, nil
+}
+
+// flushWaiting writes all of pending, waiting in poll(2) while the socket
+// is full.
+func (c *conn) flushWaiting() error {
+	for {
+		done, err := c.flush()
+		if done || err != nil {
+			return err
+		}
+		if err := waitWritable(c.fd); err != nil {
+			return err
+		}
+	}
+}
+
+// waitWritable waits until fd can take more.
+func waitWritable(fd int) error {
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+	for {
+		_, err := unix.Poll(pfd, -1)
+		if err != unix.EINTR {
+			return err
+		}
+	}
 }
 
 // writeAll writes b in full to a blocking socket; a peer that went away
@@ -133,6 +254,20 @@ func writeAll(fd int, b []byte) error {
 func (c *conn) sendFD(fd int) error {
 	rights := syscall.UnixRights(fd)
 	var err error
+	if c.raw == nil {
+		for {
+			err = syscall.Sendmsg(c.fd, []byte{0}, rights, nil, syscall.MSG_NOSIGNAL)
+			switch err {
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				if err := waitWritable(c.fd); err != nil {
+					return err
+				}
+			default:
+				return err
+			}
+		}
+	}
 	werr := c.raw.Write(func(s uintptr) bool {
 		err = syscall.Sendmsg(int(s), []byte{0}, rights, nil, syscall.MSG_NOSIGNAL)
 		return err != syscall.EAGAIN && err != syscall.EINTR
@@ -159,7 +294,11 @@ func (c *conn) close() {
 	defer c.mu.Unlock()
 	if !c.closed {
 		c.closed = true
-		c.f.Close()
+		if c.f != nil {
+			c.f.Close()
+		} else {
+			syscall.Close(c.fd)
+		}
 	}
 }
 

@@ -11,7 +11,10 @@
 // SCM_RIGHTS. Every client connection is served concurrently, with the peer
 // id, dbid and capabilities it was opened with, by the same signer.Engine
 // that Greenlight's stream feeds: the server knows nothing of policy or
-// state.
+// state. Each client has a goroutine of its own, or, with Config.OneThread
+// (for a handler that never waits), one thread polls lightningd's
+// connection and every client's and answers each request as it reads it,
+// as CLN's hsmd does.
 //
 // The server keeps CLN v26.06.6's hsmd rules (hsmd/hsmd.c):
 //   - at most three dbid-0 clients, lightningd's included; a fourth is fatal;

@@ -17,22 +17,25 @@ var (
 )
 
 // FuzzServe feeds arbitrary bytes to a client connection and then to the
-// master connection of a server with a real engine: it must never panic
+// master connection of a server with a real engine, served either way
+// (a goroutine per client, or one thread): it must never panic
 // nor hang, and must end with one of CLN's exit statuses once lightningd
 // goes away.
 func FuzzServe(f *testing.F) {
-	f.Add([]byte{0, 0, 0, 2, 0, 22}, []byte{0, 0, 0, 2, 0, 27})
-	f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{0, 0, 0, 1, 7})
-	f.Add([]byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 0, 0, 1}, append([]byte{0, 0, 0, 51}, append([]byte{0, 9}, make([]byte, 49)...)...))
-	f.Add([]byte{}, []byte{0, 0, 0, 3, 0, 33, 0, 0, 0, 0, 2, 0, 99})
-	f.Fuzz(func(t *testing.T, clientIn, masterIn []byte) {
+	for _, oneThread := range []bool{false, true} {
+		f.Add([]byte{0, 0, 0, 2, 0, 22}, []byte{0, 0, 0, 2, 0, 27}, oneThread)
+		f.Add([]byte{0xff, 0xff, 0xff, 0xff}, []byte{0, 0, 0, 1, 7}, oneThread)
+		f.Add([]byte{0, 0, 0, 10, 0, 18, 0, 0, 0, 0, 0, 0, 0, 1}, append([]byte{0, 0, 0, 51}, append([]byte{0, 9}, make([]byte, 49)...)...), oneThread)
+		f.Add([]byte{}, []byte{0, 0, 0, 3, 0, 33, 0, 0, 0, 0, 2, 0, 99}, oneThread)
+	}
+	f.Fuzz(func(t *testing.T, clientIn, masterIn []byte, oneThread bool) {
 		fuzzEngineOnce.Do(func() {
 			var err error
 			if fuzzEngine, err = signer.NewEngine(bytes.Repeat([]byte{1}, 32)); err != nil {
 				t.Fatal(err)
 			}
 		})
-		l := serve(t, false, func(*hsmproto.Init, func(LogLevel, string)) (Handler, error) { return fuzzEngine, nil })
+		l := serveIn(t, oneThread, false, func(*hsmproto.Init, func(LogLevel, string)) (Handler, error) { return fuzzEngine, nil })
 		if _, err := call(l.master, testInit); err != nil {
 			t.Fatal(err)
 		}

@@ -79,6 +79,11 @@ type Config struct {
 	Developer bool
 	// Open makes the Handler at hsmd_init.
 	Open Opener
+	// OneThread serves every connection from one thread, as CLN's hsmd
+	// does, instead of a goroutine for each client. Set it only when the
+	// Handler never waits (a stateless engine): a request that waited,
+	// say for a commit to disk, would hold up every other connection.
+	OneThread bool
 }
 
 // ExitError is how Serve ends: the status CLN's hsmd would exit with, and
@@ -119,7 +124,11 @@ type client struct {
 // them.
 func Serve(ctx context.Context, cfg Config) *ExitError {
 	syscall.SetNonblock(cfg.StatusFD, false)
-	master, err := newConn(cfg.MasterFD)
+	newConnFor := newConn
+	if cfg.OneThread {
+		newConnFor = newLoopConn
+	}
+	master, err := newConnFor(cfg.MasterFD)
 	if err != nil {
 		return &ExitError{Code: ExitMasterGone, Reason: "lightningd's connection: " + err.Error()}
 	}
@@ -136,7 +145,11 @@ func Serve(ctx context.Context, cfg Config) *ExitError {
 		masterDone: make(chan struct{}),
 	}
 	s.status.send(statusVersion(cfg.Version), false)
-	go s.serveMaster()
+	if cfg.OneThread {
+		go s.serveLoop()
+	} else {
+		go s.serveMaster()
+	}
 
 	var e *ExitError
 	select {
@@ -234,7 +247,8 @@ func (s *server) handleMaster(msg []byte) bool {
 	case int(hsmproto.TypeDevPreinit):
 		return s.devPreinit(msg)
 	case int(hsmproto.TypeClientHsmfd):
-		return s.passClientFD(msg)
+		_, ok := s.passClientFD(msg)
+		return ok
 	case int(hsmproto.TypeDevMemleak):
 		if !s.cfg.Developer {
 			s.badMaster(msg, "Unknown request")
@@ -346,30 +360,35 @@ func (s *server) devPreinit(msg []byte) bool {
 
 // passClientFD answers hsmd_client_hsmfd: a new socket pair, one end served
 // as a client with the id, dbid and capabilities lightningd named, the
-// other passed back after the reply.
-func (s *server) passClientFD(msg []byte) bool {
+// other passed back after the reply. The client is returned for the
+// one-thread loop to serve; otherwise it has its own goroutine.
+func (s *server) passClientFD(msg []byte) (*client, bool) {
 	m, err := hsmproto.Decode(msg)
 	req, ok := m.(*hsmproto.ClientHsmfd)
 	if err != nil || !ok {
 		s.badMaster(msg, "could not parse request")
-		return false
+		return nil, false
 	}
 	if _, err := btcec.ParsePubKey(req.ID[:]); err != nil {
 		s.fatal(FailInternal, fmt.Sprintf("Invalid node id %x", req.ID[:]))
-		return false
+		return nil, false
 	}
 	ours, theirs, err := socketpair()
 	if err != nil {
 		s.fatal(FailInternal, "creating fds: "+err.Error())
-		return false
+		return nil, false
 	}
 	s.status.log(LogDebug, nil, fmt.Sprintf("new_client: %d", req.DBID))
-	cc, err := newConn(ours)
+	newConnFor := newConn
+	if s.cfg.OneThread {
+		newConnFor = newLoopConn
+	}
+	cc, err := newConnFor(ours)
 	if err != nil {
 		syscall.Close(ours)
 		syscall.Close(theirs)
 		s.fatal(FailInternal, "creating fds: "+err.Error())
-		return false
+		return nil, false
 	}
 	c := &client{conn: cc, who: signer.Client{PeerID: req.ID, DBID: req.DBID, Capabilities: req.Permissions}}
 
@@ -380,7 +399,7 @@ func (s *server) passClientFD(msg []byte) bool {
 			syscall.Close(ours)
 			syscall.Close(theirs)
 			s.fatal(FailInternal, fmt.Sprintf("lightningd asked for a dbid-0 client beyond hsmd's %d slots (lightningd, gossipd, connectd)", maxDBIDZeroClients))
-			return false
+			return nil, false
 		}
 		s.dbid0++
 	} else {
@@ -393,23 +412,30 @@ func (s *server) passClientFD(msg []byte) bool {
 	s.clients[c] = struct{}{}
 	s.wg.Add(1)
 	s.mu.Unlock()
-	// The fd goes to lightningd once the client's goroutine runs, so that
-	// its first request never waits for the goroutine's start.
-	reading := make(chan struct{})
-	go s.serveClient(c, reading)
-	<-reading
+	if !s.cfg.OneThread {
+		// The fd goes to lightningd once the client's goroutine runs,
+		// so that its first request never waits for the goroutine's
+		// start.
+		reading := make(chan struct{})
+		go s.serveClient(c, reading)
+		<-reading
+	}
 
-	if !s.replyMaster(&hsmproto.ClientHsmfdReply{}) {
-		syscall.Close(theirs)
-		return false
+	ok = s.replyMaster(&hsmproto.ClientHsmfdReply{})
+	if ok {
+		if err := s.master.sendFD(theirs); err != nil {
+			s.finish(&ExitError{Code: ExitMasterGone, Reason: "passing a client fd to lightningd: " + err.Error()})
+			ok = false
+		}
 	}
-	err = s.master.sendFD(theirs)
 	syscall.Close(theirs)
-	if err != nil {
-		s.finish(&ExitError{Code: ExitMasterGone, Reason: "passing a client fd to lightningd: " + err.Error()})
-		return false
+	if !ok {
+		if s.cfg.OneThread {
+			s.dropClient(c) // no loop will
+		}
+		return nil, false
 	}
-	return true
+	return c, true
 }
 
 func (s *server) dropClient(c *client) {
@@ -428,41 +454,18 @@ func (s *server) dropClient(c *client) {
 func (s *server) serveClient(c *client, reading chan<- struct{}) {
 	defer s.dropClient(c)
 	close(reading)
-	peer := [33]byte(c.who.PeerID)
 	for {
 		msg, err := c.conn.readFrame()
 		if err != nil {
-			if err != errEOF && !errors.Is(err, syscall.ECONNRESET) {
-				s.status.log(LogBroken, &peer, fmt.Sprintf("%x: bad frame from client dbid %d: %v; closing its connection", peer[:], c.who.DBID, err))
-			}
+			s.reportBadFrame(c, err)
 			return
 		}
-		t := peekType(msg)
-		// CLN logs "Got <type>" as a request comes; here it goes after
-		// the reply, so that waking lightningd's status reader does not
-		// delay the reply (the log is the same; its order against the
-		// reply, which travels on another socket, is not defined anyway).
-		// A request that fails logs it first, before the failure.
-		got := func() { s.status.log(LogDebug, &peer, "Got "+wireName(t)) }
-		h := s.currentHandler()
-		if h == nil {
-			got()
-			s.badClient(c, msg, fmt.Sprintf("%s before hsmd_init", wireName(t)))
-			return
-		}
-		reply, err := h.Handle(s.ctx, c.who, msg)
-		if err != nil {
-			got()
-			var re *signer.RefusalError
-			if errors.As(err, &re) && re.Fatal {
-				s.fatal(FailInternal, re.Reason)
-				return
-			}
-			s.badClient(c, msg, refusalText(err))
+		reply, out := s.answerClient(c, msg)
+		if out != clientServed {
 			return
 		}
 		werr := c.conn.writeFrame(reply)
-		got()
+		s.logGot(c, msg)
 		if werr != nil {
 			return
 		}

@@ -59,8 +59,22 @@ func (h *fakeHandler) Handle(ctx context.Context, c signer.Client, raw []byte) (
 	return append(out, raw[2:]...), nil
 }
 
-// serve starts a server with open (a fakeHandler's when nil).
+// The two ways of serving clients: a goroutine each, or one thread for
+// all (Config.OneThread).
+var modes = []struct {
+	name      string
+	oneThread bool
+}{{"goroutines", false}, {"one thread", true}}
+
+// serve starts a server with open (a fakeHandler's when nil), a goroutine
+// for each client.
 func serve(t *testing.T, developer bool, open Opener) *lightningd {
+	return serveIn(t, false, developer, open)
+}
+
+// serveIn is serve, with every connection served from one thread when
+// oneThread is set.
+func serveIn(t *testing.T, oneThread, developer bool, open Opener) *lightningd {
 	t.Helper()
 	m, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -77,7 +91,7 @@ func serve(t *testing.T, developer bool, open Opener) *lightningd {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &lightningd{t: t, master: m[0], status: st[0], done: make(chan *ExitError, 1), cancel: cancel, stop: make(chan struct{})}
 	go func() {
-		l.done <- Serve(ctx, Config{MasterFD: m[1], StatusFD: st[1], Version: "v-test", Developer: developer, Open: open})
+		l.done <- Serve(ctx, Config{MasterFD: m[1], StatusFD: st[1], Version: "v-test", Developer: developer, Open: open, OneThread: oneThread})
 	}()
 	go l.readStatus()
 	t.Cleanup(func() {
@@ -200,9 +214,20 @@ func (f fdRW) Read(b []byte) (int, error) {
 	return max(n, 0), err
 }
 
+// Write writes all of b: a signal can cut a blocking write short.
 func (f fdRW) Write(b []byte) (int, error) {
-	n, err := syscall.Write(int(f), b)
-	return max(n, 0), err
+	done := 0
+	for done < len(b) {
+		n, err := syscall.Write(int(f), b[done:])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return done, nil
 }
 
 // closed reports whether fd's peer has closed (a read sees EOF) within 5s.
@@ -223,8 +248,8 @@ func findStatus(msgs [][]byte, typ uint16) [][]byte {
 	return out
 }
 
-// Clients are served concurrently: a request held up on one client does
-// not delay another client's, nor the master's.
+// Clients are served concurrently (a goroutine each): a request held up on
+// one client does not delay another client's, nor the master's.
 func TestClientsConcurrent(t *testing.T) {
 	h := &fakeHandler{release: make(chan struct{})}
 	l := serve(t, false, func(*hsmproto.Init, func(LogLevel, string)) (Handler, error) { return h, nil })
@@ -257,10 +282,69 @@ func TestClientsConcurrent(t *testing.T) {
 	}
 }
 
+// With one thread, a client that sends requests and does not read the
+// replies holds up no other connection, and gets every reply, whole and in
+// order, once it reads.
+func TestOneThreadClientNotReading(t *testing.T) {
+	l := serveIn(t, true, false, nil)
+	if _, err := call(l.master, testInit); err != nil {
+		t.Fatal(err)
+	}
+	greedy := l.client(testPeer, 1, 8)
+	other := l.client(testPeer, 2, 8)
+	syscall.SetsockoptTimeval(other, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5})
+	syscall.SetsockoptTimeval(l.master, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5})
+
+	// Far more reply bytes than a socket holds.
+	const n = 64
+	payload := bytes.Repeat([]byte{0xab}, 64<<10)
+	sent := make(chan error, 1)
+	go func() {
+		for i := range n {
+			req := append([]byte{0, 22, byte(i)}, payload...)
+			if err := hsmproto.WriteFrame(fdRW(greedy), req); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	time.Sleep(100 * time.Millisecond) // the server's writes to greedy are stuck by now
+	if r, err := call(other, []byte{0, 27, 1}); err != nil || !bytes.Equal(r, []byte{0, 127, 1}) {
+		t.Fatalf("another client while one does not read: %x, %v", r, err)
+	}
+	if r, err := call(l.master, []byte{0, 27, 2}); err != nil || !bytes.Equal(r, []byte{0, 127, 2}) {
+		t.Fatalf("the master while a client does not read: %x, %v", r, err)
+	}
+	c3 := l.client(testPeer, 3, 8)
+	if r, err := call(c3, []byte{0, 27, 3}); err != nil || !bytes.Equal(r, []byte{0, 127, 3}) {
+		t.Fatalf("a new client while one does not read: %x, %v", r, err)
+	}
+
+	for i := range n {
+		r, err := hsmproto.ReadFrame(fdRW(greedy))
+		if err != nil {
+			t.Fatalf("reply %d: %v", i, err)
+		}
+		if !bytes.Equal(r[:3], []byte{0, 122, byte(i)}) || !bytes.Equal(r[3:], payload) {
+			t.Fatalf("reply %d: %d bytes starting %x, want the echo of request %d", i, len(r), r[:min(len(r), 3)], i)
+		}
+	}
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+}
+
 // CLN's client-slot rules: a new client for a dbid closes the old one; a
 // fourth dbid-0 client (lightningd's own counts) is fatal.
 func TestClientSlots(t *testing.T) {
-	l := serve(t, false, nil)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) { testClientSlots(t, m.oneThread) })
+	}
+}
+
+func testClientSlots(t *testing.T, oneThread bool) {
+	l := serveIn(t, oneThread, false, nil)
 	call(l.master, testInit)
 	old := l.client(testPeer, 9, 8)
 	other := l.client(testPeer, 10, 8)
@@ -322,56 +406,58 @@ func TestFaults(t *testing.T) {
 			}
 		}, -1, nil, "", true},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			l := serve(t, tc.developer, nil)
-			if _, err := call(l.master, testInit); err != nil {
-				t.Fatal(err)
-			}
-			c := l.client(testPeer, 4, 8)
-			tc.do(l, c)
-			if tc.exit < 0 {
-				if !tc.clientUp && !closed(c) {
-					t.Error("the client's connection is still open")
+	for _, m := range modes {
+		for _, tc := range cases {
+			t.Run(m.name+"/"+tc.name, func(t *testing.T) {
+				l := serveIn(t, m.oneThread, tc.developer, nil)
+				if _, err := call(l.master, testInit); err != nil {
+					t.Fatal(err)
 				}
-				// Still serving: a new client and the master answer.
-				c2 := l.client(testPeer, 5, 8)
-				if r, err := call(c2, []byte{0, 22}); err != nil || !bytes.Equal(r, []byte{0, 122}) {
-					t.Errorf("new client after the fault: %x, %v", r, err)
+				c := l.client(testPeer, 4, 8)
+				tc.do(l, c)
+				if tc.exit < 0 {
+					if !tc.clientUp && !closed(c) {
+						t.Error("the client's connection is still open")
+					}
+					// Still serving: a new client and the master answer.
+					c2 := l.client(testPeer, 5, 8)
+					if r, err := call(c2, []byte{0, 22}); err != nil || !bytes.Equal(r, []byte{0, 122}) {
+						t.Errorf("new client after the fault: %x, %v", r, err)
+					}
+					if r, err := call(l.master, []byte{0, 27}); err != nil || !bytes.Equal(r, []byte{0, 127}) {
+						t.Errorf("master after the fault: %x, %v", r, err)
+					}
+					syscall.Shutdown(l.master, syscall.SHUT_RDWR)
+					if e := l.exit(); e.Code != clnMasterGone {
+						t.Errorf("exit after lightningd went away: %+v", e)
+					}
+				} else if e := l.exit(); e.Code != tc.exit {
+					t.Errorf("exit %+v, want %d", e, tc.exit)
 				}
-				if r, err := call(l.master, []byte{0, 27}); err != nil || !bytes.Equal(r, []byte{0, 127}) {
-					t.Errorf("master after the fault: %x, %v", r, err)
+				msgs := l.statusMsgs()
+				if v := msgs[0]; !bytes.Equal(v, append([]byte{0xff, 0xf6}, "v-test\x00"...)) {
+					t.Errorf("first status message %x, want status_version", v)
 				}
-				syscall.Shutdown(l.master, syscall.SHUT_RDWR)
-				if e := l.exit(); e.Code != clnMasterGone {
-					t.Errorf("exit after lightningd went away: %+v", e)
+				fails := findStatus(msgs, typeStatusFail)
+				if tc.fail == nil && len(fails) != 0 || tc.fail != nil && (len(fails) != 1 || !bytes.Contains(fails[0], tc.fail)) {
+					t.Errorf("status_fail %q, want %q", fails, tc.fail)
 				}
-			} else if e := l.exit(); e.Code != tc.exit {
-				t.Errorf("exit %+v, want %d", e, tc.exit)
-			}
-			msgs := l.statusMsgs()
-			if v := msgs[0]; !bytes.Equal(v, append([]byte{0xff, 0xf6}, "v-test\x00"...)) {
-				t.Errorf("first status message %x, want status_version", v)
-			}
-			fails := findStatus(msgs, typeStatusFail)
-			if tc.fail == nil && len(fails) != 0 || tc.fail != nil && (len(fails) != 1 || !bytes.Contains(fails[0], tc.fail)) {
-				t.Errorf("status_fail %q, want %q", fails, tc.fail)
-			}
-			bad := findStatus(msgs, hsmproto.TypeHsmstatusClientBadRequest)
-			if tc.badReq == "" && len(bad) != 0 {
-				t.Errorf("unexpected client_bad_request %x", bad)
-			}
-			if tc.badReq != "" {
-				if len(bad) != 1 {
-					t.Fatalf("client_bad_request %x, want one", bad)
+				bad := findStatus(msgs, hsmproto.TypeHsmstatusClientBadRequest)
+				if tc.badReq == "" && len(bad) != 0 {
+					t.Errorf("unexpected client_bad_request %x", bad)
 				}
-				m, err := hsmproto.Decode(bad[0])
-				r, _ := m.(*hsmproto.HsmstatusClientBadRequest)
-				if err != nil || r.Description != tc.badReq || !bytes.Equal(r.ID[:], testPeer) || !bytes.Equal(r.Msg, []byte{0, 7}) {
-					t.Errorf("client_bad_request %+v, %v", m, err)
+				if tc.badReq != "" {
+					if len(bad) != 1 {
+						t.Fatalf("client_bad_request %x, want one", bad)
+					}
+					m, err := hsmproto.Decode(bad[0])
+					r, _ := m.(*hsmproto.HsmstatusClientBadRequest)
+					if err != nil || r.Description != tc.badReq || !bytes.Equal(r.ID[:], testPeer) || !bytes.Equal(r.Msg, []byte{0, 7}) {
+						t.Errorf("client_bad_request %+v, %v", m, err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
@@ -391,21 +477,23 @@ func TestInit(t *testing.T) {
 		{"an invalid hsm_secret", testInit, &InitError{Code: ErrCodeInvalidFormat, Message: "bad"}, clnFatal,
 			"0073" + "00000007" + hex.EncodeToString([]byte("bad\x00"))},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			l := serve(t, false, func(*hsmproto.Init, func(LogLevel, string)) (Handler, error) {
-				if tc.open != nil {
-					return nil, tc.open
+	for _, m := range modes {
+		for _, tc := range cases {
+			t.Run(m.name+"/"+tc.name, func(t *testing.T) {
+				l := serveIn(t, m.oneThread, false, func(*hsmproto.Init, func(LogLevel, string)) (Handler, error) {
+					if tc.open != nil {
+						return nil, tc.open
+					}
+					return &fakeHandler{}, nil
+				})
+				r, _ := call(l.master, tc.first)
+				if hex.EncodeToString(r) != tc.reply {
+					t.Errorf("reply %x, want %s", r, tc.reply)
 				}
-				return &fakeHandler{}, nil
+				if e := l.exit(); e.Code != tc.exit {
+					t.Errorf("exit %+v, want %d", e, tc.exit)
+				}
 			})
-			r, _ := call(l.master, tc.first)
-			if hex.EncodeToString(r) != tc.reply {
-				t.Errorf("reply %x, want %s", r, tc.reply)
-			}
-			if e := l.exit(); e.Code != tc.exit {
-				t.Errorf("exit %+v, want %d", e, tc.exit)
-			}
-		})
+		}
 	}
 }

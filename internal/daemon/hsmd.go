@@ -107,6 +107,12 @@ func ServeHsmd(ctx context.Context, o HsmdOptions) error {
 	var d *daemon
 	if o.StateDir == "" {
 		log.Warn("hsmd serve --no-state: no channel state, audit log or control socket; the policy's checks are the stateless ones")
+		// A stateless engine never waits (nothing is committed), so one
+		// thread serves every connection, as CLN's hsmd does. With state,
+		// a request can wait for its commit to disk; then each client
+		// has its own goroutine and commits of different channels are
+		// grouped.
+		serve.OneThread = true
 	} else {
 		lock, err := acquireStateDir(o.StateDir)
 		if err != nil {
