@@ -38,23 +38,27 @@ type conn struct {
 	closed bool
 }
 
-// newConn takes over fd, which is left non-blocking.
+// newConn takes over fd, which is left non-blocking; on an error fd is
+// closed.
 func newConn(fd int) (*conn, error) {
 	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
 		return nil, fmt.Errorf("making fd %d non-blocking: %w", fd, err)
 	}
 	f := os.NewFile(uintptr(fd), "hsmd connection")
 	raw, err := f.SyscallConn()
 	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	return &conn{fd: fd, f: f, raw: raw, rbuf: make([]byte, 16<<10)}, nil
 }
 
 // newLoopConn takes over fd, which is left non-blocking, for the
-// one-thread loop: Go's poller never sees it.
+// one-thread loop: Go's poller never sees it. On an error fd is closed.
 func newLoopConn(fd int) (*conn, error) {
 	if err := syscall.SetNonblock(fd, true); err != nil {
+		syscall.Close(fd)
 		return nil, fmt.Errorf("making fd %d non-blocking: %w", fd, err)
 	}
 	return &conn{fd: fd, rbuf: make([]byte, 16<<10)}, nil
@@ -109,6 +113,17 @@ func (c *conn) readFrame() ([]byte, error) {
 		c.start, c.end = 0, 0
 	}
 	return msg, nil
+}
+
+// hasFrame reports whether nextFrame has a whole message (or a length it
+// refuses) without reading.
+func (c *conn) hasFrame() bool {
+	unread := c.end - c.start
+	if unread < 4 {
+		return false
+	}
+	n := binary.BigEndian.Uint32(c.rbuf[c.start:])
+	return n > hsmproto.MaxFrameSize || unread >= 4+int(n)
 }
 
 // nextFrame is readFrame for a loop conn: the next whole message, reading

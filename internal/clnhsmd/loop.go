@@ -17,8 +17,10 @@ import (
 // by the thread that read it, which then goes straight back to poll: no
 // other thread of ours is woken for it, so lightningd's side is woken
 // sooner than through Go's poller, most of all on a connection's first
-// request (docs/performance.md). It suits a Handler that never waits: one
-// that did would hold up every connection.
+// request (docs/performance.md). Each connection gets at most one request
+// answered per round of poll, so one that never stops sending cannot keep
+// the others waiting. It suits a Handler that never waits: one that did
+// would hold up every connection.
 func (s *server) serveLoop() {
 	defer close(s.masterDone)
 	runtime.LockOSThread()
@@ -31,6 +33,12 @@ func (s *server) serveLoop() {
 	}()
 	var pfds []unix.PollFd
 	for {
+		// A whole request already read counts as ready: then poll only
+		// looks, without waiting.
+		timeout := -1
+		if s.master.hasFrame() {
+			timeout = 0
+		}
 		pfds = append(pfds[:0], unix.PollFd{Fd: int32(s.master.fd), Events: unix.POLLIN})
 		for _, c := range clients {
 			events := int16(unix.POLLIN)
@@ -38,10 +46,12 @@ func (s *server) serveLoop() {
 				// No new request from a client until it has taken
 				// its last reply.
 				events = unix.POLLOUT
+			} else if c.conn.hasFrame() {
+				timeout = 0
 			}
 			pfds = append(pfds, unix.PollFd{Fd: int32(c.conn.fd), Events: events})
 		}
-		if _, err := unix.Poll(pfds, -1); err != nil {
+		if _, err := unix.Poll(pfds, timeout); err != nil {
 			if err == unix.EINTR {
 				continue
 			}
@@ -49,16 +59,13 @@ func (s *server) serveLoop() {
 			return
 		}
 		polled := len(clients)
-		if pfds[0].Revents != 0 {
-			for {
-				msg, err := s.master.nextFrame()
-				if err != nil {
-					s.finish(&ExitError{Code: ExitMasterGone, Reason: "lightningd's connection ended: " + err.Error()})
-					return
-				}
-				if msg == nil {
-					break
-				}
+		if pfds[0].Revents != 0 || s.master.hasFrame() {
+			msg, err := s.master.nextFrame()
+			if err != nil {
+				s.finish(&ExitError{Code: ExitMasterGone, Reason: "lightningd's connection ended: " + err.Error()})
+				return
+			}
+			if msg != nil {
 				c, ok := s.handleMasterLoop(msg)
 				if !ok {
 					return
@@ -70,7 +77,7 @@ func (s *server) serveLoop() {
 		}
 		kept := clients[:0]
 		for i, c := range clients {
-			if i < polled && pfds[i+1].Revents != 0 {
+			if i < polled && (pfds[i+1].Revents != 0 || len(c.conn.pending) == 0 && c.conn.hasFrame()) {
 				switch s.serveLoopClient(c) {
 				case clientClosed:
 					s.dropClient(c)
@@ -104,40 +111,33 @@ const (
 	serverStops                       // a fatal request: Serve ends
 )
 
-// serveLoopClient answers every whole request c has sent, stopping at one
-// whose reply the socket did not take in full.
+// serveLoopClient finishes sending c's last reply, or answers its next
+// request if a whole one has come: at most one a round.
 func (s *server) serveLoopClient(c *client) clientOutcome {
 	if len(c.conn.pending) > 0 {
-		done, err := c.conn.flush()
-		if err != nil {
+		if _, err := c.conn.flush(); err != nil {
 			return clientClosed
 		}
-		if !done {
-			return clientServed
-		}
+		return clientServed
 	}
-	for {
-		msg, err := c.conn.nextFrame()
-		if err != nil {
-			s.reportBadFrame(c, err)
-			return clientClosed
-		}
-		if msg == nil {
-			return clientServed
-		}
-		reply, out := s.answerClient(c, msg)
-		if out != clientServed {
-			return out
-		}
-		werr := c.conn.queueFrame(reply)
-		s.logGot(c, msg)
-		if werr != nil {
-			return clientClosed
-		}
-		if len(c.conn.pending) > 0 {
-			return clientServed
-		}
+	msg, err := c.conn.nextFrame()
+	if err != nil {
+		s.reportBadFrame(c, err)
+		return clientClosed
 	}
+	if msg == nil {
+		return clientServed
+	}
+	reply, out := s.answerClient(c, msg)
+	if out != clientServed {
+		return out
+	}
+	werr := c.conn.queueFrame(reply)
+	s.logGot(c, msg)
+	if werr != nil {
+		return clientClosed
+	}
+	return clientServed
 }
 
 // reportBadFrame tells lightningd why a client's connection is closed,

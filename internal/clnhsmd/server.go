@@ -130,6 +130,7 @@ func Serve(ctx context.Context, cfg Config) *ExitError {
 	}
 	master, err := newConnFor(cfg.MasterFD)
 	if err != nil {
+		syscall.Close(cfg.StatusFD)
 		return &ExitError{Code: ExitMasterGone, Reason: "lightningd's connection: " + err.Error()}
 	}
 	s := &server{
@@ -383,9 +384,8 @@ func (s *server) passClientFD(msg []byte) (*client, bool) {
 	if s.cfg.OneThread {
 		newConnFor = newLoopConn
 	}
-	cc, err := newConnFor(ours)
+	cc, err := newConnFor(ours) // owns ours from here, even on an error
 	if err != nil {
-		syscall.Close(ours)
 		syscall.Close(theirs)
 		s.fatal(FailInternal, "creating fds: "+err.Error())
 		return nil, false
@@ -396,7 +396,7 @@ func (s *server) passClientFD(msg []byte) (*client, bool) {
 	if req.DBID == 0 {
 		if s.dbid0 >= maxDBIDZeroClients {
 			s.mu.Unlock()
-			syscall.Close(ours)
+			cc.close() // not syscall.Close: cc's os.File would close the number again
 			syscall.Close(theirs)
 			s.fatal(FailInternal, fmt.Sprintf("lightningd asked for a dbid-0 client beyond hsmd's %d slots (lightningd, gossipd, connectd)", maxDBIDZeroClients))
 			return nil, false

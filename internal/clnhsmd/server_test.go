@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"gl-signerd/hsmproto"
 	"gl-signerd/signer"
@@ -39,7 +42,8 @@ type lightningd struct {
 
 // fakeHandler answers every request with its type + 100 followed by its
 // payload, and refuses type 7 (fatally on the master, as the engine does).
-// A request of type 18 waits for release.
+// A request of type 18 waits for release; one of type 19 keeps the CPU
+// busy for 30 µs, about what a signature costs.
 type fakeHandler struct {
 	release chan struct{}
 }
@@ -53,6 +57,10 @@ func (h *fakeHandler) Handle(ctx context.Context, c signer.Client, raw []byte) (
 		select {
 		case <-h.release:
 		case <-ctx.Done():
+		}
+	}
+	if t == 19 {
+		for start := time.Now(); time.Since(start) < 30*time.Microsecond; {
 		}
 	}
 	out := binary.BigEndian.AppendUint16(nil, t+100)
@@ -188,6 +196,9 @@ func (l *lightningd) tryClient(id []byte, dbid, caps uint64) (int, error) {
 	b := make([]byte, 1)
 	oob := make([]byte, syscall.CmsgSpace(4))
 	n, oobn, flags, _, err := syscall.Recvmsg(l.master, b, oob, syscall.MSG_CMSG_CLOEXEC)
+	for err == syscall.EINTR {
+		n, oobn, flags, _, err = syscall.Recvmsg(l.master, b, oob, syscall.MSG_CMSG_CLOEXEC)
+	}
 	if err != nil {
 		return -1, err
 	}
@@ -206,12 +217,19 @@ func (l *lightningd) tryClient(id []byte, dbid, caps uint64) (int, error) {
 
 type fdRW int
 
+// Read retries EINTR: with SO_RCVTIMEO set, Linux does not restart a read
+// that a signal (Go's preemption) interrupts.
 func (f fdRW) Read(b []byte) (int, error) {
-	n, err := syscall.Read(int(f), b)
-	if n == 0 && err == nil {
-		return 0, io.EOF
+	for {
+		n, err := syscall.Read(int(f), b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if n == 0 && err == nil {
+			return 0, io.EOF
+		}
+		return max(n, 0), err
 	}
-	return max(n, 0), err
 }
 
 // Write writes all of b: a signal can cut a blocking write short.
@@ -235,6 +253,9 @@ func closed(fd int) bool {
 	syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5})
 	var b [1]byte
 	n, err := syscall.Read(fd, b[:])
+	for err == syscall.EINTR {
+		n, err = syscall.Read(fd, b[:])
+	}
 	return n == 0 && err == nil || err == syscall.ECONNRESET
 }
 
@@ -310,6 +331,11 @@ func TestOneThreadClientNotReading(t *testing.T) {
 		sent <- nil
 	}()
 	time.Sleep(100 * time.Millisecond) // the server's writes to greedy are stuck by now
+	select {
+	case err := <-sent:
+		t.Fatalf("every request was taken before any reply was read (%v): the replies never backed up", err)
+	default:
+	}
 	if r, err := call(other, []byte{0, 27, 1}); err != nil || !bytes.Equal(r, []byte{0, 127, 1}) {
 		t.Fatalf("another client while one does not read: %x, %v", r, err)
 	}
@@ -332,6 +358,71 @@ func TestOneThreadClientNotReading(t *testing.T) {
 	}
 	if err := <-sent; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With one thread, a client that sends requests as fast as it reads the
+// replies does not keep lightningd's connection or another client waiting:
+// each connection gets one request answered a round.
+func TestOneThreadClientFlooding(t *testing.T) {
+	l := serveIn(t, true, false, nil)
+	if _, err := call(l.master, testInit); err != nil {
+		t.Fatal(err)
+	}
+	flood := l.client(testPeer, 1, 8)
+	other := l.client(testPeer, 2, 8)
+	stop := make(chan struct{})
+	var flooding sync.WaitGroup
+	flooding.Add(2)
+	go func() { // writes requests that take the handler about 30 µs each, a thousand at a time
+		defer flooding.Done()
+		batch := bytes.Repeat([]byte{0, 0, 0, 2, 0, 19}, 1000)
+		for {
+			select {
+			case <-stop:
+				syscall.Shutdown(flood, syscall.SHUT_WR)
+				return
+			default:
+			}
+			if _, err := fdRW(flood).Write(batch); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { // and reads the replies as fast as they come
+		defer flooding.Done()
+		b := make([]byte, 64<<10)
+		for {
+			if _, err := fdRW(flood).Read(b); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		flooding.Wait()
+	}()
+	time.Sleep(50 * time.Millisecond)
+	for i := range 20 {
+		for _, fd := range []int{l.master, other} {
+			start := time.Now()
+			done := make(chan error, 1)
+			go func() {
+				r, err := call(fd, []byte{0, 27, byte(i)})
+				if err == nil && !bytes.Equal(r, []byte{0, 127, byte(i)}) {
+					err = fmt.Errorf("reply %x", r)
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("request %d while a client floods: %v", i, err)
+				}
+			case <-time.After(2 * time.Second):
+				t.Fatalf("request %d waited over %v while a client floods", i, time.Since(start).Round(time.Millisecond))
+			}
+		}
 	}
 }
 
@@ -367,6 +458,27 @@ func testClientSlots(t *testing.T, oneThread bool) {
 	}
 	if f := findStatus(l.statusMsgs(), typeStatusFail); len(f) != 1 || f[0][2] != byte(FailInternal) {
 		t.Errorf("status_fail %x, want one internal error", f)
+	}
+	// The refused client's socket was closed once: fd numbers opened
+	// now stay open through collections (a second close, from a
+	// finalizer, would take one of them).
+	var held []int
+	for range 64 {
+		p := make([]int, 2)
+		if err := syscall.Pipe2(p, syscall.O_CLOEXEC); err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p...)
+	}
+	runtime.GC()
+	time.Sleep(20 * time.Millisecond)
+	runtime.GC()
+	time.Sleep(20 * time.Millisecond)
+	for _, fd := range held {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			t.Errorf("fd %d, opened after the refusal, was closed behind the test's back: %v", fd, err)
+		}
+		syscall.Close(fd)
 	}
 }
 

@@ -69,19 +69,23 @@ func statusFail(reason FailReason, text string) []byte {
 // written at once, from the caller, when nothing is queued and the socket
 // takes it whole without blocking (the common case, and no hand-off to
 // another thread per request); otherwise it is queued, in order, for one
-// writer goroutine. Debug messages are dropped when the queue is full; the
-// others wait for room.
+// writer goroutine. Debug messages are dropped once statusQueueLen
+// messages wait; the others are always queued, never waited for, as
+// daemon_conn does: lightningd reads status only between its own requests,
+// so a sender that waited for room while lightningd waited for its reply
+// would never be answered.
 type statusWriter struct {
-	fd    int
-	queue chan []byte // framed messages, or the rest of one cut short
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	fd   int
+	done chan struct{}
+	once sync.Once
 
-	mu sync.Mutex
-	// queued counts what is in the queue or being written by run: while
-	// it is above zero a message goes behind them, never past them.
-	queued  int
+	mu   sync.Mutex
+	wake *sync.Cond // on mu: a message was queued, or closing was set
+	// queue holds framed messages (the first may be the rest of one cut
+	// short), in order; while it is not empty, or writing is set, a
+	// message goes behind them, never past them.
+	queue   [][]byte
+	writing bool // run is writing a message taken from queue
 	closing bool
 	// dead is set when lightningd stopped reading status.
 	dead bool
@@ -94,15 +98,29 @@ const statusQueueLen = 1024
 const statusFlushTimeout = 10 * time.Second
 
 func newStatusWriter(fd int) *statusWriter {
-	w := &statusWriter{fd: fd, queue: make(chan []byte, statusQueueLen), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &statusWriter{fd: fd, done: make(chan struct{})}
+	w.wake = sync.NewCond(&w.mu)
 	go w.run()
 	return w
 }
 
+// run writes what is queued until the writer is closing and the queue is
+// empty.
 func (w *statusWriter) run() {
 	defer close(w.done)
-	write := func(b []byte) {
-		w.mu.Lock()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		for len(w.queue) == 0 && !w.closing {
+			w.wake.Wait()
+		}
+		if len(w.queue) == 0 {
+			return
+		}
+		b := w.queue[0]
+		w.queue[0] = nil
+		w.queue = w.queue[1:]
+		w.writing = true
 		dead := w.dead
 		w.mu.Unlock()
 		var err error
@@ -110,80 +128,44 @@ func (w *statusWriter) run() {
 			err = writeAll(w.fd, b)
 		}
 		w.mu.Lock()
-		w.queued--
+		w.writing = false
 		if err != nil {
 			w.dead = true
-		}
-		w.mu.Unlock()
-	}
-	for {
-		select {
-		case b := <-w.queue:
-			write(b)
-		case <-w.stop:
-			for {
-				select {
-				case b := <-w.queue:
-					write(b)
-				default:
-					return
-				}
-			}
 		}
 	}
 }
 
 // send writes or queues msg; a debug message is dropped rather than
-// waited for, and nothing is sent once the writer is closing.
+// queued past statusQueueLen, and nothing is sent once the writer is
+// closing. It never waits for lightningd.
 func (w *statusWriter) send(msg []byte, droppable bool) {
 	frame := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(msg)), uint32(len(msg)))
 	frame = append(frame, msg...)
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.closing || w.dead {
-		w.mu.Unlock()
 		return
 	}
-	if w.queued == 0 {
+	if len(w.queue) == 0 && !w.writing {
 		n, err := sendNow(w.fd, frame)
 		switch {
 		case err == nil && n == len(frame):
-			w.mu.Unlock()
 			return
 		case err != nil && err != syscall.EAGAIN:
 			w.dead = true
-			w.mu.Unlock()
 			return
 		}
 		// The socket took part of it or none: the rest goes first in
 		// the queue (even a debug message: a frame is never left cut).
-		// The queue is empty, so this does not block.
 		if n > 0 {
 			frame, droppable = frame[n:], false
 		}
 	}
-	select {
-	case w.queue <- frame:
-		w.queued++
-		w.mu.Unlock()
-		return
-	default:
-	}
-	w.mu.Unlock()
-	if droppable {
+	if droppable && len(w.queue) >= statusQueueLen {
 		return
 	}
-	// The queue is full: wait for room. Counted before the send, since
-	// run may take it (and count it down) before the lock is taken again.
-	w.mu.Lock()
-	w.queued++
-	w.mu.Unlock()
-	select {
-	case w.queue <- frame:
-	case <-w.stop:
-		w.mu.Lock()
-		w.queued--
-		w.mu.Unlock()
-	}
+	w.queue = append(w.queue, frame)
+	w.wake.Signal()
 }
 
 // sendNow writes what the socket takes of b without blocking.
@@ -207,8 +189,8 @@ func (w *statusWriter) close() {
 	w.once.Do(func() {
 		w.mu.Lock()
 		w.closing = true
+		w.wake.Signal()
 		w.mu.Unlock()
-		close(w.stop)
 	})
 	select {
 	case <-w.done:

@@ -91,3 +91,51 @@ func TestStatusWriterKeepsFramesWhole(t *testing.T) {
 		}
 	}
 }
+
+// A message that may not be dropped never waits for lightningd, however
+// many are queued (lightningd reads status only between its own requests,
+// which a waiting sender could be answering), and every one arrives, in
+// order, once lightningd reads.
+func TestStatusWriterNeverWaits(t *testing.T) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := newStatusWriter(fds[0])
+	const n = 4 * statusQueueLen
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := range n {
+			w.log(LogInfo, nil, fmt.Sprintf("%d %0500d", i, 0))
+		}
+	}()
+	select {
+	case <-sent:
+	case <-time.After(10 * time.Second):
+		t.Fatal("sending waited for lightningd to read")
+	}
+	lightningd := os.NewFile(uintptr(fds[1]), "lightningd")
+	defer lightningd.Close()
+	closed := make(chan struct{})
+	go func() {
+		w.close()
+		syscall.Close(fds[0])
+		close(closed)
+	}()
+	var hdr [4]byte
+	for i := range n {
+		if _, err := io.ReadFull(lightningd, hdr[:]); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		msg := make([]byte, binary.BigEndian.Uint32(hdr[:]))
+		if _, err := io.ReadFull(lightningd, msg); err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		var got int
+		if _, err := fmt.Sscanf(string(msg[4:]), "%d ", &got); err != nil || got != i {
+			t.Fatalf("message %d: got %q", i, msg[4:min(len(msg), 20)])
+		}
+	}
+	<-closed
+}
