@@ -64,6 +64,14 @@ func newLoopConn(fd int) (*conn, error) {
 	return &conn{fd: fd, rbuf: make([]byte, 16<<10)}, nil
 }
 
+// openConn is newLoopConn for the one-thread loop, newConn otherwise.
+func openConn(fd int, oneThread bool) (*conn, error) {
+	if oneThread {
+		return newLoopConn(fd)
+	}
+	return newConn(fd)
+}
+
 // errFrameTooLarge is a frame length above hsmproto.MaxFrameSize.
 var errFrameTooLarge = errors.New("frame larger than the largest hsmd message")
 

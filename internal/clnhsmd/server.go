@@ -124,11 +124,7 @@ type client struct {
 // them.
 func Serve(ctx context.Context, cfg Config) *ExitError {
 	syscall.SetNonblock(cfg.StatusFD, false)
-	newConnFor := newConn
-	if cfg.OneThread {
-		newConnFor = newLoopConn
-	}
-	master, err := newConnFor(cfg.MasterFD)
+	master, err := openConn(cfg.MasterFD, cfg.OneThread)
 	if err != nil {
 		syscall.Close(cfg.StatusFD)
 		return &ExitError{Code: ExitMasterGone, Reason: "lightningd's connection: " + err.Error()}
@@ -380,11 +376,7 @@ func (s *server) passClientFD(msg []byte) (*client, bool) {
 		return nil, false
 	}
 	s.status.log(LogDebug, nil, fmt.Sprintf("new_client: %d", req.DBID))
-	newConnFor := newConn
-	if s.cfg.OneThread {
-		newConnFor = newLoopConn
-	}
-	cc, err := newConnFor(ours) // owns ours from here, even on an error
+	cc, err := openConn(ours, s.cfg.OneThread) // owns ours from here, even on an error
 	if err != nil {
 		syscall.Close(theirs)
 		s.fatal(FailInternal, "creating fds: "+err.Error())

@@ -303,16 +303,22 @@ func TestClientsConcurrent(t *testing.T) {
 	}
 }
 
+// oneThreadWithClients starts a one-thread server past hsmd_init, with two
+// clients (dbid 1 and 2).
+func oneThreadWithClients(t *testing.T) (l *lightningd, first, second int) {
+	t.Helper()
+	l = serveIn(t, true, false, nil)
+	if _, err := call(l.master, testInit); err != nil {
+		t.Fatal(err)
+	}
+	return l, l.client(testPeer, 1, 8), l.client(testPeer, 2, 8)
+}
+
 // With one thread, a client that sends requests and does not read the
 // replies holds up no other connection, and gets every reply, whole and in
 // order, once it reads.
 func TestOneThreadClientNotReading(t *testing.T) {
-	l := serveIn(t, true, false, nil)
-	if _, err := call(l.master, testInit); err != nil {
-		t.Fatal(err)
-	}
-	greedy := l.client(testPeer, 1, 8)
-	other := l.client(testPeer, 2, 8)
+	l, greedy, other := oneThreadWithClients(t)
 	syscall.SetsockoptTimeval(other, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5})
 	syscall.SetsockoptTimeval(l.master, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &syscall.Timeval{Sec: 5})
 
@@ -365,12 +371,7 @@ func TestOneThreadClientNotReading(t *testing.T) {
 // replies does not keep lightningd's connection or another client waiting:
 // each connection gets one request answered a round.
 func TestOneThreadClientFlooding(t *testing.T) {
-	l := serveIn(t, true, false, nil)
-	if _, err := call(l.master, testInit); err != nil {
-		t.Fatal(err)
-	}
-	flood := l.client(testPeer, 1, 8)
-	other := l.client(testPeer, 2, 8)
+	l, flood, other := oneThreadWithClients(t)
 	stop := make(chan struct{})
 	var flooding sync.WaitGroup
 	flooding.Add(2)
