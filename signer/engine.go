@@ -463,6 +463,7 @@ func NewEngine(secret []byte, opts ...Option) (*Engine, error) {
 		ring:          ring,
 		points:        newPointCache(pointCacheSize),
 		derive:        curve.NewDeriver(derivedKeysCacheSize),
+		built:         newBuiltCommitments(builtChannels),
 		bip32Version:  o.bip32Version,
 		hsmVersion:    hsmproto.MaxVersion,
 		policyMode:    mode,

@@ -1,6 +1,6 @@
 package signer
 
-import "sync"
+import "gl-signerd/signer/state"
 
 // ThreadCPU is threadCPU for the package's external tests.
 var ThreadCPU = threadCPU
@@ -8,9 +8,13 @@ var ThreadCPU = threadCPU
 // CachedCommitmentChannels is the number of channels the policy's rebuild
 // cache holds.
 func CachedCommitmentChannels(e *Engine) int {
-	seen := map[any]bool{}
-	for _, m := range []*sync.Map{&e.built.m, &e.built.peers} {
-		m.Range(func(k, _ any) bool { seen[k] = true; return true })
+	seen := map[state.ChannelID]bool{}
+	for _, id := range append(e.built.m.Keys(), e.built.peers.Keys()...) {
+		seen[id] = true
 	}
 	return len(seen)
 }
+
+// LimitCachedCommitmentChannels makes the policy's rebuild cache hold at
+// most n channels.
+func LimitCachedCommitmentChannels(e *Engine, n int) { e.built = newBuiltCommitments(n) }

@@ -2,13 +2,13 @@ package signer
 
 import (
 	"context"
-	"sync"
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/internal/lru"
 	"gl-signerd/signer/keys"
 	"gl-signerd/signer/policy"
 	"gl-signerd/signer/state"
@@ -21,11 +21,26 @@ import (
 // for byte and judges the balances against the previous commitment of the
 // same side.
 
-// builtCommitments keeps the peer's last commitment of each channel as
-// the commitment check rebuilt it, so that the checks of its HTLC
-// transactions need not rebuild it again (one entry per channel).
-// It also keeps each channel's parsed counterparty basepoints.
-type builtCommitments struct{ m, peers sync.Map }
+// builtCommitments keeps the peer's last commitment of recently updated
+// channels as the commitment check rebuilt it, so that the checks of its
+// HTLC transactions need not rebuild it again, and their parsed
+// counterparty basepoints. Both are bounded: a node with many channels
+// updates few of them at a time, and an idle channel's entries would only
+// hold memory (a miss costs a rebuild or a parse, never a wrong answer).
+type builtCommitments struct {
+	m     *lru.Cache[state.ChannelID, *policy.Commitment]
+	peers *lru.Cache[state.ChannelID, *parsedBasepoints]
+}
+
+// builtChannels is how many channels' entries builtCommitments keeps.
+const builtChannels = 256
+
+func newBuiltCommitments(channels int) builtCommitments {
+	return builtCommitments{
+		m:     lru.New[state.ChannelID, *policy.Commitment](channels),
+		peers: lru.New[state.ChannelID, *parsedBasepoints](channels),
+	}
+}
 
 // parsedBasepoints are a channel's counterparty keys as setup_channel gave
 // them, and parsed.
@@ -34,22 +49,18 @@ type parsedBasepoints struct {
 	parsed policy.Basepoints
 }
 
-func (b *builtCommitments) put(id state.ChannelID, c *policy.Commitment) { b.m.Store(id, c) }
+func (b *builtCommitments) put(id state.ChannelID, c *policy.Commitment) { b.m.Add(id, c) }
 
-// forget drops channel id's entries (forget_channel), so that the cache
-// holds the channels still open, not every channel the daemon has seen
-// since it started.
+// forget drops channel id's entries (forget_channel).
 func (b *builtCommitments) forget(id state.ChannelID) {
-	b.m.Delete(id)
-	b.peers.Delete(id)
+	b.m.Remove(id)
+	b.peers.Remove(id)
 }
 
 // get returns the rebuilt commitment of channel id with txid, if kept.
 func (b *builtCommitments) get(id state.ChannelID, txid [32]byte) *policy.Commitment {
-	if v, ok := b.m.Load(id); ok {
-		if c := v.(*policy.Commitment); [32]byte(c.Txid()) == txid {
-			return c
-		}
+	if c, ok := b.m.Get(id); ok && [32]byte(c.Txid()) == txid {
+		return c
 	}
 	return nil
 }
@@ -102,12 +113,12 @@ func ourBasepoints(ck *keys.ChannelKeys) policy.Basepoints {
 // parsed once per channel (while setup_channel's keys stay the same).
 func (b *builtCommitments) counterpartyBasepoints(id state.ChannelID, su *state.Setup) (policy.Basepoints, bool) {
 	raw := [5][33]byte{su.CounterpartyFundingPubkey, su.CounterpartyBasepoints[0], su.CounterpartyBasepoints[1], su.CounterpartyBasepoints[2], su.CounterpartyBasepoints[3]}
-	if v, ok := b.peers.Load(id); ok && v.(*parsedBasepoints).raw == raw {
-		return v.(*parsedBasepoints).parsed, true
+	if v, ok := b.peers.Get(id); ok && v.raw == raw {
+		return v.parsed, true
 	}
 	p, ok := parseBasepoints(raw)
 	if ok {
-		b.peers.Store(id, &parsedBasepoints{raw: raw, parsed: p})
+		b.peers.Add(id, &parsedBasepoints{raw: raw, parsed: p})
 	}
 	return p, ok
 }

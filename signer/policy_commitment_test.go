@@ -580,3 +580,39 @@ func TestForgetDropsRebuiltCommitment(t *testing.T) {
 		t.Fatalf("after two more channels, closed and forgotten, the cache holds %d channels, want the open one", n)
 	}
 }
+
+// TestRebuiltCommitmentsBounded: the cache holds only the most recently
+// updated channels, so a node with many channels does not keep a rebuilt
+// commitment for each; a channel that fell out is checked as before, by
+// rebuilding (every lifecycle still passes the enforced policy).
+func TestRebuiltCommitmentsBounded(t *testing.T) {
+	ctx := context.Background()
+	e, _ := statefulEngine(t, 0x32)
+	signer.LimitCachedCommitmentChannels(e, 2)
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chans []*traffic.Channel
+	for range 4 {
+		ch, err := g.OpenChannel(ctx, traffic.ChannelOptions{Anchors: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		chans = append(chans, ch)
+	}
+	for round := range 2 {
+		for i, ch := range chans {
+			if _, err := ch.Pay(ctx, 2_000_000); err != nil {
+				t.Fatalf("round %d, channel %d: pay: %v", round, i, err)
+			}
+			if _, err := ch.Receive(ctx, 1_000_000); err != nil {
+				t.Fatalf("round %d, channel %d: receive: %v", round, i, err)
+			}
+		}
+	}
+	if n := signer.CachedCommitmentChannels(e); n != 2 {
+		t.Fatalf("with room for 2 channels, after updating 4 the cache holds %d", n)
+	}
+}

@@ -7,10 +7,10 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2/schnorr"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"gl-signerd/hsmproto"
+	"gl-signerd/signer/curve"
 	"gl-signerd/signer/policy"
 )
 
@@ -139,7 +139,8 @@ func scriptPaysKey(script []byte, pub *btcec.PublicKey) bool {
 	case isP2WPKH(script):
 		return string(script[2:]) == string(btcutil.Hash160(pub.SerializeCompressed()))
 	case isP2TR(script):
-		return string(script[2:]) == string(schnorr.SerializePubKey(txscript.ComputeTaprootKeyNoScript(pub)))
+		q, err := curve.TaprootOutputKey(pub)
+		return err == nil && string(script[2:]) == string(schnorr.SerializePubKey(q))
 	case len(script) == 23 && script[0] == 0xa9:
 		return string(script) == string(p2sh(append([]byte{0x00, 20}, btcutil.Hash160(pub.SerializeCompressed())...)))
 	}

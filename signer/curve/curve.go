@@ -21,6 +21,7 @@ import (
 	"errors"
 
 	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // ErrInvalidKey is a derivation whose result is not a valid public key
@@ -120,6 +121,30 @@ func (d *Deriver) get(kind derivation, base, point *btcec.PublicKey, derive func
 		return derive(base.SerializeCompressed(), point.SerializeCompressed())
 	}
 	return d.memo.get(kind, base, point, derive)
+}
+
+// TaprootOutputKey is BIP341's output key of a key-path-only output
+// (BIP86), as txscript.ComputeTaprootKeyNoScript computes it: Q = P +
+// TaggedHash("TapTweak", x(P))·G, P the internal key lifted to an even y,
+// the tweak reduced mod n. It uses this package's multiplication by G:
+// txscript's uses decred's, whose table (about a megabyte) would be built
+// on the first check of a wallet output and kept for good.
+func TaprootOutputKey(internal *btcec.PublicKey) (*btcec.PublicKey, error) {
+	if internal == nil {
+		return nil, ErrInvalidKey
+	}
+	p := affineOf(internal)
+	if p.y.isOdd() {
+		var y fe
+		p.y = *y.neg(&p.y)
+	}
+	x := p.x.bytes()
+	t := chainhash.TaggedHash(chainhash.TagTapTweak, x[:])
+	var s btcec.ModNScalar
+	s.SetBytes((*[32]byte)(t))
+	q := mulBase(&s)
+	q.addAffine(&p)
+	return toPublicKey(&q)
 }
 
 // IsPointOf reports whether point (compressed) is secret·G: a revealed

@@ -7,6 +7,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/lightningnetwork/lnd/input"
 	"pgregory.net/rapid"
 )
@@ -250,5 +251,28 @@ func TestIsPointOf(t *testing.T) {
 	})
 	if IsPointOf([32]byte{}, [33]byte{2}) {
 		t.Fatal("a zero secret has a point")
+	}
+}
+
+// TaprootOutputKey is txscript.ComputeTaprootKeyNoScript, for keys of
+// either y parity.
+func TestTaprootOutputKey(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		var b [32]byte
+		copy(b[:], rapid.SliceOfN(rapid.Byte(), 32, 32).Draw(rt, "key"))
+		k, _ := btcec.PrivKeyFromBytes(b[:])
+		if k.Key.IsZero() {
+			return
+		}
+		got, err := TaprootOutputKey(k.PubKey())
+		if err != nil {
+			rt.Fatal(err)
+		}
+		if want := txscript.ComputeTaprootKeyNoScript(k.PubKey()); !got.IsEqual(want) {
+			rt.Fatalf("key %x: got %x, want %x", b, got.SerializeCompressed(), want.SerializeCompressed())
+		}
+	})
+	if _, err := TaprootOutputKey(nil); err == nil {
+		t.Error("a nil key has an output key")
 	}
 }

@@ -55,7 +55,7 @@ func (r *Ring) WalletExtKey(v BIP32Version) ([ExtKeySize]byte, error) {
 	if r.wiped {
 		return [ExtKeySize]byte{}, ErrWiped
 	}
-	return serializeExtPub(r.wallet, v)
+	return r.wallet.serializePub(v)
 }
 
 // BIP86BaseExtKey is the extended public key of m/86'/0'/0' that hsmd_init
@@ -70,25 +70,7 @@ func (r *Ring) BIP86BaseExtKey(v BIP32Version) ([ExtKeySize]byte, error) {
 	if r.bip86 == nil {
 		return [ExtKeySize]byte{}, ErrNoBIP86
 	}
-	return serializeExtPub(r.bip86, v)
-}
-
-func serializeExtPub(k *hdkeychain.ExtendedKey, v BIP32Version) ([ExtKeySize]byte, error) {
-	var out [ExtKeySize]byte
-	if !v.Valid() {
-		return out, ErrKeyVersion
-	}
-	pub, err := k.ECPubKey()
-	if err != nil {
-		return out, fmt.Errorf("keys: extended key: %w", err)
-	}
-	binary.BigEndian.PutUint32(out[0:4], v.serializedPublic())
-	out[4] = k.Depth()
-	binary.BigEndian.PutUint32(out[5:9], k.ParentFingerprint())
-	binary.BigEndian.PutUint32(out[9:13], k.ChildIndex())
-	copy(out[13:45], k.ChainCode())
-	copy(out[45:78], pub.SerializeCompressed())
-	return out, nil
+	return r.bip86.serializePub(v)
 }
 
 // WalletKey is bitcoin_key(): the private key m/0/0/index of the BIP32
@@ -145,19 +127,6 @@ type bip32Parent struct {
 	key   PrivateKey
 	pub   [33]byte
 	chain [32]byte
-}
-
-func newBIP32Parent(k *hdkeychain.ExtendedKey) (*bip32Parent, error) {
-	ec, err := k.ECPrivKey()
-	if err != nil {
-		return nil, err
-	}
-	p := &bip32Parent{key: PrivateKey{k: *ec}}
-	ec.Zero()
-	p.key.pub = pubKeyOf(&p.key.k.Key)
-	copy(p.pub[:], p.key.pub.SerializeCompressed())
-	copy(p.chain[:], k.ChainCode())
-	return p, nil
 }
 
 func (p *bip32Parent) wipe() {

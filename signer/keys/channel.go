@@ -10,7 +10,7 @@ import (
 	"github.com/btcsuite/btcd/btcec/v2"
 )
 
-const defaultChannelCacheSize = 4096
+const defaultChannelCacheSize = 256
 
 // ChannelID names a channel as hsmd does: the peer's node id (33 bytes, not
 // checked to be a valid point, as in CLN) and lightningd's channel dbid.

@@ -8,19 +8,18 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/base58"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg"
 )
 
 // bip32Master is hsmd_init's BIP32 master key m: the "bip32 seed" is
 // HKDF-SHA256(salt = a little-endian u32 counter from 0, ikm = the whole
 // secret, info "bip32 seed"), the first one bip32_key_from_seed accepts
 // (its HMAC-SHA512 half is a valid key).
-func bip32Master(secret []byte) (*hdkeychain.ExtendedKey, error) {
+func bip32Master(secret []byte) (*extKey, error) {
 	var buf [32]byte
 	defer clear(buf[:])
 	for salt := uint32(0); ; salt++ {
 		hkdfSHA256(buf[:], le32(salt), secret, "bip32 seed")
-		master, err := hdkeychain.NewMaster(buf[:], &chaincfg.MainNetParams)
+		master, err := newMasterKey(buf[:])
 		if err == nil {
 			return master, nil
 		}
@@ -57,8 +56,8 @@ func WalletDescriptors(secret []byte, v BIP32Version) ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		ext, err = serializeExtPub(master, v)
-		master.Zero()
+		ext, err = master.serializePub(v)
+		master.wipe()
 		if err != nil {
 			return nil, err
 		}

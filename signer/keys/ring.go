@@ -8,7 +8,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
-	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/tyler-smith/go-bip39"
 
 	"gl-signerd/signer/curve"
@@ -47,7 +46,7 @@ type Ring struct {
 	// wallet is m/0/0 (secretstuff.bip32) and bolt12 the private key of
 	// m/9735', both under the master key m from the "bip32 seed" HKDF;
 	// walletParent is m/0/0 ready to derive the wallet keys m/0/0/i.
-	wallet       *hdkeychain.ExtendedKey
+	wallet       *extKey
 	walletParent *bip32Parent
 	bolt12       PrivateKey
 	bolt12Pub    *btcec.PublicKey
@@ -55,7 +54,7 @@ type Ring struct {
 	// bip86 is m/86'/0'/0' from the raw 64-byte seed, bip86Parent its
 	// child 0 (the parent of the BIP86 wallet keys); both nil for 32
 	// bytes.
-	bip86       *hdkeychain.ExtendedKey
+	bip86       *extKey
 	bip86Parent *bip32Parent
 
 	// walletPubs caches the public keys of wallet keys (WalletKey,
@@ -75,7 +74,7 @@ type Option func(*Ring)
 // (default: SecretPlain for 32 bytes, SecretMnemonicNoPass for 64 bytes).
 func WithSecretType(t SecretType) Option { return func(r *Ring) { r.secretType = t } }
 
-// WithChannelCacheSize bounds the per-channel key cache (default 4096
+// WithChannelCacheSize bounds the per-channel key cache (default 256
 // channels; least recently used first out).  0 disables caching.
 func WithChannelCacheSize(n int) Option {
 	return func(r *Ring) { r.channels = newChannelCache(n) }
@@ -177,39 +176,27 @@ func (r *Ring) derive(secret []byte) error {
 	}
 
 	// secretstuff.bip32 = m/0/0 (the BIP32 default account's external chain).
-	defer master.Zero()
-	m0, err := master.Derive(0)
+	defer master.wipe()
+	m0, err := master.derive(0)
 	if err != nil {
 		return fmt.Errorf("keys: bip32 m/0: %w", err)
 	}
-	r.wallet, err = m0.Derive(0)
-	m0.Zero()
+	r.wallet, err = m0.derive(0)
+	m0.wipe()
 	if err != nil {
 		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
 	}
-	// hdkeychain memoises a private key's public key on first use; do it
-	// now, before the Ring is shared between goroutines.
-	if _, err := r.wallet.ECPubKey(); err != nil {
-		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
-	}
-	if r.walletParent, err = newBIP32Parent(r.wallet); err != nil {
-		return fmt.Errorf("keys: bip32 m/0/0: %w", err)
-	}
+	r.walletParent = r.wallet.parent()
 
 	// secretstuff.bolt12 = private key of m/9735'.
-	b12, err := master.Derive(hdkeychain.HardenedKeyStart | 9735)
+	b12, err := master.derive(hdkeychain.HardenedKeyStart | 9735)
 	if err != nil {
 		return fmt.Errorf("keys: bip32 m/9735': %w", err)
 	}
-	bk, err := b12.ECPrivKey()
-	b12.Zero()
-	if err != nil {
-		return fmt.Errorf("keys: bolt12 key: %w", err)
-	}
-	r.bolt12.k = *bk
-	bk.Zero()
-	r.bolt12Pub = r.bolt12.PubKey()
+	r.bolt12.k.Key.Set(&b12.key.k.Key)
+	r.bolt12Pub = b12.key.pub
 	r.bolt12.pub = r.bolt12Pub
+	b12.wipe()
 
 	// derived_secret = HKDF-SHA256(no salt, ikm = the whole secret,
 	// info "derived secrets").
@@ -222,32 +209,25 @@ func (r *Ring) derive(secret []byte) error {
 	// derive_bip86_base_key(): m/86'/0'/0' from the raw 64-byte seed
 	// (coin type 0' on every network).
 	if len(secret) == 64 {
-		m, err := hdkeychain.NewMaster(secret, &chaincfg.MainNetParams)
+		k, err := newMasterKey(secret)
 		if err != nil {
 			return fmt.Errorf("keys: BIP86 master key from the 64-byte seed: %w", err)
 		}
-		k := m
 		for _, i := range []uint32{86, 0, 0} {
-			next, err := k.Derive(hdkeychain.HardenedKeyStart | i)
-			k.Zero()
+			next, err := k.derive(hdkeychain.HardenedKeyStart | i)
+			k.wipe()
 			if err != nil {
 				return fmt.Errorf("keys: BIP86 base m/86'/0'/0': %w", err)
 			}
 			k = next
 		}
 		r.bip86 = k
-		if _, err := k.ECPubKey(); err != nil {
-			return fmt.Errorf("keys: BIP86 base: %w", err)
-		}
-		receive, err := k.Derive(0)
+		receive, err := k.derive(0)
 		if err != nil {
 			return fmt.Errorf("keys: BIP86 m/86'/0'/0'/0: %w", err)
 		}
-		r.bip86Parent, err = newBIP32Parent(receive)
-		receive.Zero()
-		if err != nil {
-			return fmt.Errorf("keys: BIP86 m/86'/0'/0'/0: %w", err)
-		}
+		r.bip86Parent = receive.parent()
+		receive.wipe()
 	}
 	return nil
 }
@@ -335,9 +315,9 @@ func (r *Ring) Wipe() {
 	r.bolt12.Wipe()
 	r.derivedSecret.Wipe()
 	r.channelBase.Wipe()
-	for _, k := range []*hdkeychain.ExtendedKey{r.wallet, r.bip86} {
+	for _, k := range []*extKey{r.wallet, r.bip86} {
 		if k != nil {
-			k.Zero()
+			k.wipe()
 		}
 	}
 	for _, p := range []*bip32Parent{r.walletParent, r.bip86Parent} {

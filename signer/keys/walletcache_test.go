@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
+	"github.com/btcsuite/btcd/chaincfg"
 )
 
 // hdChild is the reference derivation: hdkeychain's Derive and
@@ -27,6 +28,32 @@ func hdChild(t testing.TB, parent *hdkeychain.ExtendedKey, index uint32) [32]byt
 	return k.Key.Bytes()
 }
 
+// hdBIP32Master is bip32Master with hdkeychain: hsmd's "bip32 seed" HKDF,
+// the first salt whose master key is usable.
+func hdBIP32Master(t testing.TB, secret []byte) *hdkeychain.ExtendedKey {
+	t.Helper()
+	var buf [32]byte
+	for salt := uint32(0); ; salt++ {
+		hkdfSHA256(buf[:], le32(salt), secret, "bip32 seed")
+		m, err := hdkeychain.NewMaster(buf[:], &chaincfg.MainNetParams)
+		if err == nil {
+			return m
+		}
+	}
+}
+
+// hdPath derives path under k with hdkeychain.
+func hdPath(t testing.TB, k *hdkeychain.ExtendedKey, path ...uint32) *hdkeychain.ExtendedKey {
+	t.Helper()
+	for _, i := range path {
+		var err error
+		if k, err = k.Derive(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return k
+}
+
 var ckdIndexes = []uint32{0, 1, 2, 3, 5, 100, 101, 1000, 65535, 1 << 20, 123456789, 1<<31 - 2, 1<<31 - 1}
 
 // WalletKey and BIP86Key (ckdPriv, the cached public key) give the keys
@@ -40,11 +67,13 @@ func TestWalletKeysMatchHDKeychain(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				refs := map[bool]*hdkeychain.ExtendedKey{false: r.wallet}
+				refs := map[bool]*hdkeychain.ExtendedKey{false: hdPath(t, hdBIP32Master(t, secret), 0, 0)}
 				if r.HasBIP86() {
-					if refs[true], err = r.bip86.Derive(0); err != nil {
+					m, err := hdkeychain.NewMaster(secret, &chaincfg.MainNetParams)
+					if err != nil {
 						t.Fatal(err)
 					}
+					refs[true] = hdPath(t, m, hdkeychain.HardenedKeyStart|86, hdkeychain.HardenedKeyStart, hdkeychain.HardenedKeyStart, 0)
 				}
 				for round := range 2 { // the second round reads the cache
 					for bip86, parent := range refs {
@@ -107,13 +136,15 @@ func TestWalletCacheWipe(t *testing.T) {
 
 // Concurrent derivations through a small cache (go test -race).
 func TestWalletCacheConcurrent(t *testing.T) {
-	r, err := New(bytes.Repeat([]byte{3}, 32), WithWalletCacheSize(8))
+	secret := bytes.Repeat([]byte{3}, 32)
+	r, err := New(secret, WithWalletCacheSize(8))
 	if err != nil {
 		t.Fatal(err)
 	}
+	wallet := hdPath(t, hdBIP32Master(t, secret), 0, 0)
 	want := make([][33]byte, 32)
 	for i := range want {
-		k := hdChild(t, r.wallet, uint32(i))
+		k := hdChild(t, wallet, uint32(i))
 		p, err := PrivKeyFromBytes(k[:])
 		if err != nil {
 			t.Fatal(err)

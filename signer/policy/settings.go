@@ -11,6 +11,8 @@ import (
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
+
+	"gl-signerd/signer/curve"
 )
 
 // WarnList is the setting policy.warn: tags ("policy-mutual-fee-range")
@@ -151,7 +153,8 @@ func scriptPays(script []byte, pub *btcec.PublicKey) bool {
 	case string(script) == string(wpkh):
 		return true
 	case len(script) == 34 && script[0] == 0x51 && script[1] == 32:
-		return string(script[2:]) == string(schnorr.SerializePubKey(txscript.ComputeTaprootKeyNoScript(pub)))
+		q, err := curve.TaprootOutputKey(pub)
+		return err == nil && string(script[2:]) == string(schnorr.SerializePubKey(q))
 	case len(script) == 23:
 		sh := append([]byte{0xa9, 20}, btcutil.Hash160(wpkh)...)
 		return string(script) == string(append(sh, 0x87))

@@ -59,6 +59,27 @@ func (c *Cache[K, V]) Add(k K, v V) {
 	}
 }
 
+// Remove drops k's entry, if any.
+func (c *Cache[K, V]) Remove(k K) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byKey[k]; ok {
+		c.order.Remove(e)
+		delete(c.byKey, k)
+	}
+}
+
+// Keys returns the cached keys, most recently used first.
+func (c *Cache[K, V]) Keys() []K {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]K, 0, c.order.Len())
+	for e := c.order.Front(); e != nil; e = e.Next() {
+		keys = append(keys, e.Value.(entry[K, V]).key)
+	}
+	return keys
+}
+
 // Len is the number of entries.
 func (c *Cache[K, V]) Len() int {
 	c.mu.Lock()

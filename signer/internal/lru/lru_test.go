@@ -21,6 +21,19 @@ func TestCache(t *testing.T) {
 	if v, _ := c.Get(1); v != "A" || c.Len() != 2 {
 		t.Errorf("update: %q, %d entries", v, c.Len())
 	}
+	if keys := c.Keys(); len(keys) != 2 || keys[0] != 1 || keys[1] != 3 {
+		t.Errorf("Keys = %v, want [1 3] (most recent first)", keys)
+	}
+	c.Remove(3)
+	c.Remove(42) // absent: nothing happens
+	if _, ok := c.Get(3); ok || c.Len() != 1 {
+		t.Errorf("Remove leaves 3, or %d entries", c.Len())
+	}
+	c.Add(4, "d")
+	c.Add(5, "e") // evicts 1, the least recently used
+	if _, ok := c.Get(1); ok || c.Len() != 2 {
+		t.Errorf("after Remove the cache no longer evicts in order: %v", c.Keys())
+	}
 	c.Clear()
 	if _, ok := c.Get(1); ok || c.Len() != 0 {
 		t.Error("Clear leaves entries")
