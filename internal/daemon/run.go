@@ -98,7 +98,11 @@ func Run(ctx context.Context, o Options) error {
 		intents, err = newIntentSource(cfg, seed, network, stateStore, log, events)
 		return []signer.Option{signer.WithIntentSource(intents)}, err
 	}
-	eng, network, err := unlockEngine(cfg, o.Unlock, withIntents, append(policyOpts, signer.WithState(stateStore))...)
+	engineOpts, err := floorEngineOptions(append(policyOpts, signer.WithState(stateStore)))
+	if err != nil {
+		return withKind(Config, err)
+	}
+	eng, network, err := unlockEngine(cfg, o.Unlock, withIntents, engineOpts...)
 	if err != nil {
 		return err
 	}
@@ -160,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 		NodeID:         nodeID,
 		Scheduler:      sched,
 		NodeTLS:        id.tls,
-		Handler:        d.handler,
+		Handler:        floorHandler(d.handler, eng, stateStore),
 		Logger:         streamLog,
 		GitVersion:     "gl-signerd " + o.Version,
 		BackoffInitial: cfg.Streamer.BackoffInitial,
