@@ -272,6 +272,9 @@ func BenchmarkStateFloor(b *testing.B) {
 			perRound.checks++
 		}
 	}
+	if len(st.Channels()) == 0 || perRound.checks == 0 {
+		b.Fatal("the stream opens no channel or reveals no secret at an even commitment number")
+	}
 	// A write the size of an average channel record and the log's framing.
 	var recordBytes int
 	for _, ch := range st.Channels() {

@@ -230,6 +230,14 @@ func (e *Engine) stateCheckRemoteCommitment(_ context.Context, _ Client, req *hs
 	if su := ch.Setup; su != nil && req.RemoteFundingKey != hsmproto.Pubkey(su.CounterpartyFundingPubkey) {
 		return &policy.Violation{Tag: policy.TagCommitmentInputMatchFunding, Reason: "the peer's funding key of the request is not the one of setup_channel"}
 	}
+	// The commitment is built with static_remotekey when the request or the
+	// channel type has it; the type is what the signer remembers, and what
+	// the check of an HTLC transaction rebuilds with when the commitment is
+	// no longer cached. A request may not add it to a channel without it
+	// (channeld takes both from the same channel type).
+	if su := ch.Setup; su != nil && req.OptionStaticRemotekey && !su.StaticRemoteKey() {
+		return &policy.Violation{Tag: policy.TagCommitment, Reason: "the request asks for option_static_remotekey, which the channel type of setup_channel does not have"}
+	}
 	point, err := e.point(req.RemotePerCommit)
 	if err != nil {
 		return &policy.Violation{Tag: policy.TagCommitment, Reason: "the peer's per-commitment point is not a valid key"}

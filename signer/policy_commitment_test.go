@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -93,6 +94,17 @@ func newChanFixture(t testing.TB, anchors bool, opts ...signer.Option) *chanFixt
 // newChanFixtureOn declares and sets up the fixture's channel on e.
 func newChanFixtureOn(t testing.TB, e *signer.Engine, anchors bool) *chanFixture {
 	t.Helper()
+	features := []byte{0x10, 0x00} // option_static_remotekey
+	if anchors {
+		features = []byte{0x40, 0x10, 0x00} // option_anchors_zero_fee_htlc_tx
+	}
+	return newTypedChanFixtureOn(t, e, anchors, features)
+}
+
+// newTypedChanFixtureOn is newChanFixtureOn with the channel type's
+// feature bits given.
+func newTypedChanFixtureOn(t testing.TB, e *signer.Engine, anchors bool, features []byte) *chanFixture {
+	t.Helper()
 	peer := [33]byte(fixtureKey("peer id", 0).PubKey().SerializeCompressed())
 	f := &chanFixture{e: e, channeld: signer.Client{PeerID: peer, DBID: 9, Capabilities: 447}, fundingSat: capSat, anchors: anchors}
 	mustAsk(t, e, signer.MasterClient, &hsmproto.NewChannel{ID: hsmproto.NodeID(peer), DBID: 9})
@@ -113,10 +125,6 @@ func newChanFixtureOn(t testing.TB, e *signer.Engine, anchors bool) *chanFixture
 		t.Fatal(err)
 	}
 	f.fundingWS, f.fundPK = ws, out.PkScript
-	features := []byte{0x10, 0x00} // option_static_remotekey
-	if anchors {
-		features = []byte{0x40, 0x10, 0x00} // option_anchors_zero_fee_htlc_tx
-	}
 	setup := &hsmproto.SetupChannel{IsOutbound: true, ChannelValue: hsmproto.AmountSat(f.fundingSat), FundingTxid: f.funding.Hash, FundingTxout: uint16(f.funding.Index),
 		PushValue: pushMsat, LocalToSelfDelay: 144, RemoteToSelfDelay: 144, RemoteFundingPubkey: hsmproto.PubkeyFrom(f.theirs.Funding),
 		RemoteBasepoints: hsmproto.Basepoints{Revocation: hsmproto.PubkeyFrom(f.theirs.Revocation), Payment: hsmproto.PubkeyFrom(f.theirs.Payment),
@@ -581,6 +589,23 @@ func TestForgetDropsRebuiltCommitment(t *testing.T) {
 	}
 }
 
+// A request may not add option_static_remotekey to a channel whose type
+// lacks it: the commitment would be built one way while cached and another
+// way once it is not (the check of its HTLC transactions rebuilds it from
+// the channel type).
+func TestStaticRemotekeyFollowsChannelType(t *testing.T) {
+	e, _ := statefulEngineWith(t, 0x33)
+	f := newTypedChanFixtureOn(t, e, false, nil) // a channel type without option_static_remotekey
+	_, re := f.signRemote(t, f.remoteSpec(0, capSat*1000-pushMsat, pushMsat, 253), nil)
+	if re == nil || re.Tag != policy.TagCommitment || !strings.Contains(re.Reason, "option_static_remotekey") {
+		t.Fatalf("a static_remotekey commitment of a legacy channel: %v, want refused for its option_static_remotekey", re)
+	}
+	f = newChanFixture(t, false) // the channel type has it: signed
+	if _, re := f.signRemote(t, f.remoteSpec(0, capSat*1000-pushMsat, pushMsat, 253), nil); re != nil {
+		t.Fatalf("the same commitment of a static_remotekey channel: %v", re)
+	}
+}
+
 // TestRebuiltCommitmentsBounded: the cache holds only the most recently
 // updated channels, so a node with many channels does not keep a rebuilt
 // commitment for each; a channel that fell out is checked as before, by
@@ -614,5 +639,31 @@ func TestRebuiltCommitmentsBounded(t *testing.T) {
 	}
 	if n := signer.CachedCommitmentChannels(e); n != 2 {
 		t.Fatalf("with room for 2 channels, after updating 4 the cache holds %d", n)
+	}
+}
+
+// With no cache at all, every HTLC transaction's check rebuilds its
+// commitment from what the state remembers, and answers as with the cache:
+// lifecycles of every channel type and close pass the enforced policy.
+func TestRebuiltCommitmentsUncached(t *testing.T) {
+	ctx := context.Background()
+	e, _ := statefulEngine(t, 0x34)
+	signer.LimitCachedCommitmentChannels(e, 0)
+	init, _ := e.InitReply("bitcoin")
+	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range []traffic.Lifecycle{
+		{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 4, Close: traffic.CloseForce},
+		{Channel: traffic.ChannelOptions{}, Payments: 4, Close: traffic.CloseMutual},
+		{Channel: traffic.ChannelOptions{Anchors: true}, Payments: 4, Close: traffic.CloseNone},
+	} {
+		if _, err := g.RunLifecycle(ctx, l); err != nil {
+			t.Fatalf("lifecycle %d (%+v): %v", i, l.Channel, err)
+		}
+	}
+	if n := signer.CachedCommitmentChannels(e); n != 0 {
+		t.Fatalf("a cache of size 0 holds %d channels", n)
 	}
 }

@@ -22,7 +22,9 @@ package daemon
 //	            before the answer, as the durability asks of every
 //	            state change
 //	policy-off  the daemon as it runs, with the policy off
-//	no-audit    the daemon as it runs, without the audit log
+//	no-audit    the daemon's engine as it runs (state, policy), answering
+//	            through the bare handler: no audit log, and no metrics,
+//	            per-type counts or ctl pause either
 //
 // Unset, the build runs as the shipped one.
 

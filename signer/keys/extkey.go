@@ -27,6 +27,9 @@ type extKey struct {
 	child    uint32 // this key's index under its parent
 }
 
+// maxBIP32Depth is the deepest a key may be: its depth is one byte.
+const maxBIP32Depth = 255
+
 // bip32SeedKey is the HMAC key of BIP32's master key generation.
 var bip32SeedKey = []byte("Bitcoin seed")
 
@@ -47,8 +50,12 @@ func newMasterKey(seed []byte) (*extKey, error) {
 // public key ‖ index, or for a hardened index (≥ 2^31) 0 ‖ the parent's
 // private key ‖ index; the child key is I[:32] + the parent's (mod n).
 // hdkeychain.ErrInvalidChild when I[:32] is not below n or the sum is 0
-// (BIP32: go on with the next index; CLN's hsmd fails, as this does).
+// (BIP32: go on with the next index; CLN's hsmd fails, as this does), and
+// hdkeychain.ErrDeriveBeyondMaxDepth below depth 255.
 func (k *extKey) derive(index uint32) (*extKey, error) {
+	if k.depth == maxBIP32Depth {
+		return nil, hdkeychain.ErrDeriveBeyondMaxDepth
+	}
 	var data [1 + 32 + 4]byte
 	defer clear(data[:])
 	if index >= hdkeychain.HardenedKeyStart {
@@ -59,7 +66,7 @@ func (k *extKey) derive(index uint32) (*extKey, error) {
 	binary.BigEndian.PutUint32(data[33:], index)
 	child, err := newExtKey(k.chain[:], data[:], k, func(s *btcec.ModNScalar) { s.Add(&k.key.k.Key) })
 	if err != nil {
-		return nil, fmt.Errorf("keys: BIP32 child %d: %w", index, err)
+		return nil, fmt.Errorf("BIP32 child %d: %w", index, err)
 	}
 	child.child = index
 	return child, nil

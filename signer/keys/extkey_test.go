@@ -100,3 +100,20 @@ func TestExtKeyVector(t *testing.T) {
 		t.Error("formatting an extKey shows its private key")
 	}
 }
+
+// A key of depth 255 has no children (the depth is one byte), as with
+// hdkeychain.
+func TestExtKeyMaxDepth(t *testing.T) {
+	k, err := newMasterKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k.depth = maxBIP32Depth
+	if _, err := k.derive(1); !errors.Is(err, hdkeychain.ErrDeriveBeyondMaxDepth) {
+		t.Fatalf("a child at depth 256: %v", err)
+	}
+	k.depth = maxBIP32Depth - 1
+	if c, err := k.derive(1); err != nil || c.depth != maxBIP32Depth {
+		t.Fatalf("a child at depth 255: %v", err)
+	}
+}
