@@ -606,19 +606,27 @@ func TestStaticRemotekeyFollowsChannelType(t *testing.T) {
 	}
 }
 
-// TestRebuiltCommitmentsBounded: the cache holds only the most recently
-// updated channels, so a node with many channels does not keep a rebuilt
-// commitment for each; a channel that fell out is checked as before, by
-// rebuilding (every lifecycle still passes the enforced policy).
-func TestRebuiltCommitmentsBounded(t *testing.T) {
-	ctx := context.Background()
-	e, _ := statefulEngine(t, 0x32)
-	signer.LimitCachedCommitmentChannels(e, 2)
+// engineCachingCommitments is a stateful engine whose rebuild cache holds
+// at most channels channels, and a traffic generator driving it.
+func engineCachingCommitments(t *testing.T, key byte, channels int, seed uint64) (*signer.Engine, *traffic.Generator) {
+	t.Helper()
+	e, _ := statefulEngine(t, key)
+	signer.LimitCachedCommitmentChannels(e, channels)
 	init, _ := e.InitReply("bitcoin")
-	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: 7})
+	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: seed})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return e, g
+}
+
+// TestRebuiltCommitmentsBounded: the cache holds only the most recently
+// updated channels, so a node with many channels does not keep a rebuilt
+// commitment for each. (Each HTLC check here follows its own commitment's,
+// so it hits; TestRebuiltCommitmentsUncached covers misses.)
+func TestRebuiltCommitmentsBounded(t *testing.T) {
+	ctx := context.Background()
+	e, g := engineCachingCommitments(t, 0x32, 2, 7)
 	var chans []*traffic.Channel
 	for range 4 {
 		ch, err := g.OpenChannel(ctx, traffic.ChannelOptions{Anchors: true})
@@ -647,13 +655,7 @@ func TestRebuiltCommitmentsBounded(t *testing.T) {
 // lifecycles of every channel type and close pass the enforced policy.
 func TestRebuiltCommitmentsUncached(t *testing.T) {
 	ctx := context.Background()
-	e, _ := statefulEngine(t, 0x34)
-	signer.LimitCachedCommitmentChannels(e, 0)
-	init, _ := e.InitReply("bitcoin")
-	g, err := traffic.New(init, traffic.EngineSender(e), traffic.Options{Seed: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
+	e, g := engineCachingCommitments(t, 0x34, 0, 8)
 	for i, l := range []traffic.Lifecycle{
 		{Channel: traffic.ChannelOptions{WeFund: true, Anchors: true}, Payments: 4, Close: traffic.CloseForce},
 		{Channel: traffic.ChannelOptions{}, Payments: 4, Close: traffic.CloseMutual},

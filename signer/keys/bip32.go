@@ -1,8 +1,6 @@
 package keys
 
 import (
-	"crypto/hmac"
-	"crypto/sha512"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -152,12 +150,8 @@ func ckdPriv(parent *bip32Parent, index uint32) (*PrivateKey, error) {
 	var data [33 + 4]byte
 	copy(data[:33], parent.pub[:])
 	binary.BigEndian.PutUint32(data[33:], index)
-	mac := hmac.New(sha512.New, parent.chain[:])
-	mac.Write(data[:])
-	var i [sha512.Size]byte
+	i := bip32HMAC(parent.chain[:], data[:])
 	defer clear(i[:])
-	mac.Sum(i[:0])
-	mac.Reset()
 	var il btcec.ModNScalar
 	defer il.Zero()
 	if overflow := il.SetByteSlice(i[:32]); overflow {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 )
@@ -42,7 +41,7 @@ func newMasterKey(seed []byte) (*extKey, error) {
 	if len(seed) < hdkeychain.MinSeedBytes || len(seed) > hdkeychain.MaxSeedBytes {
 		return nil, hdkeychain.ErrInvalidSeedLen
 	}
-	return newExtKey(bip32SeedKey, seed, nil, func(*btcec.ModNScalar) {})
+	return newExtKey(bip32SeedKey, seed, nil)
 }
 
 // derive is BIP32's CKDpriv, as libwally's bip32_key_from_parent and
@@ -51,7 +50,7 @@ func newMasterKey(seed []byte) (*extKey, error) {
 // private key ‖ index; the child key is I[:32] + the parent's (mod n).
 // hdkeychain.ErrInvalidChild when I[:32] is not below n or the sum is 0
 // (BIP32: go on with the next index; CLN's hsmd fails, as this does), and
-// hdkeychain.ErrDeriveBeyondMaxDepth below depth 255.
+// hdkeychain.ErrDeriveBeyondMaxDepth for a key already at depth 255.
 func (k *extKey) derive(index uint32) (*extKey, error) {
 	if k.depth == maxBIP32Depth {
 		return nil, hdkeychain.ErrDeriveBeyondMaxDepth
@@ -64,7 +63,7 @@ func (k *extKey) derive(index uint32) (*extKey, error) {
 		copy(data[:33], k.pub[:])
 	}
 	binary.BigEndian.PutUint32(data[33:], index)
-	child, err := newExtKey(k.chain[:], data[:], k, func(s *btcec.ModNScalar) { s.Add(&k.key.k.Key) })
+	child, err := newExtKey(k.chain[:], data[:], k)
 	if err != nil {
 		return nil, fmt.Errorf("BIP32 child %d: %w", index, err)
 	}
@@ -72,15 +71,11 @@ func (k *extKey) derive(index uint32) (*extKey, error) {
 	return child, nil
 }
 
-// newExtKey computes I = HMAC-SHA512(hmacKey, data) and the key
-// add(I[:32]) with chain code I[32:], under parent (nil: a master key).
-func newExtKey(hmacKey, data []byte, parent *extKey, add func(*btcec.ModNScalar)) (*extKey, error) {
-	mac := hmac.New(sha512.New, hmacKey)
-	mac.Write(data)
-	var i [sha512.Size]byte
+// newExtKey computes I = bip32HMAC(hmacKey, data) and the key I[:32] (plus
+// parent's key) with chain code I[32:], under parent (nil: a master key).
+func newExtKey(hmacKey, data []byte, parent *extKey) (*extKey, error) {
+	i := bip32HMAC(hmacKey, data)
 	defer clear(i[:])
-	mac.Sum(i[:0])
-	mac.Reset()
 	unusable := hdkeychain.ErrUnusableSeed
 	if parent != nil {
 		unusable = hdkeychain.ErrInvalidChild
@@ -91,7 +86,9 @@ func newExtKey(hmacKey, data []byte, parent *extKey, add func(*btcec.ModNScalar)
 		k.wipe()
 		return nil, unusable
 	}
-	add(s)
+	if parent != nil {
+		s.Add(&parent.key.k.Key)
+	}
 	if s.IsZero() {
 		k.wipe()
 		return nil, unusable
@@ -104,6 +101,18 @@ func newExtKey(hmacKey, data []byte, parent *extKey, add func(*btcec.ModNScalar)
 		k.parentFP = binary.BigEndian.Uint32(btcutil.Hash160(parent.pub[:])[:4])
 	}
 	return k, nil
+}
+
+// bip32HMAC is BIP32's I = HMAC-SHA512(key, data), for master keys
+// (key "Bitcoin seed") and children (key the parent's chain code). The
+// caller clears it.
+func bip32HMAC(key, data []byte) [sha512.Size]byte {
+	mac := hmac.New(sha512.New, key)
+	mac.Write(data)
+	var i [sha512.Size]byte
+	mac.Sum(i[:0])
+	mac.Reset()
+	return i
 }
 
 // serializePub is the extended public key of k in version v's public
